@@ -1,0 +1,176 @@
+//! Wiring: configuration to a running server.
+
+use crate::config::{Common, Serve};
+use crate::domain::clock::{SharedClock, SystemClock};
+use crate::engine::catalog::{Catalog, workflow_files};
+use crate::http::{self, AppState};
+use crate::identity::session::SessionPolicy;
+use crate::identity::token::TokenKeys;
+use crate::store::{DbConnection, DbTarget, Store, definitions, migrate};
+use anyhow::{Context, anyhow, bail};
+use chrono::Duration;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Issuer and audience of session tokens.
+pub const TOKEN_ISSUER: &str = "accredo";
+/// Audience of session tokens.
+pub const TOKEN_AUDIENCE: &str = "accredo-api";
+
+/// Loads and validates every workflow; on any problem, the error lists them all.
+pub fn load_catalog(common: &Common) -> anyhow::Result<Catalog> {
+    let files = workflow_files(&common.workflows_dir).with_context(|| {
+        format!(
+            "cannot read workflows directory {}",
+            common.workflows_dir.display()
+        )
+    })?;
+    if files.is_empty() {
+        bail!(
+            "no workflow definitions (*.yaml) in {}",
+            common.workflows_dir.display()
+        );
+    }
+    Catalog::load(&files, &common.schemas_dir).map_err(|problems| {
+        anyhow!(
+            "invalid workflow definitions:\n{}",
+            problems
+                .iter()
+                .map(|p| format!("  {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
+}
+
+/// Parses `DATABASE_URL` (creating `./data/` for the default SQLite file) and opens the pool.
+pub fn open_store(common: &Common) -> anyhow::Result<Store> {
+    let target = DbTarget::parse(&common.database_url)?;
+    if let DbTarget::Sqlite(path) = &target {
+        if path.parent() == Some(Path::new("data")) {
+            std::fs::create_dir_all("data").context("cannot create ./data")?;
+        }
+    }
+    Ok(Store::open(&target)?)
+}
+
+/// Applies pending migrations, or refuses to go on if they are pending and `apply` is false.
+pub fn migrate_or_check(conn: &mut DbConnection, apply: bool) -> anyhow::Result<()> {
+    if apply {
+        let applied = migrate::run_pending(conn)?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+    } else if migrate::has_pending(conn)? {
+        bail!(
+            "database schema is not up to date: run `accredo migrate` (or start without --no-migrate)"
+        );
+    }
+    Ok(())
+}
+
+/// Session token keys from `ACCREDO_SESSION_SECRET` or the key file (created on first use).
+pub fn session_keys(common: &Common) -> anyhow::Result<TokenKeys> {
+    let secret = match &common.session_secret {
+        Some(s) => s.as_bytes().to_vec(),
+        None => read_or_create_key(&common.session_key_file)?,
+    };
+    TokenKeys::new(&secret, TOKEN_ISSUER, TOKEN_AUDIENCE).map_err(|e| anyhow!("{e}"))
+}
+
+fn read_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read session key file {}", path.display()))?;
+        return Ok(text.trim().as_bytes().to_vec());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create session key file {}", path.display()))?;
+    file.write_all(key.as_bytes())?;
+    Ok(key.into_bytes())
+}
+
+/// Session lifetimes from configuration.
+pub fn session_policy(common: &Common) -> SessionPolicy {
+    SessionPolicy {
+        idle: Duration::minutes(common.session_idle_minutes.max(1)),
+        absolute: Duration::hours(common.session_lifetime_hours.max(1)),
+    }
+}
+
+/// Everything the server needs, prepared and checked: catalog, migrated store, keys.
+pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppState> {
+    let catalog = Arc::new(load_catalog(common)?);
+    let store = open_store(common)?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    {
+        let mut conn = store.conn()?;
+        migrate_or_check(&mut conn, migrate_on_start)?;
+        let now = clock.now().naive_utc();
+        for w in catalog.list() {
+            definitions::ensure(&mut conn, w, now)?;
+        }
+    }
+    Ok(AppState {
+        store,
+        catalog,
+        clock,
+        keys: session_keys(common)?,
+        policy: session_policy(common),
+    })
+}
+
+/// Binds and starts the HTTP server; returns it with the address it listens on.
+pub fn start(
+    state: AppState,
+    serve: &Serve,
+) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let listener = TcpListener::bind(&serve.bind)
+        .with_context(|| format!("cannot listen on {}", serve.bind))?;
+    let addr = listener.local_addr()?;
+    let workers = serve
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let server = http::server(state, listener, workers)?;
+    Ok((server, addr))
+}
+
+/// Writes audit checkpoints every `secs` seconds until the process ends.
+pub fn spawn_checkpoints(state: &AppState, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let store = state.store.clone();
+    let clock = state.clock.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = clock.now().naive_utc();
+            match store
+                .run(move |conn| crate::audit::checkpoint::write(conn, now))
+                .await
+            {
+                Ok(Some(cp)) => tracing::info!(
+                    last_event = cp.last_event_id,
+                    events = cp.event_count,
+                    "audit checkpoint written"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,346 @@
+//! The `accredo` command line.
+
+use crate::app;
+use crate::audit::{checkpoint, verify};
+use crate::config::{Common, Serve};
+use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::ids::UserId;
+use crate::domain::role::Role;
+use crate::engine::catalog::Catalog;
+use crate::identity::session;
+use crate::store::{migrate, users, write_tx};
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// accredo — accreditation of medical workers as an audited workflow.
+#[derive(Debug, Parser)]
+#[command(name = "accredo", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrates on start unless --no-migrate).
+    Serve(Serve),
+    /// Run the server with demo users and print their session tokens (for trying it out).
+    Demo(Serve),
+    /// Apply pending migrations.
+    Migrate {
+        /// Revert every migration instead (destroys all data).
+        #[arg(long)]
+        revert_all: bool,
+    },
+    /// Workflow definitions.
+    #[command(subcommand)]
+    Workflows(WorkflowsCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Users and roles.
+    #[command(subcommand)]
+    Users(UsersCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkflowsCmd {
+    /// Validate definitions (default: every file in the workflows directory).
+    Check {
+        /// Files to check.
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Recompute all hash chains and checkpoints; exit 2 naming the first bad event.
+    Verify,
+    /// Write a checkpoint over events since the previous one.
+    Checkpoint,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCmd {
+    /// Grant a role to a user (created if unknown).
+    GrantRole {
+        /// The identity provider's subject of the user.
+        #[arg(long)]
+        subject: String,
+        /// Role: specialist, reviewer, secretary, support or admin.
+        #[arg(long)]
+        role: String,
+        /// Display name for a new user.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Start a session for a user and print its bearer token (operators and scripts).
+    IssueSession {
+        /// The identity provider's subject of the user.
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.common.log);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', "\n  "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let common = cli.common;
+    match cli.command {
+        Command::Serve(serve) => serve_blocking(&common, &serve, false),
+        Command::Demo(serve) => serve_blocking(&common, &serve, true),
+        Command::Migrate { revert_all } => {
+            let store = app::open_store(&common)?;
+            let mut conn = store.conn()?;
+            let done = if revert_all {
+                migrate::revert_all(&mut conn)?
+            } else {
+                migrate::run_pending(&mut conn)?
+            };
+            let verb = if revert_all { "reverted" } else { "applied" };
+            println!(
+                "{verb} {} migration(s){}",
+                done.len(),
+                if done.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", done.join(", "))
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Workflows(WorkflowsCmd::Check { files }) => check_workflows(&common, files),
+        Command::Audit(AuditCmd::Verify) => {
+            let store = app::open_store(&common)?;
+            let report = verify::run(&mut *store.conn()?)?;
+            println!(
+                "checked {} events in {} chains and {} checkpoints",
+                report.events, report.chains, report.checkpoints
+            );
+            match report.findings.first() {
+                None => {
+                    println!("audit log intact");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(first) => {
+                    println!("FIRST: {first}");
+                    for f in report.findings.iter().skip(1) {
+                        println!("also: {f}");
+                    }
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Audit(AuditCmd::Checkpoint) => {
+            let store = app::open_store(&common)?;
+            match checkpoint::write(&mut *store.conn()?, SystemClock.now().naive_utc())? {
+                Some(cp) => println!(
+                    "checkpoint over events {}..={} ({} events), merkle root {}",
+                    cp.first_event_id, cp.last_event_id, cp.event_count, cp.merkle_root
+                ),
+                None => println!("no new events since the last checkpoint"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(UsersCmd::GrantRole {
+            subject,
+            role,
+            name,
+        }) => {
+            let role: Role = role.parse().map_err(|e| {
+                anyhow!("{e}: use specialist, reviewer, secretary, support or admin")
+            })?;
+            if !role.is_grantable() {
+                return Err(anyhow!("role `{role}` cannot be granted"));
+            }
+            let store = app::open_store(&common)?;
+            let mut conn = store.conn()?;
+            app::migrate_or_check(&mut conn, false)?;
+            let now = SystemClock.now();
+            let added = grant(
+                &mut conn,
+                &subject,
+                name.as_deref().unwrap_or(&subject),
+                role,
+                now,
+            )?;
+            println!(
+                "{}",
+                if added {
+                    format!("granted {role} to {subject}")
+                } else {
+                    format!("{subject} already has {role}")
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(UsersCmd::IssueSession { subject }) => {
+            let store = app::open_store(&common)?;
+            let keys = app::session_keys(&common)?;
+            let mut conn = store.conn()?;
+            let user = users::find_by_subject(&mut conn, &subject)?
+                .ok_or_else(|| anyhow!("no user with subject {subject}: grant a role first"))?;
+            let (_, token) = session::create(
+                &mut conn,
+                &keys,
+                &UserId::from_stored(user.id),
+                app::session_policy(&common),
+                SystemClock.now(),
+            )?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Grants a role and audits it, in one transaction.
+pub fn grant(
+    conn: &mut crate::store::DbConnection,
+    subject: &str,
+    name: &str,
+    role: Role,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<bool> {
+    let now = now.naive_utc();
+    let added = write_tx(conn, |conn| {
+        let user = users::ensure(conn, subject, name, now)?;
+        let id = UserId::from_stored(user.id);
+        let added = users::grant_role(conn, &id, role, now)?;
+        if added {
+            crate::audit::record(
+                conn,
+                crate::audit::Entry {
+                    chain: format!("user:{id}"),
+                    kind: "role.granted",
+                    actor: None,
+                    case: None,
+                    at: now,
+                    payload: serde_json::json!({"user": id.as_str(), "role": role.as_str()}),
+                },
+            )?;
+        }
+        Ok::<_, crate::store::StoreError>(added)
+    })?;
+    Ok(added)
+}
+
+fn check_workflows(common: &Common, files: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let files = if files.is_empty() {
+        crate::engine::catalog::workflow_files(&common.workflows_dir)
+            .with_context(|| format!("cannot read {}", common.workflows_dir.display()))?
+    } else {
+        files
+    };
+    match Catalog::load(&files, &common.schemas_dir) {
+        Ok(catalog) => {
+            for w in catalog.list() {
+                println!(
+                    "ok {} version {} ({})",
+                    w.definition.id,
+                    w.definition.version,
+                    &w.definition.hash[..12]
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            println!("{} problem(s)", problems.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Demo accounts: (subject, display name, roles).
+pub const DEMO_USERS: &[(&str, &str, &[Role])] = &[
+    (
+        "demo-specialist",
+        "Иванова Мария Петровна",
+        &[Role::Specialist],
+    ),
+    ("demo-reviewer", "Петров Сергей Иванович", &[Role::Reviewer]),
+    (
+        "demo-reviewer-2",
+        "Сидорова Анна Викторовна",
+        &[Role::Reviewer],
+    ),
+    (
+        "demo-secretary",
+        "Кузнецова Ольга Николаевна",
+        &[Role::Secretary],
+    ),
+    ("demo-admin", "Администратор", &[Role::Admin]),
+];
+
+fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<ExitCode> {
+    let state = app::prepare(common, !serve.no_migrate)?;
+    let mut tokens = Vec::new();
+    if demo {
+        let mut conn = state.store.conn()?;
+        let now = state.clock.now();
+        for (subject, name, roles) in DEMO_USERS {
+            for role in *roles {
+                grant(&mut conn, subject, name, *role, now)?;
+            }
+            let user = users::find_by_subject(&mut conn, subject)?
+                .ok_or_else(|| anyhow!("demo user vanished"))?;
+            let (_, token) = session::create(
+                &mut conn,
+                &state.keys,
+                &UserId::from_stored(user.id),
+                state.policy,
+                now,
+            )?;
+            tokens.push((*subject, token));
+        }
+    }
+    let checkpoint_secs = serve.checkpoint_secs;
+    actix_web::rt::System::new().block_on(async move {
+        app::spawn_checkpoints(&state, checkpoint_secs);
+        let (server, addr) = app::start(state, serve)?;
+        println!("accredo listening on http://{addr}");
+        println!("API documentation: http://{addr}/api-docs/");
+        for (subject, token) in &tokens {
+            println!("demo session {subject}: {token}");
+        }
+        server.await.context("server failed")?;
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure domain types and rules: identifiers, roles, SNILS/INN, form field rules.
+//! Nothing here touches the web framework, the database or the wall clock.
+
+pub mod clock;
+pub mod ids;
+pub mod inn;
+pub mod phone;
+pub mod role;
+pub mod snils;

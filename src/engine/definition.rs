@@ -1,0 +1,176 @@
+//! Workflow definitions as read from `workflows/*.yaml`.
+//!
+//! The YAML is deserialized with spans (`marked_yaml`) so that every problem found while
+//! validating names the file, the line and the item.
+
+use marked_yaml::Spanned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A state of a workflow as written in YAML.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub name: Spanned<String>,
+    pub label: String,
+    #[serde(default)]
+    pub r#final: bool,
+    /// Whether the applicant may change the form in this state.
+    #[serde(default)]
+    pub editable: bool,
+    /// Deadline for leaving this state, in working days (used by timers).
+    #[serde(default)]
+    pub sla_working_days: Option<u32>,
+}
+
+/// A transition as written in YAML.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransition {
+    pub name: Spanned<String>,
+    pub label: String,
+    pub from: Vec<Spanned<String>>,
+    pub to: Spanned<String>,
+    pub roles: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub guards: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub requires_reason: bool,
+    #[serde(default)]
+    pub requires_signature: bool,
+}
+
+/// A document type with its limits as written in YAML.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDocumentType {
+    pub code: Spanned<String>,
+    pub label: String,
+    pub formats: Vec<Spanned<String>>,
+    pub max_size_kb: u64,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default = "one")]
+    pub max_count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A whole workflow file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkflow {
+    pub id: Spanned<String>,
+    pub version: Spanned<u32>,
+    pub title: String,
+    pub form_schema: Spanned<String>,
+    pub initial: Spanned<String>,
+    pub states: Vec<RawState>,
+    pub transitions: Vec<RawTransition>,
+    #[serde(default)]
+    pub document_types: Vec<RawDocumentType>,
+}
+
+/// A validated state.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct State {
+    /// Code of the state, e.g. `under_review`.
+    pub name: String,
+    /// Russian label shown in the cabinet, e.g. «На рассмотрении».
+    pub label: String,
+    /// Whether the case ends here.
+    pub r#final: bool,
+    /// Whether the applicant may change the form in this state.
+    pub editable: bool,
+    /// Deadline for leaving this state, in working days.
+    pub sla_working_days: Option<u32>,
+}
+
+/// A validated transition.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Transition {
+    /// Name used in `POST /cases/{id}/transitions/{name}`.
+    pub name: String,
+    /// Russian label of the action.
+    pub label: String,
+    /// States the transition may start from.
+    pub from: Vec<String>,
+    /// State the case moves to.
+    pub to: String,
+    /// Roles allowed to run it.
+    pub roles: Vec<crate::domain::role::Role>,
+    /// Named guards that must all pass.
+    pub guards: Vec<String>,
+    /// Whether the caller must give a reason.
+    pub requires_reason: bool,
+    /// Whether an electronic signature must accompany it.
+    pub requires_signature: bool,
+}
+
+/// A validated document type.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DocumentType {
+    /// Code of the type.
+    pub code: String,
+    /// Russian label.
+    pub label: String,
+    /// Allowed formats (`pdf`, `jpeg`, `png`).
+    pub formats: Vec<String>,
+    /// Maximum size in KiB.
+    pub max_size_kb: u64,
+    /// Whether it must be present before submission.
+    pub required: bool,
+    /// How many files of this type a case may hold.
+    pub max_count: u32,
+}
+
+/// A validated, immutable workflow definition, identified by the SHA-256 of its source.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Definition {
+    /// Workflow id, e.g. `periodic_accreditation`.
+    pub id: String,
+    /// Version number declared in the file.
+    pub version: u32,
+    /// Hex SHA-256 of the YAML source and the form schema: what a case pins.
+    pub hash: String,
+    /// Russian title.
+    pub title: String,
+    /// File name of the JSON Schema for the form, under `schemas/`.
+    pub form_schema: String,
+    /// The state a new case starts in.
+    pub initial: String,
+    /// All states.
+    pub states: Vec<State>,
+    /// All transitions.
+    pub transitions: Vec<Transition>,
+    /// Document types with limits.
+    pub document_types: Vec<DocumentType>,
+}
+
+impl Definition {
+    /// The state with that name.
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.iter().find(|s| s.name == name)
+    }
+
+    /// The transition with that name.
+    pub fn transition(&self, name: &str) -> Option<&Transition> {
+        self.transitions.iter().find(|t| t.name == name)
+    }
+
+    /// Russian label of a state (the code itself if unknown).
+    pub fn label_of<'a>(&'a self, state: &'a str) -> &'a str {
+        self.state(state).map_or(state, |s| s.label.as_str())
+    }
+}
+
+/// Hex SHA-256 over the YAML source and the form schema: the identity a case pins.
+pub fn content_hash(yaml: &str, form_schema: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(yaml.as_bytes());
+    h.update([0u8]);
+    h.update(form_schema.as_bytes());
+    hex::encode(h.finalize())
+}

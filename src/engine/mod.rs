@@ -1,0 +1,127 @@
+//! The workflow engine: definitions, guards and the rules for running a transition.
+//! Pure logic: no web framework, no database, no wall clock.
+
+pub mod catalog;
+pub mod definition;
+pub mod form;
+pub mod guards;
+pub mod validate;
+
+use crate::domain::ids::UserId;
+use crate::domain::role::Role;
+use definition::{Definition, Transition};
+use std::collections::BTreeSet;
+
+/// Who is acting.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user.
+    pub user: UserId,
+    /// Roles held.
+    pub roles: BTreeSet<Role>,
+}
+
+impl Actor {
+    /// Whether the actor holds a role.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// What the engine needs to know about a case to decide on a transition.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseView<'a> {
+    /// Current state.
+    pub state: &'a str,
+    /// The applicant.
+    pub owner: &'a UserId,
+}
+
+/// Why a transition cannot run (before guards).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// The workflow has no such transition.
+    #[error("unknown transition")]
+    Unknown,
+    /// Not allowed from the current state.
+    #[error("not allowed from state {0}")]
+    WrongState(String),
+    /// The actor's roles do not allow it.
+    #[error("role not allowed")]
+    Forbidden,
+    /// A staff transition on one's own case.
+    #[error("own case")]
+    OwnCase,
+    /// A reason is required and missing.
+    #[error("reason required")]
+    ReasonRequired,
+}
+
+/// Whether `actor` may run `t` on a case owned by `owner`, as far as roles go.
+///
+/// The specialist role acts only on one's own case; every other role acts only on other
+/// people's cases, so nobody can review their own application.
+pub fn role_permits(
+    t: &Transition,
+    actor: &Actor,
+    view: CaseView<'_>,
+) -> Result<(), TransitionError> {
+    let own = actor.user == *view.owner;
+    let mut blocked_by_ownership = false;
+    for role in &t.roles {
+        let holds = *role != Role::System && actor.has(*role);
+        if !holds {
+            continue;
+        }
+        match (role, own) {
+            (Role::Specialist, true) => return Ok(()),
+            (Role::Specialist, false) => {}
+            (_, false) => return Ok(()),
+            (_, true) => blocked_by_ownership = true,
+        }
+    }
+    Err(if blocked_by_ownership {
+        TransitionError::OwnCase
+    } else {
+        TransitionError::Forbidden
+    })
+}
+
+/// Checks everything but guards for running transition `name`.
+pub fn check_transition<'d>(
+    def: &'d Definition,
+    view: CaseView<'_>,
+    actor: &Actor,
+    name: &str,
+    reason: Option<&str>,
+) -> Result<&'d Transition, TransitionError> {
+    let t = def.transition(name).ok_or(TransitionError::Unknown)?;
+    role_permits(t, actor, view)?;
+    if !t.from.iter().any(|s| s == view.state) {
+        return Err(TransitionError::WrongState(view.state.to_owned()));
+    }
+    if t.requires_reason && reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(TransitionError::ReasonRequired);
+    }
+    Ok(t)
+}
+
+/// Transitions the actor could run from the case's current state (guards not evaluated).
+pub fn available<'d>(
+    def: &'d Definition,
+    view: CaseView<'_>,
+    actor: &Actor,
+) -> Vec<&'d Transition> {
+    def.transitions
+        .iter()
+        .filter(|t| t.from.iter().any(|s| s == view.state))
+        .filter(|t| role_permits(t, actor, view).is_ok())
+        .collect()
+}
+
+/// Whether the actor may see the case at all. Applicants see their own cases; staff see
+/// every case that has left the initial (draft) state; nobody else sees anything.
+pub fn can_view(def: &Definition, view: CaseView<'_>, actor: &Actor) -> bool {
+    actor.user == *view.owner
+        || (view.state != def.initial && actor.roles.iter().any(|r| r.is_staff()))
+}

@@ -1,0 +1,370 @@
+//! Loading and validating a workflow definition: every problem is reported with file, line
+//! and the item it concerns.
+
+use super::definition::{Definition, DocumentType, RawWorkflow, State, Transition};
+use super::guards;
+use crate::domain::role::Role;
+use marked_yaml::{LoadError, LoaderOptions, Spanned};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+/// One problem in a workflow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// File the definition came from.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The item concerned (`state draft`, `transition submit`, ...).
+    pub item: String,
+    /// Stable code (`unknown_state`, `unreachable_state`, ...).
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: ", self.file)?,
+            None => write!(f, "{}: ", self.file)?,
+        }
+        write!(f, "{}: {} [{}]", self.item, self.message, self.code)
+    }
+}
+
+const FORMATS: [&str; 3] = ["pdf", "jpeg", "png"];
+
+struct Collector<'a> {
+    file: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Collector<'_> {
+    fn push<T>(&mut self, at: &Spanned<T>, item: String, code: &'static str, message: String) {
+        self.problems.push(Problem {
+            file: self.file.to_owned(),
+            line: at.span().start().map(|m| m.line()),
+            item,
+            code,
+            message,
+        });
+    }
+}
+
+/// Parses and validates one definition. `file` is used only in problem reports; the
+/// content hash is left empty for the catalog to fill in (it also covers the form schema).
+pub fn load(file: &str, source: &str) -> Result<Definition, Vec<Problem>> {
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    let raw: RawWorkflow = marked_yaml::from_yaml_with_options(0, source, options)
+        .map_err(|e| vec![yaml_problem(file, &e)])?;
+    check(file, raw)
+}
+
+fn yaml_problem(file: &str, err: &marked_yaml::FromYamlError) -> Problem {
+    let line = match err {
+        marked_yaml::FromYamlError::ParseYaml(load) => match load {
+            LoadError::TopLevelMustBeMapping(m)
+            | LoadError::TopLevelMustBeSequence(m)
+            | LoadError::UnexpectedAnchor(m)
+            | LoadError::MappingKeyMustBeScalar(m)
+            | LoadError::UnexpectedTag(m)
+            | LoadError::ScanError(m, _) => Some(m.line()),
+            LoadError::DuplicateKey(inner) => inner.key.span().start().map(|m| m.line()),
+        },
+        marked_yaml::FromYamlError::FromNode(node) => node.start_mark().map(|m| m.line()),
+    };
+    let item = match err {
+        marked_yaml::FromYamlError::FromNode(node) => node.path().unwrap_or("document").to_owned(),
+        marked_yaml::FromYamlError::ParseYaml(_) => "document".to_owned(),
+    };
+    Problem {
+        file: file.to_owned(),
+        line,
+        item,
+        code: "bad_yaml",
+        message: err.to_string(),
+    }
+}
+
+fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
+    let mut c = Collector {
+        file,
+        problems: Vec::new(),
+    };
+    if !is_code(&raw.id) {
+        c.push(
+            &raw.id,
+            format!("id {}", *raw.id),
+            "bad_name",
+            "id must be snake_case latin".into(),
+        );
+    }
+    if *raw.version == 0 {
+        c.push(
+            &raw.version,
+            "version".into(),
+            "bad_version",
+            "version must be a positive number".into(),
+        );
+    }
+
+    let mut state_names = BTreeSet::new();
+    for s in &raw.states {
+        if !is_code(&s.name) {
+            c.push(
+                &s.name,
+                format!("state {}", *s.name),
+                "bad_name",
+                "state name must be snake_case latin".into(),
+            );
+        }
+        if !state_names.insert(s.name.as_str()) {
+            c.push(
+                &s.name,
+                format!("state {}", *s.name),
+                "duplicate_state",
+                "state declared twice".into(),
+            );
+        }
+    }
+    if raw.states.iter().all(|s| !s.r#final) {
+        c.push(
+            &raw.id,
+            "states".into(),
+            "no_final_state",
+            "no state is marked final".into(),
+        );
+    }
+    if !state_names.contains(raw.initial.as_str()) {
+        c.push(
+            &raw.initial,
+            format!("initial {}", *raw.initial),
+            "unknown_state",
+            "initial state is not declared".into(),
+        );
+    }
+
+    let mut transition_names = BTreeSet::new();
+    let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut transitions = Vec::new();
+    for t in &raw.transitions {
+        let item = format!("transition {}", *t.name);
+        if !is_code(&t.name) {
+            c.push(
+                &t.name,
+                item.clone(),
+                "bad_name",
+                "transition name must be snake_case latin".into(),
+            );
+        }
+        if !transition_names.insert(t.name.as_str()) {
+            c.push(
+                &t.name,
+                item.clone(),
+                "duplicate_transition",
+                "transition declared twice".into(),
+            );
+        }
+        if t.from.is_empty() {
+            c.push(
+                &t.name,
+                item.clone(),
+                "no_source_state",
+                "`from` lists no state".into(),
+            );
+        }
+        for from in &t.from {
+            if !state_names.contains(from.as_str()) {
+                c.push(
+                    from,
+                    item.clone(),
+                    "unknown_state",
+                    format!("unknown state `{}` in `from`", **from),
+                );
+            } else if raw.states.iter().any(|s| s.r#final && *s.name == **from) {
+                c.push(
+                    from,
+                    item.clone(),
+                    "transition_from_final",
+                    format!("final state `{}` cannot have transitions", **from),
+                );
+            }
+            edges.entry(from.as_str()).or_default().push(t.to.as_str());
+        }
+        if !state_names.contains(t.to.as_str()) {
+            c.push(
+                &t.to,
+                item.clone(),
+                "unknown_state",
+                format!("unknown state `{}` in `to`", *t.to),
+            );
+        }
+        let mut roles = Vec::new();
+        for r in &t.roles {
+            match r.parse::<Role>() {
+                Ok(role) => roles.push(role),
+                Err(_) => c.push(
+                    r,
+                    item.clone(),
+                    "unknown_role",
+                    format!("unknown role `{}`", **r),
+                ),
+            }
+        }
+        if t.roles.is_empty() {
+            c.push(
+                &t.name,
+                item.clone(),
+                "no_roles",
+                "no role may run this transition".into(),
+            );
+        }
+        for g in &t.guards {
+            if !guards::is_known(g) {
+                c.push(
+                    g,
+                    item.clone(),
+                    "unknown_guard",
+                    format!("unknown guard `{}`", **g),
+                );
+            }
+        }
+        transitions.push(Transition {
+            name: t.name.to_string(),
+            label: t.label.clone(),
+            from: t.from.iter().map(|s| s.to_string()).collect(),
+            to: t.to.to_string(),
+            roles,
+            guards: t.guards.iter().map(|s| s.to_string()).collect(),
+            requires_reason: t.requires_reason,
+            requires_signature: t.requires_signature,
+        });
+    }
+
+    check_graph(&mut c, &raw, &edges, &state_names);
+
+    let mut doc_codes = BTreeSet::new();
+    let mut document_types = Vec::new();
+    for d in &raw.document_types {
+        let item = format!("document type {}", *d.code);
+        if !doc_codes.insert(d.code.as_str()) {
+            c.push(
+                &d.code,
+                item.clone(),
+                "duplicate_document_type",
+                "document type declared twice".into(),
+            );
+        }
+        for f in &d.formats {
+            if !FORMATS.contains(&f.as_str()) {
+                c.push(
+                    f,
+                    item.clone(),
+                    "unknown_format",
+                    format!("format `{}` is not one of pdf, jpeg, png", **f),
+                );
+            }
+        }
+        document_types.push(DocumentType {
+            code: d.code.to_string(),
+            label: d.label.clone(),
+            formats: d.formats.iter().map(|s| s.to_string()).collect(),
+            max_size_kb: d.max_size_kb,
+            required: d.required,
+            max_count: d.max_count,
+        });
+    }
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    Ok(Definition {
+        id: raw.id.to_string(),
+        version: *raw.version,
+        hash: String::new(),
+        title: raw.title,
+        form_schema: raw.form_schema.to_string(),
+        initial: raw.initial.to_string(),
+        states: raw
+            .states
+            .into_iter()
+            .map(|s| State {
+                name: s.name.to_string(),
+                label: s.label,
+                r#final: s.r#final,
+                editable: s.editable,
+                sla_working_days: s.sla_working_days,
+            })
+            .collect(),
+        transitions,
+        document_types,
+    })
+}
+
+/// Unreachable states and states from which no final state can be reached.
+fn check_graph(
+    c: &mut Collector<'_>,
+    raw: &RawWorkflow,
+    edges: &BTreeMap<&str, Vec<&str>>,
+    states: &BTreeSet<&str>,
+) {
+    let reachable = walk([raw.initial.as_str()], |s| {
+        edges.get(s).cloned().unwrap_or_default()
+    });
+    let mut reverse: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (from, tos) in edges {
+        for to in tos {
+            reverse.entry(to).or_default().push(from);
+        }
+    }
+    let finals = raw
+        .states
+        .iter()
+        .filter(|s| s.r#final)
+        .map(|s| s.name.as_str());
+    let can_finish = walk(finals, |s| reverse.get(s).cloned().unwrap_or_default());
+    for s in &raw.states {
+        let name = s.name.as_str();
+        if !states.contains(name) {
+            continue;
+        }
+        if !reachable.contains(name) {
+            c.push(
+                &s.name,
+                format!("state {name}"),
+                "unreachable_state",
+                "no transition leads to this state from the initial one".into(),
+            );
+        }
+        if !can_finish.contains(name) {
+            c.push(
+                &s.name,
+                format!("state {name}"),
+                "no_path_to_final",
+                "no final state can be reached from this state".into(),
+            );
+        }
+    }
+}
+
+fn walk<'a>(
+    start: impl IntoIterator<Item = &'a str>,
+    next: impl Fn(&'a str) -> Vec<&'a str>,
+) -> BTreeSet<&'a str> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut queue: VecDeque<&str> = start.into_iter().collect();
+    while let Some(s) = queue.pop_front() {
+        if seen.insert(s) {
+            queue.extend(next(s));
+        }
+    }
+    seen
+}
+
+fn is_code(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.as_bytes()[0].is_ascii_lowercase()
+}

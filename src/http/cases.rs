@@ -1,0 +1,358 @@
+//! Case endpoints: create, read, list, autosave the form, run transitions, history.
+
+use super::AppState;
+use super::auth::Principal;
+use super::body::JsonBody;
+use super::error::{ApiError, ErrorBody};
+use crate::service::access::audited;
+use crate::service::cases::{self, CaseDto, HistoryEntry, ListQuery};
+use crate::service::{form, transition};
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use validator::Validate;
+
+/// Body of `POST /api/v1/cases`.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCase {
+    /// Workflow id, e.g. `periodic_accreditation`.
+    #[validate(length(min = 1, max = 100))]
+    pub workflow: String,
+}
+
+/// Body of `POST /api/v1/cases/{id}/transitions/{name}`.
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    /// Reason of the decision (required by some transitions).
+    #[validate(length(max = 4000))]
+    pub reason: Option<String>,
+}
+
+/// Query of `GET /api/v1/cases`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Only cases in this state.
+    pub state: Option<String>,
+    /// Only cases of this workflow.
+    pub workflow: Option<String>,
+    /// Page size, 1..=100 (default 50).
+    pub limit: Option<i64>,
+    /// Cursor: cases older than this case id.
+    pub before: Option<String>,
+    /// Staff: list only own cases.
+    pub mine: Option<bool>,
+}
+
+fn invalid(errors: &validator::ValidationErrors) -> ApiError {
+    let details = errors
+        .field_errors()
+        .iter()
+        .flat_map(|(field, errs)| {
+            errs.iter().map(move |e| super::error::ErrorDetail {
+                field: format!("/{field}"),
+                code: e.code.to_string(),
+                message: "Недопустимая длина значения".into(),
+            })
+        })
+        .collect();
+    ApiError::new(
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+        "Запрос заполнен с ошибками",
+    )
+    .with_details(details)
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = raw.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_if_match",
+            "Заголовок If-Match должен содержать ETag заявления, например \"3\"",
+        )
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match raw.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_owned()))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "Заголовок Idempotency-Key должен содержать от 1 до 255 печатных символов ASCII",
+        )),
+    }
+}
+
+fn case_id(raw: &str) -> Result<String, ApiError> {
+    crate::domain::ids::CaseId::parse(raw)
+        .map(|id| id.to_string())
+        .ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::NOT_FOUND,
+                "case_not_found",
+                "Заявление не найдено",
+            )
+        })
+}
+
+fn with_etag(mut res: actix_web::HttpResponseBuilder, dto: &CaseDto) -> HttpResponse {
+    res.insert_header((header::ETAG, format!("\"{}\"", dto.version)));
+    res.json(dto)
+}
+
+/// Create a draft.
+#[utoipa::path(
+    tag = "cases",
+    request_body = CreateCase,
+    responses(
+        (status = 201, description = "Draft created", body = CaseDto),
+        (status = 422, description = "Unknown workflow", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[post("/api/v1/cases")]
+pub async fn create_case(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: JsonBody<CreateCase>,
+) -> Result<HttpResponse, ApiError> {
+    body.0.validate().map_err(|e| invalid(&e))?;
+    let now = state.clock.now();
+    let catalog = state.catalog.clone();
+    let dto = state
+        .store
+        .run(move |conn| {
+            audited(
+                conn,
+                &who.actor,
+                "case.create",
+                None,
+                now.naive_utc(),
+                |conn| cases::create(conn, &catalog, &who.actor, &body.0.workflow, now),
+            )
+        })
+        .await?;
+    let mut res = HttpResponse::Created();
+    res.insert_header((header::LOCATION, format!("/api/v1/cases/{}", dto.id)));
+    Ok(with_etag(res, &dto))
+}
+
+/// Read a case with the transitions the caller may run.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The case", body = CaseDto),
+        (status = 404, description = "No such case (or not yours)", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/cases/{id}")]
+pub async fn get_case(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = case_id(&id)?;
+    let now = state.clock.now().naive_utc();
+    let catalog = state.catalog.clone();
+    let dto = state
+        .store
+        .run(move |conn| {
+            audited(conn, &who.actor, "case.read", Some(&id), now, |conn| {
+                cases::get(conn, &catalog, &who.actor, &id)
+            })
+        })
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &dto))
+}
+
+/// List cases: own cases for specialists, submitted cases for staff.
+#[utoipa::path(
+    tag = "cases",
+    params(ListParams),
+    responses((status = 200, description = "Cases, newest first", body = [CaseDto])),
+    security(("session" = []))
+)]
+#[get("/api/v1/cases")]
+pub async fn list_cases(
+    state: web::Data<AppState>,
+    who: Principal,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let query = ListQuery {
+        state: params.state,
+        workflow: params.workflow,
+        limit: params.limit.unwrap_or(50),
+        before: params.before,
+    };
+    let mine = params.mine.unwrap_or(false);
+    let catalog = state.catalog.clone();
+    let list = state
+        .store
+        .run(move |conn| cases::list(conn, &catalog, &who.actor, &query, mine))
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Autosave form data (JSON merge patch). Drafts may be incomplete.
+#[utoipa::path(
+    tag = "cases",
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("If-Match" = String, Header, description = "ETag of the case as last read"),
+    ),
+    request_body(content = Object, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "Saved", body = CaseDto),
+        (status = 409, description = "Stale version or case not editable", body = ErrorBody),
+        (status = 422, description = "Field errors", body = ErrorBody),
+        (status = 428, description = "If-Match missing", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[patch("/api/v1/cases/{id}/form")]
+pub async fn patch_form(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: JsonBody<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = case_id(&id)?;
+    let expected = if_match(req.headers())?;
+    let now = state.clock.now();
+    let catalog = state.catalog.clone();
+    let dto = state
+        .store
+        .run(move |conn| {
+            audited(
+                conn,
+                &who.actor,
+                "case.form",
+                Some(&id),
+                now.naive_utc(),
+                |conn| form::patch(conn, &catalog, &who.actor, &id, expected, &body.0, now),
+            )
+        })
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &dto))
+}
+
+/// Run a transition by name.
+#[utoipa::path(
+    tag = "cases",
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("name" = String, Path, description = "Transition name"),
+        ("If-Match" = String, Header, description = "ETag of the case as last read"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeated request returns the first result"),
+    ),
+    request_body = TransitionBody,
+    responses(
+        (status = 200, description = "Done (or replayed)", body = CaseDto),
+        (status = 403, description = "Role not allowed, or own case", body = ErrorBody),
+        (status = 404, description = "No such case or transition", body = ErrorBody),
+        (status = 409, description = "Not allowed from this state, or stale version", body = ErrorBody),
+        (status = 422, description = "Reason missing or guards failed", body = ErrorBody),
+        (status = 428, description = "If-Match missing", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[post("/api/v1/cases/{id}/transitions/{name}")]
+pub async fn run_transition(
+    state: web::Data<AppState>,
+    who: Principal,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+    body: JsonBody<TransitionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (raw_id, name) = path.into_inner();
+    let id = case_id(&raw_id)?;
+    body.0.validate().map_err(|e| invalid(&e))?;
+    let mut fingerprint = Sha256::new();
+    for part in [
+        id.as_bytes(),
+        b"\n",
+        name.as_bytes(),
+        b"\n",
+        body.0.reason.as_deref().unwrap_or_default().as_bytes(),
+    ] {
+        fingerprint.update(part);
+    }
+    let request = transition::Request {
+        case_id: id.clone(),
+        name,
+        reason: body.0.reason,
+        if_match: if_match(req.headers())?,
+        idempotency_key: idempotency_key(req.headers())?,
+        fingerprint: hex::encode(fingerprint.finalize()),
+    };
+    let now = state.clock.now();
+    let catalog = state.catalog.clone();
+    let outcome = state
+        .store
+        .run(move |conn| {
+            audited(
+                conn,
+                &who.actor,
+                "case.transition",
+                Some(&id),
+                now.naive_utc(),
+                |conn| transition::run(conn, &catalog, &who.actor, &request, now),
+            )
+        })
+        .await?;
+    Ok(match outcome {
+        transition::Outcome::Done(dto) => with_etag(HttpResponse::Ok(), &dto),
+        transition::Outcome::Replayed(dto) => {
+            let mut res = HttpResponse::Ok();
+            res.insert_header(("Idempotent-Replayed", "true"));
+            with_etag(res, &dto)
+        }
+    })
+}
+
+/// Status history: who, when, from, to, reason.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "Oldest first", body = [HistoryEntry]),
+        (status = 404, description = "No such case (or not yours)", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/cases/{id}/history")]
+pub async fn case_history(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = case_id(&id)?;
+    let now = state.clock.now().naive_utc();
+    let catalog = state.catalog.clone();
+    let list = state
+        .store
+        .run(move |conn| {
+            audited(conn, &who.actor, "case.history", Some(&id), now, |conn| {
+                cases::history(conn, &catalog, &who.actor, &id)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}

@@ -1,0 +1,92 @@
+//! OpenAPI 3.1 document generated from the code, and an offline Swagger UI viewer.
+
+use actix_web::{HttpResponse, get, http::header};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "accredo", description = "Кабинет аккредитации медицинских работников: API движка процессов"),
+    paths(
+        super::cases::create_case,
+        super::cases::get_case,
+        super::cases::list_cases,
+        super::cases::patch_form,
+        super::cases::run_transition,
+        super::cases::case_history,
+        super::workflows::list_workflows,
+        super::workflows::get_workflow,
+        super::me::me,
+        super::health::healthz,
+        super::health::readyz,
+    ),
+    modifiers(&SessionAuth)
+)]
+struct ApiDoc;
+
+struct SessionAuth;
+
+impl Modify for SessionAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[get("/api-docs/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(openapi())
+}
+
+const INDEX: &str = r##"<!doctype html>
+<html lang="ru"><head><meta charset="utf-8"><title>accredo API</title>
+<link rel="stylesheet" href="/api-docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/api-docs/swagger-ui-bundle.js"></script>
+<script>window.onload = () => { window.ui = SwaggerUIBundle({ url: "/api-docs/openapi.json", dom_id: "#ui" }); };</script>
+</body></html>"##;
+
+#[get("/api-docs/")]
+async fn viewer() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"))
+        .body(INDEX)
+}
+
+#[get("/api-docs/swagger-ui-bundle.js")]
+async fn viewer_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(&include_bytes!("viewer/swagger-ui-bundle.js")[..])
+}
+
+#[get("/api-docs/swagger-ui.css")]
+async fn viewer_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .body(&include_bytes!("viewer/swagger-ui.css")[..])
+}
+
+/// Registers the documentation routes.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(openapi_json)
+        .service(viewer)
+        .service(viewer_js)
+        .service(viewer_css);
+}

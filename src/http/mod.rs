@@ -1,0 +1,123 @@
+//! HTTP API (actix-web): thin handlers that parse, authorize, call the use cases and map.
+
+pub mod auth;
+pub mod body;
+pub mod cases;
+pub mod docs;
+pub mod error;
+pub mod health;
+pub mod me;
+pub mod workflows;
+
+use crate::domain::clock::SharedClock;
+use crate::engine::catalog::Catalog;
+use crate::identity::session::SessionPolicy;
+use crate::identity::token::TokenKeys;
+use crate::store::Store;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, ResponseError, web};
+use error::{ApiError, REQUEST_ID};
+use std::net::TcpListener;
+use std::sync::Arc;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+/// Everything handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Workflow definitions.
+    pub catalog: Arc<Catalog>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// Session token keys.
+    pub keys: TokenKeys,
+    /// Session lifetimes.
+    pub policy: SessionPolicy,
+}
+
+/// Puts the request id in scope for error bodies and in the `X-Request-Id` header, and
+/// refuses bodies declared larger than the limit before reading them.
+async fn request_scope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let header_value = HeaderValue::from_str(&id).ok();
+    let mut res = REQUEST_ID
+        .scope(id, async move {
+            if let Some(err) = body::declared_too_large(&req) {
+                let (http_req, _) = req.into_parts();
+                return Ok(ServiceResponse::new(http_req, err.error_response()));
+            }
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        })
+        .await?;
+    if let Some(v) = header_value {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(res)
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Такого адреса в API нет: см. /api-docs/",
+    ))
+}
+
+fn json_error_handlers(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PathConfig::default().error_handler(|_, _| {
+        ApiError::bad_request("invalid_path", "Неверный адрес запроса").into()
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::bad_request("invalid_query", format!("Неверные параметры запроса: {e}")).into()
+    }))
+    .app_data(web::PayloadConfig::new(body::MAX_BODY));
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    json_error_handlers(cfg);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(me::me)
+        .service(workflows::list_workflows)
+        .service(workflows::get_workflow)
+        .service(cases::create_case)
+        .service(cases::list_cases)
+        .service(cases::get_case)
+        .service(cases::patch_form)
+        .service(cases::run_transition)
+        .service(cases::case_history)
+        .configure(docs::routes);
+}
+
+/// Builds the server on an already bound listener (port 0 allowed).
+pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes)
+            .default_service(web::to(not_found))
+            .wrap(from_fn(request_scope))
+            .wrap(TracingLogger::default())
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

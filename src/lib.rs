@@ -1,0 +1,15 @@
+//! accredo: the workflow engine behind the medical worker accreditation cabinet.
+//!
+//! Layers point one way: `http` → `service` → `engine` → `domain`, with `store` (diesel),
+//! `audit` and `identity` as side capabilities. See `README.md` for how to run it.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod http;
+pub mod identity;
+pub mod service;
+pub mod store;

@@ -1,0 +1,5 @@
+//! The `accredo` binary.
+
+fn main() -> std::process::ExitCode {
+    accredo::cli::main()
+}

@@ -1,0 +1,106 @@
+//! Loading a case for a caller, with the access rules, and auditing denials.
+
+use super::{ServiceError, pinned_workflow};
+use crate::audit::{self, Entry};
+use crate::domain::ids::UserId;
+use crate::engine::catalog::{Catalog, Workflow};
+use crate::engine::{Actor, CaseView, can_view};
+use crate::store::cases::{self, Case};
+use crate::store::{DbConnection, StoreError, write_tx};
+use chrono::NaiveDateTime;
+use serde_json::json;
+use std::sync::Arc;
+
+/// A case the caller may see, with its pinned workflow.
+#[derive(Debug)]
+pub struct Visible {
+    /// The row.
+    pub case: Case,
+    /// The workflow version it pinned.
+    pub workflow: Arc<Workflow>,
+    /// The owner.
+    pub owner: UserId,
+}
+
+impl Visible {
+    /// The engine's view of the case.
+    pub fn view(&self) -> CaseView<'_> {
+        CaseView {
+            state: &self.case.state,
+            owner: &self.owner,
+        }
+    }
+}
+
+/// Loads a case if the caller may see it; a case they may not see is reported exactly like
+/// a missing one (404), so ids of other people's cases reveal nothing.
+pub fn load_visible(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+) -> Result<Visible, ServiceError> {
+    let case = cases::find(conn, case_id)?.ok_or(ServiceError::CaseNotFound)?;
+    let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
+    let owner = UserId::from_stored(case.owner_id.clone());
+    let visible = Visible {
+        case,
+        workflow,
+        owner,
+    };
+    if can_view(&visible.workflow.definition, visible.view(), actor) {
+        Ok(visible)
+    } else {
+        Err(ServiceError::CaseHidden)
+    }
+}
+
+/// Runs a use case and, if it ends in an access denial, audits the denial.
+pub fn audited<T>(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: &str,
+    case_id: Option<&str>,
+    now: NaiveDateTime,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
+) -> Result<T, ServiceError> {
+    let result = work(conn);
+    if let Err(e) = &result {
+        if let Some(code) = e.denial_code() {
+            record_denial(conn, actor, action, case_id, code, now)?;
+        }
+    }
+    result
+}
+
+/// Records that `actor` was refused `action` (in its own transaction: nothing else changed).
+pub fn record_denial(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: &str,
+    case_id: Option<&str>,
+    code: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let mut attempts = 0;
+    loop {
+        let result = write_tx(conn, |conn| {
+            audit::record(
+                conn,
+                Entry {
+                    chain: format!("user:{}", actor.user),
+                    kind: "access.denied",
+                    actor: Some(actor.user.to_string()),
+                    case: None,
+                    at: now,
+                    payload: json!({"action": action, "case_id": case_id, "code": code}),
+                },
+            )
+            .map_err(StoreError::from)
+        });
+        match result {
+            Err(e) if e.is_conflict() && attempts < 5 => attempts += 1,
+            other => return other.map(drop),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Creating, reading and listing cases, and their status history.
+
+use super::access::{Visible, load_visible};
+use super::{ServiceError, pinned_workflow};
+use crate::audit::{self, Entry};
+use crate::domain::ids::{CaseId, UserId};
+use crate::domain::role::Role;
+use crate::engine::catalog::Catalog;
+use crate::engine::{Actor, available};
+use crate::store::audit as audit_rows;
+use crate::store::cases::{self, Case, CaseFilter};
+use crate::store::{DbConnection, definitions, users, write_tx};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// A transition the caller may run now (guards are checked when it runs).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AllowedTransition {
+    /// Transition name.
+    pub name: String,
+    /// Russian label.
+    pub label: String,
+    /// State it leads to.
+    pub to: String,
+    /// Whether a reason must be given.
+    pub requires_reason: bool,
+}
+
+/// A case as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseDto {
+    /// Case id.
+    pub id: String,
+    /// Workflow id.
+    pub workflow: String,
+    /// Version of the workflow definition the case pinned.
+    pub workflow_version: u32,
+    /// Content hash of that definition.
+    pub definition_hash: String,
+    /// Current state code.
+    pub state: String,
+    /// Current state, as the cabinet shows it.
+    pub state_label: String,
+    /// Optimistic-concurrency version (also the ETag).
+    pub version: i64,
+    /// The applicant.
+    pub owner_id: String,
+    /// Form data.
+    #[schema(value_type = Object)]
+    pub form: Value,
+    /// Created at (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last changed at (UTC).
+    pub updated_at: DateTime<Utc>,
+    /// Transitions the caller may run now.
+    pub allowed_transitions: Vec<AllowedTransition>,
+}
+
+/// One step of a case's status history.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// When (UTC).
+    pub at: DateTime<Utc>,
+    /// Who acted.
+    pub actor_id: Option<String>,
+    /// Their display name.
+    pub actor_name: Option<String>,
+    /// Transition name; absent for creation.
+    pub transition: Option<String>,
+    /// State before; absent for creation.
+    pub from: Option<String>,
+    /// Label of the state before.
+    pub from_label: Option<String>,
+    /// State after.
+    pub to: String,
+    /// Label of the state after.
+    pub to_label: String,
+    /// Reason given.
+    pub reason: Option<String>,
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// Builds the API view of a visible case for `actor`.
+pub fn to_dto(v: &Visible, actor: &Actor) -> Result<CaseDto, ServiceError> {
+    let def = &v.workflow.definition;
+    let form: Value = serde_json::from_str(&v.case.form_data).map_err(|e| {
+        crate::store::StoreError::Corrupt(format!("form of case {}: {e}", v.case.id))
+    })?;
+    Ok(CaseDto {
+        id: v.case.id.clone(),
+        workflow: def.id.clone(),
+        workflow_version: def.version,
+        definition_hash: def.hash.clone(),
+        state: v.case.state.clone(),
+        state_label: def.label_of(&v.case.state).to_owned(),
+        version: v.case.version,
+        owner_id: v.case.owner_id.clone(),
+        form,
+        created_at: utc(v.case.created_at),
+        updated_at: utc(v.case.updated_at),
+        allowed_transitions: available(def, v.view(), actor)
+            .into_iter()
+            .map(|t| AllowedTransition {
+                name: t.name.clone(),
+                label: t.label.clone(),
+                to: t.to.clone(),
+                requires_reason: t.requires_reason,
+            })
+            .collect(),
+    })
+}
+
+/// Creates a draft of `workflow_id` for the actor.
+pub fn create(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    workflow_id: &str,
+    now: DateTime<Utc>,
+) -> Result<CaseDto, ServiceError> {
+    if !actor.has(Role::Specialist) {
+        return Err(ServiceError::NotSpecialist);
+    }
+    let workflow = catalog
+        .current(workflow_id)
+        .ok_or(ServiceError::UnknownWorkflow)?;
+    let def = &workflow.definition;
+    let now = now.naive_utc();
+    let case = Case {
+        id: CaseId::generate().to_string(),
+        workflow_id: def.id.clone(),
+        definition_hash: def.hash.clone(),
+        owner_id: actor.user.to_string(),
+        state: def.initial.clone(),
+        form_data: "{}".into(),
+        version: 1,
+        audit_seq: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    write_tx(conn, |conn| {
+        definitions::ensure(conn, &workflow, now)?;
+        cases::insert(conn, &case)?;
+        audit::record(
+            conn,
+            Entry {
+                chain: case.id.clone(),
+                kind: "case.created",
+                actor: Some(actor.user.to_string()),
+                case: Some(case.id.clone()),
+                at: now,
+                payload: json!({"workflow": def.id, "definition": def.hash, "state": def.initial}),
+            },
+        )?;
+        Ok::<_, ServiceError>(())
+    })?;
+    let owner = actor.user.clone();
+    to_dto(
+        &Visible {
+            case,
+            workflow,
+            owner,
+        },
+        actor,
+    )
+}
+
+/// Reads one case.
+pub fn get(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    id: &str,
+) -> Result<CaseDto, ServiceError> {
+    let v = load_visible(conn, catalog, actor, id)?;
+    to_dto(&v, actor)
+}
+
+/// What a caller asks to list.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Page size (1..=100).
+    pub limit: i64,
+    /// Paging cursor: list cases older than this id.
+    pub before: Option<String>,
+}
+
+/// Lists the cases the caller may see: own cases for applicants; every non-draft case for
+/// staff (when `mine` is false).
+pub fn list(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    query: &ListQuery,
+    mine: bool,
+) -> Result<Vec<CaseDto>, ServiceError> {
+    let staff = !mine && actor.roles.iter().any(|r| r.is_staff());
+    let filter = CaseFilter {
+        owner: (!staff).then(|| actor.user.to_string()),
+        state: query.state.clone(),
+        workflow: query.workflow.clone(),
+        not_state: None,
+        limit: query.limit.clamp(1, 100),
+        before_id: query.before.clone(),
+    };
+    let rows = cases::list(conn, &filter)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for case in rows {
+        let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
+        let owner = UserId::from_stored(case.owner_id.clone());
+        let v = Visible {
+            case,
+            workflow,
+            owner,
+        };
+        if crate::engine::can_view(&v.workflow.definition, v.view(), actor) {
+            out.push(to_dto(&v, actor)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The status history of a case: creation and every transition, oldest first.
+pub fn history(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    id: &str,
+) -> Result<Vec<HistoryEntry>, ServiceError> {
+    let v = load_visible(conn, catalog, actor, id)?;
+    let def = &v.workflow.definition;
+    let events = audit_rows::for_case(conn, id, &["case.created", "case.transition"])?;
+    let mut names: HashMap<String, Option<String>> = HashMap::new();
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let p: Value = serde_json::from_str(&e.payload).map_err(|err| {
+            crate::store::StoreError::Corrupt(format!("audit event {}: {err}", e.id))
+        })?;
+        let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
+        let actor_name = match &e.actor_id {
+            Some(a) => match names.get(a) {
+                Some(n) => n.clone(),
+                None => {
+                    let n =
+                        users::find(conn, &UserId::from_stored(a.clone()))?.map(|u| u.display_name);
+                    names.insert(a.clone(), n.clone());
+                    n
+                }
+            },
+            None => None,
+        };
+        let (from, to) = if e.kind == "case.created" {
+            (None, text("state").unwrap_or_default())
+        } else {
+            (text("from"), text("to").unwrap_or_default())
+        };
+        out.push(HistoryEntry {
+            at: utc(e.at),
+            actor_id: e.actor_id.clone(),
+            actor_name,
+            transition: text("transition"),
+            from_label: from.as_deref().map(|s| def.label_of(s).to_owned()),
+            from,
+            to_label: def.label_of(&to).to_owned(),
+            to,
+            reason: text("reason"),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,106 @@
+//! Autosaving form data: a JSON merge patch, validated, version-checked and audited.
+
+use super::ServiceError;
+use super::access::{Visible, load_visible};
+use super::cases::{CaseDto, to_dto};
+use crate::audit::{self, Entry};
+use crate::engine::Actor;
+use crate::engine::catalog::Catalog;
+use crate::engine::form::Mode;
+use crate::store::cases::{self, CaseUpdate};
+use crate::store::{DbConnection, write_tx};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Applies a merge patch to the case's form. Drafts may be incomplete; fields that are present
+/// must be valid. Nothing is written when anything is wrong.
+pub fn patch(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    if_match: Option<i64>,
+    patch: &Value,
+    now: DateTime<Utc>,
+) -> Result<CaseDto, ServiceError> {
+    let expected = if_match.ok_or(ServiceError::PreconditionRequired)?;
+    if !patch.is_object() {
+        return Err(ServiceError::PatchNotObject);
+    }
+    let now = now.naive_utc();
+    write_tx(conn, |conn| {
+        let Visible {
+            mut case,
+            workflow,
+            owner,
+        } = load_visible(conn, catalog, actor, case_id)?;
+        if owner != actor.user {
+            return Err(ServiceError::Transition(
+                crate::engine::TransitionError::Forbidden,
+            ));
+        }
+        if case.version != expected {
+            return Err(ServiceError::VersionConflict {
+                current: case.version,
+            });
+        }
+        let def = &workflow.definition;
+        if !def.state(&case.state).is_some_and(|s| s.editable) {
+            return Err(ServiceError::NotEditable {
+                state_label: def.label_of(&case.state).to_owned(),
+            });
+        }
+        let mut form: Value = serde_json::from_str(&case.form_data).map_err(|e| {
+            crate::store::StoreError::Corrupt(format!("form of case {case_id}: {e}"))
+        })?;
+        json_patch::merge(&mut form, patch);
+        let errors = workflow.form.validate(&form, Mode::Draft);
+        if !errors.is_empty() {
+            return Err(ServiceError::InvalidForm(errors));
+        }
+        let form_text = form.to_string();
+        let update = CaseUpdate {
+            state: None,
+            form_data: Some(&form_text),
+            version: case.version + 1,
+            audit_seq: case.audit_seq + 1,
+            updated_at: now,
+        };
+        if !cases::update_checked(conn, case_id, expected, &update)? {
+            let current = cases::find(conn, case_id)?.map_or(expected, |c| c.version);
+            return Err(ServiceError::VersionConflict { current });
+        }
+        let changed: Vec<String> = patch
+            .as_object()
+            .map(|m| m.keys().map(|k| format!("/{k}")).collect())
+            .unwrap_or_default();
+        audit::record(
+            conn,
+            Entry {
+                chain: case.id.clone(),
+                kind: "case.form_saved",
+                actor: Some(actor.user.to_string()),
+                case: Some(case.id.clone()),
+                at: now,
+                payload: json!({
+                    "changed": changed,
+                    "form_sha256": hex::encode(Sha256::digest(form_text.as_bytes())),
+                }),
+            },
+        )?;
+        let (version, audit_seq) = (update.version, update.audit_seq);
+        case.form_data = form_text;
+        case.version = version;
+        case.audit_seq = audit_seq;
+        case.updated_at = now;
+        to_dto(
+            &Visible {
+                case,
+                workflow,
+                owner,
+            },
+            actor,
+        )
+    })
+}

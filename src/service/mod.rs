@@ -1,0 +1,111 @@
+//! Use cases: each runs the engine's rules against stored state inside one transaction and
+//! writes the audit event of the change in that same transaction.
+
+pub mod access;
+pub mod cases;
+pub mod form;
+pub mod transition;
+
+use crate::engine::TransitionError;
+use crate::engine::catalog::{Catalog, Workflow};
+use crate::engine::form::FieldError;
+use crate::engine::guards::GuardFailure;
+use crate::store::{DbConnection, StoreError, definitions};
+use std::sync::Arc;
+
+/// Errors of the use cases.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No such case.
+    #[error("case not found")]
+    CaseNotFound,
+    /// The case exists but the caller may not see it (answered exactly like `CaseNotFound`).
+    #[error("case hidden")]
+    CaseHidden,
+    /// No such workflow.
+    #[error("unknown workflow")]
+    UnknownWorkflow,
+    /// The caller may not create cases.
+    #[error("not a specialist")]
+    NotSpecialist,
+    /// The engine refused the transition.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Guards refused.
+    #[error("guards failed")]
+    Guards(Vec<GuardFailure>),
+    /// `If-Match` is missing.
+    #[error("precondition required")]
+    PreconditionRequired,
+    /// `If-Match` does not match.
+    #[error("version conflict")]
+    VersionConflict {
+        /// The case's current version.
+        current: i64,
+    },
+    /// The form can no longer be changed in this state.
+    #[error("case not editable")]
+    NotEditable {
+        /// Current state's label.
+        state_label: String,
+    },
+    /// The form data has errors.
+    #[error("invalid form")]
+    InvalidForm(Vec<FieldError>),
+    /// The patch is not a JSON object.
+    #[error("patch is not an object")]
+    PatchNotObject,
+    /// The idempotency key was used for another request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// The audit code when this error is an access denial.
+    pub fn denial_code(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::CaseHidden => Some("case_hidden"),
+            ServiceError::NotSpecialist => Some("not_specialist"),
+            ServiceError::Transition(TransitionError::Forbidden) => Some("role_not_allowed"),
+            ServiceError::Transition(TransitionError::OwnCase) => Some("own_case"),
+            _ => None,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ServiceError {
+    fn from(e: diesel::result::Error) -> Self {
+        ServiceError::Store(StoreError::Query(e))
+    }
+}
+
+/// The definition version a case pinned, rebuilt from storage if this process has not seen it.
+pub fn pinned_workflow(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    hash: &str,
+) -> Result<Arc<Workflow>, ServiceError> {
+    if let Some(w) = catalog.pinned(hash) {
+        return Ok(w);
+    }
+    let (yaml, schema) = definitions::sources(conn, hash)?
+        .ok_or_else(|| StoreError::Corrupt(format!("definition {hash} is not stored")))?;
+    let w = Workflow::build(&format!("stored:{hash}"), &yaml, &schema).map_err(|p| {
+        StoreError::Corrupt(format!(
+            "stored definition {hash} no longer validates: {}",
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    if w.definition.hash != hash {
+        return Err(
+            StoreError::Corrupt(format!("stored definition {hash} hashes differently")).into(),
+        );
+    }
+    Ok(catalog.remember(w))
+}

@@ -1,0 +1,174 @@
+//! Running a transition: engine rules, guards, version check, audit and idempotency, all in
+//! one transaction.
+
+use super::ServiceError;
+use super::access::{Visible, load_visible};
+use super::cases::{CaseDto, to_dto};
+use crate::audit::{self, Entry};
+use crate::engine::catalog::Catalog;
+use crate::engine::guards::{self, GuardContext};
+use crate::engine::{Actor, check_transition};
+use crate::store::cases::{self, CaseUpdate};
+use crate::store::idempotency::{self, Remembered};
+use crate::store::{DbConnection, StoreError, write_tx};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+/// A request to run a transition.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The case.
+    pub case_id: String,
+    /// Transition name.
+    pub name: String,
+    /// Reason, when given.
+    pub reason: Option<String>,
+    /// Version from `If-Match`.
+    pub if_match: Option<i64>,
+    /// `Idempotency-Key`, when sent.
+    pub idempotency_key: Option<String>,
+    /// Fingerprint of the request (case, transition, body), to refuse a reused key.
+    pub fingerprint: String,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The transition ran now.
+    Done(CaseDto),
+    /// The same request ran before; this is its result.
+    Replayed(CaseDto),
+}
+
+fn replay(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    req: &Request,
+) -> Result<Option<Outcome>, ServiceError> {
+    let Some(key) = &req.idempotency_key else {
+        return Ok(None);
+    };
+    let Some(r) = idempotency::find(conn, actor.user.as_str(), key)? else {
+        return Ok(None);
+    };
+    if r.request_hash != req.fingerprint {
+        return Err(ServiceError::IdempotencyKeyReused);
+    }
+    let dto: CaseDto = serde_json::from_str::<Value>(&r.response)
+        .and_then(serde_json::from_value)
+        .map_err(|e| StoreError::Corrupt(format!("remembered response: {e}")))?;
+    Ok(Some(Outcome::Replayed(dto)))
+}
+
+/// Runs the transition, or replays the result of an identical earlier request.
+pub fn run(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ServiceError> {
+    if let Some(done) = replay(conn, actor, req)? {
+        return Ok(done);
+    }
+    let expected = req.if_match.ok_or(ServiceError::PreconditionRequired)?;
+    let now = now.naive_utc();
+    let result = write_tx(conn, |conn| {
+        let Visible {
+            mut case,
+            workflow,
+            owner,
+        } = load_visible(conn, catalog, actor, &req.case_id)?;
+        if case.version != expected {
+            return Err(ServiceError::VersionConflict {
+                current: case.version,
+            });
+        }
+        let view = crate::engine::CaseView {
+            state: &case.state,
+            owner: &owner,
+        };
+        let reason = req
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let def = &workflow.definition;
+        let t = check_transition(def, view, actor, &req.name, reason).map_err(|e| match e {
+            crate::engine::TransitionError::WrongState(s) => {
+                crate::engine::TransitionError::WrongState(def.label_of(&s).to_owned())
+            }
+            other => other,
+        })?;
+        let form: Value = serde_json::from_str(&case.form_data)
+            .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
+        let failures = guards::evaluate(
+            &t.guards,
+            &GuardContext {
+                form: &form,
+                schema: &workflow.form,
+            },
+        );
+        if !failures.is_empty() {
+            return Err(ServiceError::Guards(failures));
+        }
+        let update = CaseUpdate {
+            state: Some(&t.to),
+            form_data: None,
+            version: case.version + 1,
+            audit_seq: case.audit_seq + 1,
+            updated_at: now,
+        };
+        if !cases::update_checked(conn, &case.id, expected, &update)? {
+            let current = cases::find(conn, &case.id)?.map_or(expected, |c| c.version);
+            return Err(ServiceError::VersionConflict { current });
+        }
+        audit::record(
+            conn,
+            Entry {
+                chain: case.id.clone(),
+                kind: "case.transition",
+                actor: Some(actor.user.to_string()),
+                case: Some(case.id.clone()),
+                at: now,
+                payload: json!({"transition": t.name, "from": case.state, "to": t.to, "reason": reason}),
+            },
+        )?;
+        case.state = t.to.clone();
+        case.version = update.version;
+        case.audit_seq = update.audit_seq;
+        case.updated_at = now;
+        let dto = to_dto(
+            &Visible {
+                case,
+                workflow: workflow.clone(),
+                owner: owner.clone(),
+            },
+            actor,
+        )?;
+        if let Some(key) = &req.idempotency_key {
+            let response =
+                serde_json::to_string(&dto).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            idempotency::insert(
+                conn,
+                &Remembered {
+                    user_id: actor.user.to_string(),
+                    idem_key: key.clone(),
+                    request_hash: req.fingerprint.clone(),
+                    case_id: req.case_id.clone(),
+                    response,
+                    created_at: now,
+                },
+            )?;
+        }
+        Ok(dto)
+    });
+    match result {
+        Ok(dto) => Ok(Outcome::Done(dto)),
+        // A concurrent identical request may have won: answer with its result.
+        Err(e) => match replay(conn, actor, req)? {
+            Some(done) => Ok(done),
+            None => Err(e),
+        },
+    }
+}

@@ -1,0 +1,291 @@
+//! Connections, the pool and write transactions.
+
+use super::StoreError;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL (production).
+    Pg(PgConnection),
+    /// SQLite (embedded default).
+    Sqlite(SqliteConnection),
+}
+
+impl std::fmt::Debug for DbConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DbConnection::Pg(_) => "DbConnection::Pg",
+            DbConnection::Sqlite(_) => "DbConnection::Sqlite",
+        })
+    }
+}
+
+/// Which backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbTarget {
+    /// `postgres://` or `postgresql://` URL, passed to libpq as is.
+    Postgres(String),
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl DbTarget {
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://PATH`, `sqlite:PATH` or a bare file path.
+    pub fn parse(raw: &str) -> Result<Self, StoreError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(StoreError::BadUrl("DATABASE_URL is empty".into()));
+        }
+        if let Some((scheme, rest)) = raw.split_once(':') {
+            match scheme.to_ascii_lowercase().as_str() {
+                "postgres" | "postgresql" => {
+                    let parsed = url::Url::parse(raw).map_err(|e| {
+                        StoreError::BadUrl(format!(
+                            "DATABASE_URL is not a valid PostgreSQL URL: {e}"
+                        ))
+                    })?;
+                    if parsed.host_str().is_none_or(str::is_empty)
+                        && !parsed.query_pairs().any(|(k, _)| k == "host")
+                    {
+                        return Err(StoreError::BadUrl(
+                            "DATABASE_URL names no PostgreSQL host (expected postgres://user@host:port/db)".into(),
+                        ));
+                    }
+                    return Ok(Self::Postgres(raw.to_owned()));
+                }
+                "sqlite" => {
+                    let path = rest.strip_prefix("//").unwrap_or(rest);
+                    if path.is_empty() {
+                        return Err(StoreError::BadUrl(
+                            "DATABASE_URL names no SQLite file (expected sqlite://PATH)".into(),
+                        ));
+                    }
+                    return Ok(Self::Sqlite(PathBuf::from(path)));
+                }
+                s if s.len() > 1 && rest.starts_with("//") => {
+                    return Err(StoreError::BadUrl(format!(
+                        "DATABASE_URL scheme `{scheme}` is not supported: use postgres://… or sqlite://…"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(Self::Sqlite(PathBuf::from(raw)))
+    }
+
+    /// The backend this target uses.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbTarget::Postgres(_) => Backend::Postgres,
+            DbTarget::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The target with any password removed, for logs and messages.
+    pub fn redacted(&self) -> String {
+        match self {
+            DbTarget::Postgres(raw) => match url::Url::parse(raw) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "postgres://…".into(),
+            },
+            DbTarget::Sqlite(p) => format!("sqlite://{}", p.display()),
+        }
+    }
+
+    /// Opens one connection, with a one-line error naming the problem.
+    pub fn connect(&self) -> Result<DbConnection, StoreError> {
+        match self {
+            DbTarget::Postgres(url) => {
+                PgConnection::establish(url)
+                    .map(DbConnection::Pg)
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!(
+                            "cannot connect to PostgreSQL at {}: {}",
+                            self.redacted(),
+                            first_line(&e)
+                        ))
+                    })
+            }
+            DbTarget::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
+        }
+    }
+}
+
+fn first_line(e: &ConnectionError) -> String {
+    let text = e.to_string();
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown error");
+    line.trim_start_matches("connection to server ").to_owned()
+}
+
+fn open_sqlite(path: &Path) -> Result<SqliteConnection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(StoreError::BadUrl(format!(
+                "cannot open SQLite database {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
+    let text = path.to_string_lossy();
+    let mut conn = SqliteConnection::establish(&text).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot open SQLite database {}: {}",
+            path.display(),
+            first_line(&e)
+        ))
+    })?;
+    conn.batch_execute(
+        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(|e| StoreError::Unavailable(format!("cannot open SQLite database {}: {e}", path.display())))?;
+    Ok(conn)
+}
+
+/// r2d2 manager that opens connections through [`DbTarget::connect`].
+#[derive(Debug)]
+pub struct Manager(DbTarget);
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        conn.ping().map_err(StoreError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The pool plus what we know about the backend.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: r2d2::Pool<Manager>,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects (once, to report a bad URL clearly) and builds the pool.
+    pub fn open(target: &DbTarget) -> Result<Self, StoreError> {
+        drop(target.connect()?);
+        let size = match target.backend() {
+            Backend::Postgres => 16,
+            Backend::Sqlite => 4,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager(target.clone()))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            pool,
+            backend: target.backend(),
+        })
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A pooled connection (blocking).
+    pub fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs blocking database work off the async executor.
+    pub async fn run<T, E>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            work(&mut conn)
+        })
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Unavailable(format!("database task failed: {e}")).into()),
+        }
+    }
+}
+
+/// Runs `work` in a write transaction. On SQLite the transaction is `BEGIN IMMEDIATE`, so it
+/// takes the write lock up front (waiting on `busy_timeout`) instead of failing when a read
+/// turns into a write; on PostgreSQL it is a plain read-committed transaction where the
+/// version-checked `UPDATE` of the case row serializes writers of one case.
+pub fn write_tx<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    let begun = match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+        }
+        DbConnection::Pg(_) => {
+            <DbConnection as TransactionManager<DbConnection>>::begin_transaction(conn)
+        }
+    };
+    begun.map_err(|e| E::from(StoreError::Query(e)))?;
+    match work(conn) {
+        Ok(value) => {
+            match <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn) {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let _ =
+                        <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(
+                            conn,
+                        );
+                    Err(E::from(StoreError::Query(e)))
+                }
+            }
+        }
+        Err(err) => {
+            let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Diesel table definitions shared by both backends (the migrations keep them equal).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        subject -> Text,
+        display_name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role) {
+        user_id -> Text,
+        role -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    workflow_definitions (hash) {
+        hash -> Text,
+        workflow_id -> Text,
+        version -> Integer,
+        yaml -> Text,
+        form_schema -> Text,
+        loaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        workflow_id -> Text,
+        definition_hash -> Text,
+        owner_id -> Text,
+        state -> Text,
+        form_data -> Text,
+        version -> BigInt,
+        audit_seq -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Text,
+        idem_key -> Text,
+        request_hash -> Text,
+        case_id -> Text,
+        response -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        chain -> Text,
+        seq -> BigInt,
+        kind -> Text,
+        actor_id -> Nullable<Text>,
+        case_id -> Nullable<Text>,
+        at -> Timestamp,
+        payload -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (id) {
+        id -> BigInt,
+        first_event_id -> BigInt,
+        last_event_id -> BigInt,
+        event_count -> BigInt,
+        merkle_root -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(cases -> users (owner_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    user_roles,
+    sessions,
+    workflow_definitions,
+    cases,
+    idempotency_keys,
+    audit_events,
+    audit_checkpoints,
+);

@@ -1,0 +1,55 @@
+//! Server-side sessions: every token names one, and a revoked or idle session ends access.
+
+use super::DbConnection;
+use super::schema::sessions;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+/// A stored session.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// Stores a new session.
+pub fn insert(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(session)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Reads a session.
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Session>> {
+    sessions::table
+        .find(id)
+        .select(Session::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records activity.
+pub fn touch(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::last_seen_at.eq(now))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Ends a session; returns whether it was active.
+pub fn revoke(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)
+    .map(|n| n == 1)
+}
