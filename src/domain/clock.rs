@@ -26,3 +26,30 @@ impl Clock for SystemClock {
 
 /// Shared handle to a clock.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A clock that stands still until moved: for tests and simulations.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(std::sync::Mutex::new(start.trunc_subsecs(6)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += by;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        match self.0.lock() {
+            Ok(t) => *t,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}

@@ -205,6 +205,7 @@ impl Store {
         };
         let pool = r2d2::Pool::builder()
             .max_size(size)
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(Manager(target.clone()))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -1,1 +1,12 @@
+//! The one integration-test binary. Every test gets a fresh database (SQLite, or PostgreSQL
+//! when ACCREDO_TEST_DATABASE_URL is set) and a real server on port 0.
 
+mod access;
+mod audit;
+mod cases;
+mod cli;
+mod concurrency;
+mod http_api;
+mod migrations;
+mod support;
+mod workflows;

@@ -1,0 +1,461 @@
+//! Cases: drafts, autosave with field rules, every transition rule, history.
+
+use crate::support::{TestApp, complete_form, json_of};
+use accredo::domain::role::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn codes(body: &Value) -> Vec<(String, String)> {
+    body["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap_or_default().to_owned(),
+                d["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn draft_is_created_with_etag_and_location() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("s1");
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/cases",
+            Some(&me),
+            &[],
+            Some(json!({"workflow": "periodic_accreditation"})),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["etag"], "\"1\"");
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let body = json_of(res).await;
+    assert_eq!(
+        location,
+        format!("/api/v1/cases/{}", body["id"].as_str().expect("id"))
+    );
+    assert_eq!(body["state"], "draft");
+    assert_eq!(body["state_label"], "Черновик");
+    assert_eq!(body["form"], json!({}));
+    let allowed: Vec<_> = body["allowed_transitions"]
+        .as_array()
+        .expect("allowed")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(allowed, ["submit", "withdraw"]);
+}
+
+#[tokio::test]
+async fn unknown_workflow_is_refused() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("s1");
+    let before = app.audit_count();
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/cases",
+            Some(&me),
+            &[],
+            Some(json!({"workflow": "space_flight"})),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(json_of(res).await["code"], "unknown_workflow");
+    assert_eq!(app.audit_count(), before);
+    let list = json_of(app.get("/api/v1/cases", &me).await).await;
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn autosave_merges_and_keeps_incomplete_drafts() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("s1");
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let res = app
+        .patch_form(&me, &id, v, json!({"applicant": {"last_name": "Иванова"}}))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["etag"], "\"2\"");
+    let res = app
+        .patch_form(
+            &me,
+            &id,
+            2,
+            json!({"applicant": {"first_name": "Мария"}, "specialty": {"code": "31.08.49"}}),
+        )
+        .await;
+    let body = json_of(res).await;
+    assert_eq!(
+        body["form"],
+        json!({"applicant": {"last_name": "Иванова", "first_name": "Мария"}, "specialty": {"code": "31.08.49"}})
+    );
+    // null removes a field (RFC 7396).
+    let res = app
+        .patch_form(&me, &id, 3, json!({"specialty": null}))
+        .await;
+    assert_eq!(
+        json_of(res).await["form"],
+        json!({"applicant": {"last_name": "Иванова", "first_name": "Мария"}})
+    );
+}
+
+#[tokio::test]
+async fn field_rules_give_per_field_codes_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("s1");
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let before = app.audit_count();
+    let res = app
+        .patch_form(
+            &me,
+            &id,
+            v,
+            json!({"applicant": {
+                "snils": "112-233-445 96", "inn": "7707329153", "phone": "12345",
+                "email": "ivanova@", "birth_date": "1985-02-30", "shoe_size": 42
+            }}),
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    assert_eq!(body["code"], "invalid_form");
+    let mut got = codes(&body);
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        ("/applicant/birth_date", "invalid_date"),
+        ("/applicant/email", "invalid_email"),
+        ("/applicant/inn", "invalid_inn"),
+        ("/applicant/phone", "invalid_phone"),
+        ("/applicant/shoe_size", "unknown_field"),
+        ("/applicant/snils", "invalid_snils"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let snils = body["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .find(|d| d["code"] == "invalid_snils")
+        .expect("snils");
+    assert!(snils["message"].as_str().expect("msg").contains("СНИЛС"));
+    // Nothing was written: same version, same form, no audit event.
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(
+        (case["version"].as_i64(), case["form"].clone()),
+        (Some(1), json!({}))
+    );
+    assert_eq!(app.audit_count(), before);
+}
+
+#[tokio::test]
+async fn patch_must_be_an_object_and_form_is_not_editable_after_submit() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("s1");
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let res = app
+        .patch_form(&me, &id, v, json!(["not", "an", "object"]))
+        .await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (400, json!("invalid_patch"))
+    );
+    let (id, v) = app.submitted_case(&me).await;
+    let res = app
+        .patch_form(&me, &id, v, json!({"applicant": {"last_name": "Петрова"}}))
+        .await;
+    assert_eq!(res.status(), 409);
+    let body = json_of(res).await;
+    assert_eq!(body["code"], "case_not_editable");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("msg")
+            .contains("В обработке")
+    );
+}
+
+#[tokio::test]
+async fn submit_requires_a_complete_valid_form() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("s1");
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let v = {
+        let res = app
+            .patch_form(&me, &id, v, json!({"applicant": {"last_name": "Иванова"}}))
+            .await;
+        json_of(res).await["version"].as_i64().expect("v")
+    };
+    let before = app.audit_count();
+    let res = app.transition(&me, &id, "submit", v, json!({})).await;
+    assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    assert_eq!(body["code"], "guards_failed");
+    let got = codes(&body);
+    assert!(
+        got.contains(&("guard:form_valid".into(), "form_incomplete".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("/applicant/snils".into(), "required".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("/personal_data_consent".into(), "required".into())),
+        "{got:?}"
+    );
+    assert_eq!(app.audit_count(), before);
+
+    let res = app.patch_form(&me, &id, v, complete_form()).await;
+    assert_eq!(res.status(), 200);
+    let body = json_of(app.transition(&me, &id, "submit", v + 1, json!({})).await).await;
+    assert_eq!(
+        (body["state"].clone(), body["state_label"].clone()),
+        (json!("submitted"), json!("В обработке"))
+    );
+}
+
+#[tokio::test]
+async fn full_review_path_with_history() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("applicant");
+    let secretary = app.user("secretary", &[Role::Secretary]);
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    let (id, v) = app.submitted_case(&me).await;
+    let v = app
+        .step(&secretary, &id, "start_review", v, json!({}))
+        .await;
+    let v = app
+        .step(
+            &reviewer,
+            &id,
+            "request_revision",
+            v,
+            json!({"reason": "Приложите диплом целиком"}),
+        )
+        .await;
+    let res = app
+        .patch_form(
+            &me,
+            &id,
+            v,
+            json!({"employment": {"position": "Врач общей практики"}}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "needs_revision is editable");
+    let v = app.step(&me, &id, "resubmit", v + 1, json!({})).await;
+    let v = app.step(&reviewer, &id, "approve", v, json!({})).await;
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(
+        (case["state_label"].clone(), case["version"].as_i64()),
+        (json!("Одобрено"), Some(v))
+    );
+    assert_eq!(case["allowed_transitions"], json!([]));
+
+    let history = json_of(app.get(&format!("/api/v1/cases/{id}/history"), &me).await).await;
+    let steps: Vec<(Value, Value, Value)> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| {
+            (
+                h["transition"].clone(),
+                h["to"].clone(),
+                h["actor_name"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (Value::Null, json!("draft"), json!("Пользователь applicant")),
+            (
+                json!("submit"),
+                json!("submitted"),
+                json!("Пользователь applicant")
+            ),
+            (
+                json!("start_review"),
+                json!("under_review"),
+                json!("Пользователь secretary")
+            ),
+            (
+                json!("request_revision"),
+                json!("needs_revision"),
+                json!("Пользователь reviewer")
+            ),
+            (
+                json!("resubmit"),
+                json!("under_review"),
+                json!("Пользователь applicant")
+            ),
+            (
+                json!("approve"),
+                json!("approved"),
+                json!("Пользователь reviewer")
+            ),
+        ]
+    );
+    let revision = &history[3];
+    assert_eq!(revision["reason"], "Приложите диплом целиком");
+    assert_eq!(
+        (revision["from_label"].clone(), revision["to_label"].clone()),
+        (json!("На рассмотрении"), json!("На доработке"))
+    );
+    assert_eq!(revision["at"], "2026-11-23T09:00:00Z");
+}
+
+#[tokio::test]
+async fn reject_and_request_revision_need_a_reason() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("applicant");
+    let secretary = app.user("secretary", &[Role::Secretary]);
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    let (id, v) = app.submitted_case(&me).await;
+    let v = app
+        .step(&secretary, &id, "start_review", v, json!({}))
+        .await;
+    for (name, body) in [
+        ("reject", json!({})),
+        ("reject", json!({"reason": "   "})),
+        ("request_revision", json!({})),
+    ] {
+        let res = app.transition(&reviewer, &id, name, v, body).await;
+        assert_eq!(res.status(), 422, "{name}");
+        assert_eq!(json_of(res).await["code"], "reason_required");
+    }
+    let v2 = app
+        .step(
+            &reviewer,
+            &id,
+            "reject",
+            v,
+            json!({"reason": "Нет стажа по специальности"}),
+        )
+        .await;
+    assert_eq!(v2, v + 1, "failed attempts changed nothing");
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(case["state_label"], "Отклонено");
+}
+
+#[tokio::test]
+async fn transitions_refused_by_state_role_or_name() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("applicant");
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    let admin = app.user("admin", &[Role::Admin]);
+    let (id, v) = app.submitted_case(&me).await;
+    let before = app.audit_count();
+
+    // Not from this state.
+    let res = app.transition(&me, &id, "resubmit", v, json!({})).await;
+    assert_eq!(res.status(), 409);
+    let body = json_of(res).await;
+    assert_eq!(body["code"], "transition_not_allowed");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("m")
+            .contains("«В обработке»"),
+        "{body}"
+    );
+    // Role not allowed (a reviewer may not start the review; only the secretary may).
+    let res = app
+        .transition(&reviewer, &id, "start_review", v, json!({}))
+        .await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (403, json!("role_not_allowed"))
+    );
+    // The timer-only transition cannot be run over the API by anyone.
+    let res = app.transition(&admin, &id, "expire", v, json!({})).await;
+    assert_eq!(res.status(), 403);
+    // Unknown transition.
+    let res = app.transition(&me, &id, "teleport", v, json!({})).await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (404, json!("unknown_transition"))
+    );
+
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(case["version"].as_i64(), Some(v));
+    // Only the two role denials were audited; nothing else was written.
+    assert_eq!(app.audit_count(), before + 2);
+}
+
+#[tokio::test]
+async fn withdraw_from_each_allowed_state() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("applicant");
+    let secretary = app.user("secretary", &[Role::Secretary]);
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+
+    let (draft, v) = app.create_case(&me, "periodic_accreditation").await;
+    app.step(&me, &draft, "withdraw", v, json!({})).await;
+
+    let (submitted, v) = app.submitted_case(&me).await;
+    app.step(&me, &submitted, "withdraw", v, json!({})).await;
+
+    let (revising, v) = app.submitted_case(&me).await;
+    let v = app
+        .step(&secretary, &revising, "start_review", v, json!({}))
+        .await;
+    let v = app
+        .step(
+            &reviewer,
+            &revising,
+            "request_revision",
+            v,
+            json!({"reason": "Уточните место работы"}),
+        )
+        .await;
+    app.step(&me, &revising, "withdraw", v, json!({})).await;
+
+    let (reviewing, v) = app.submitted_case(&me).await;
+    let v = app
+        .step(&secretary, &reviewing, "start_review", v, json!({}))
+        .await;
+    let res = app
+        .transition(&me, &reviewing, "withdraw", v, json!({}))
+        .await;
+    assert_eq!(res.status(), 409, "cannot withdraw while under review");
+
+    for id in [draft, submitted, revising] {
+        let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+        assert_eq!(case["state_label"], "Отозвано");
+    }
+    // A final state has no way out.
+    let res = app
+        .transition(&me, &reviewing, "withdraw", v, json!({}))
+        .await;
+    assert_eq!(res.status(), 409);
+}
+
+#[tokio::test]
+async fn primary_accreditation_uses_its_own_form() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("graduate");
+    let (id, v) = app.create_case(&me, "primary_accreditation").await;
+    let res = app
+        .patch_form(&me, &id, v, json!({"employment": {"organization": "x"}}))
+        .await;
+    assert_eq!(
+        res.status(),
+        422,
+        "primary accreditation form has no employment section"
+    );
+    let res = app.patch_form(&me, &id, v, json!({"education": {"institution": "Первый МГМУ им. И. М. Сеченова", "graduation_date": "2026-06-30"}})).await;
+    assert_eq!(res.status(), 200);
+}

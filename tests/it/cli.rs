@@ -1,0 +1,104 @@
+//! The binary: one-line errors for bad database URLs, workflow checks, audit verify exit codes.
+
+use crate::support::{TestApp, repo};
+use std::process::Command;
+
+fn accredo(args: &[&str], database_url: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_accredo"))
+        .args(args)
+        .current_dir(repo())
+        .env("DATABASE_URL", database_url)
+        .env("ACCREDO_LOG", "warn")
+        .output()
+        .expect("run accredo");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_database_urls_give_one_clear_line() {
+    for (url, expect) in [
+        ("mysql://db/accredo", "scheme `mysql` is not supported"),
+        (
+            "postgres://root@127.0.0.1:1/accredo",
+            "cannot connect to PostgreSQL at postgres://root@127.0.0.1:1/accredo",
+        ),
+        ("postgres:///accredo", "names no PostgreSQL host"),
+        (
+            "sqlite:///definitely/not/here/a.db",
+            "directory /definitely/not/here does not exist",
+        ),
+        ("", "DATABASE_URL is empty"),
+    ] {
+        let (code, _, err) = accredo(&["migrate"], url);
+        assert_eq!(code, 1, "{url}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{url}: {err}");
+        assert!(err.contains(expect), "{url}: {err}");
+    }
+}
+
+#[test]
+fn workflows_check_names_file_line_and_item() {
+    let dir = tempfile::tempdir().expect("dir");
+    let bad = dir.path().join("broken.yaml");
+    let text = std::fs::read_to_string(repo().join("workflows/periodic_accreditation.yaml"))
+        .expect("yaml");
+    std::fs::write(
+        &bad,
+        text.replace(
+            "roles: [reviewer]\n    requires_reason: true\n  - name: resubmit",
+            "roles: [reviewr]\n    requires_reason: true\n  - name: resubmit",
+        ),
+    )
+    .expect("write");
+    let (code, out, _) = accredo(
+        &["workflows", "check", bad.to_str().expect("path")],
+        "sqlite://unused.db",
+    );
+    assert_eq!(code, 1, "{out}");
+    let line = text
+        .lines()
+        .position(|l| l.contains("roles: [reviewer]"))
+        .expect("line")
+        + 1;
+    assert!(
+        out.contains(&format!(
+            "broken.yaml:{line}: transition request_revision: unknown role `reviewr` [unknown_role]"
+        )),
+        "{out}"
+    );
+    let (code, out, _) = accredo(&["workflows", "check"], "sqlite://unused.db");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok periodic_accreditation version 1"));
+}
+
+#[tokio::test]
+async fn audit_verify_exits_non_zero_naming_the_event() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("alice");
+    let (id, _) = app.create_case(&me, "periodic_accreditation").await;
+    let url = app.db.url.clone();
+    let (code, out, err) = accredo(&["audit", "checkpoint"], &url);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = accredo(&["audit", "verify"], &url);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("audit log intact"));
+    {
+        use accredo::store::schema::audit_events as ae;
+        use diesel::prelude::*;
+        let mut conn = app.state.store.conn().expect("conn");
+        diesel::update(ae::table.filter(ae::chain.eq(&id)))
+            .set(ae::kind.eq("case.deleted"))
+            .execute(&mut *conn)
+            .expect("tamper");
+    }
+    let (code, out, _) = accredo(&["audit", "verify"], &url);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!("FIRST: event 2 (chain {id}, seq 1) was altered")),
+        "{out}"
+    );
+}

@@ -1,0 +1,249 @@
+//! HTTP behaviour: error bodies, limits, request ids, documentation.
+
+use crate::support::{TestApp, json_of};
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn malformed_json_gets_400_with_request_id() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("alice");
+    let res = app
+        .client
+        .post(format!("{}/api/v1/cases", app.base))
+        .bearer_auth(&me)
+        .header("content-type", "application/json")
+        .body("{\"workflow\": ")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 400);
+    let rid = res.headers()["x-request-id"]
+        .to_str()
+        .expect("rid")
+        .to_owned();
+    let body = json_of(res).await;
+    assert_eq!(body["code"], "malformed_json");
+    assert_eq!(body["request_id"], rid.as_str());
+    assert!(body["message"].as_str().expect("m").contains("JSON"));
+    assert_eq!(body["details"], json!([]));
+}
+
+#[tokio::test]
+async fn wrong_shape_and_content_type_are_refused() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("alice");
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/cases",
+            Some(&me),
+            &[],
+            Some(json!({"workflow": 5})),
+        )
+        .await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (400, json!("invalid_body"))
+    );
+    let res = app
+        .client
+        .post(format!("{}/api/v1/cases", app.base))
+        .bearer_auth(&me)
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (415, json!("unsupported_media_type"))
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_one_mebibyte_are_refused() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("alice");
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    // Declared too large: refused before the body is read.
+    let head = format!(
+        "PATCH /api/v1/cases/{id}/form HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {me}\r\nIf-Match: \"{v}\"\r\nContent-Type: application/json\r\nContent-Length: 1100000\r\n\r\n"
+    );
+    let (status, body) = raw_exchange(&app, head, 1_100_000, false).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    // Streamed without a length: reading stops at the limit all the same.
+    let head = format!(
+        "PATCH /api/v1/cases/{id}/form HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {me}\r\nIf-Match: \"{v}\"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let (status, body) = raw_exchange(&app, head, 1_100_000, true).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(case["version"].as_i64(), Some(v));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_ids_get_json_errors() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("alice");
+    let res = app.get("/api/v1/nowhere", &me).await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (404, json!("not_found"))
+    );
+    let res = app.get("/api/v1/cases/not-a-uuid", &me).await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (404, json!("case_not_found"))
+    );
+    let res = app
+        .call(Method::GET, "/api/v1/workflows/nope", None, &[], None)
+        .await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (404, json!("workflow_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn workflows_are_listed() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .call(
+            Method::GET,
+            "/api/v1/workflows/periodic_accreditation",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    let body = json_of(res).await;
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["states"][2]["label"], "На рассмотрении");
+    assert_eq!(body["document_types"][0]["max_size_kb"], 2048);
+}
+
+#[tokio::test]
+async fn openapi_document_and_offline_viewer() {
+    let app = TestApp::spawn().await;
+    let doc = json_of(
+        app.call(Method::GET, "/api-docs/openapi.json", None, &[], None)
+            .await,
+    )
+    .await;
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+    for path in [
+        "/api/v1/cases",
+        "/api/v1/cases/{id}/transitions/{name}",
+        "/api/v1/cases/{id}/form",
+        "/api/v1/cases/{id}/history",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    let page = app
+        .call(Method::GET, "/api-docs/", None, &[], None)
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("/api-docs/swagger-ui-bundle.js"));
+    assert!(
+        !page.contains("https://"),
+        "viewer loads nothing from outside"
+    );
+    let js = app
+        .call(
+            Method::GET,
+            "/api-docs/swagger-ui-bundle.js",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(js.status(), 200);
+    assert!(js.bytes().await.expect("js").len() > 1_000_000);
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.call(Method::GET, "/healthz", None, &[], None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.call(Method::GET, "/readyz", None, &[], None)
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Sends a request head and then `len` body bytes (chunked or not) while reading the answer,
+/// as a client that keeps sending after the server has answered would.
+async fn raw_exchange(app: &TestApp, head: String, len: usize, chunked: bool) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        while sent < len {
+            if chunked {
+                wr.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await?;
+                wr.write_all(&chunk).await?;
+                wr.write_all(b"\r\n").await?;
+            } else {
+                wr.write_all(&chunk).await?;
+            }
+            sent += chunk.len();
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    let read = async {
+        loop {
+            match rd.read(&mut tmp).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.extend_from_slice(&tmp[..n]);
+                    let text = String::from_utf8_lossy(&buf);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let body_len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + body_len {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("answer within 10 s");
+    writer.abort();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}

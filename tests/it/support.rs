@@ -1,0 +1,307 @@
+//! Test harness: a fresh database per test (SQLite file, or a new PostgreSQL database when
+//! `ACCREDO_TEST_DATABASE_URL` is set) and the real server on port 0.
+
+use accredo::domain::clock::{Clock, ManualClock, SharedClock};
+use accredo::domain::ids::UserId;
+use accredo::domain::role::Role;
+use accredo::engine::catalog::{Catalog, workflow_files};
+use accredo::http::{self, AppState};
+use accredo::identity::session::{self, SessionPolicy};
+use accredo::identity::token::TokenKeys;
+use accredo::store::{DbConnection, DbTarget, Store, definitions, migrate};
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use reqwest::{Client, Method, Response};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    pg: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match std::env::var("ACCREDO_TEST_DATABASE_URL") {
+            Ok(admin) if !admin.is_empty() => {
+                let name = format!("accredo_t_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = diesel::PgConnection::establish(&admin)
+                    .unwrap_or_else(|e| panic!("ACCREDO_TEST_DATABASE_URL unreachable: {e}"));
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create database");
+                let mut url = url::Url::parse(&admin).expect("admin url");
+                url.set_path(&format!("/{name}"));
+                Self {
+                    url: url.to_string(),
+                    pg: Some((admin, name)),
+                    _dir: dir,
+                }
+            }
+            _ => {
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    pg: None,
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    pub fn conn(&self) -> DbConnection {
+        DbTarget::parse(&self.url)
+            .expect("url")
+            .connect()
+            .expect("connect")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A running server on a fresh database.
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub client: Client,
+    pub db: Arc<TestDb>,
+}
+
+pub fn catalog_from(workflows: &Path) -> Catalog {
+    let files = workflow_files(workflows).expect("workflow files");
+    Catalog::load(&files, &repo().join("schemas")).expect("valid workflows")
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_on(Arc::new(TestDb::new()), &repo().join("workflows")).await
+    }
+
+    /// Starts a server on an existing database with the workflows of a directory.
+    pub async fn spawn_on(db: Arc<TestDb>, workflows: &Path) -> Self {
+        let target = DbTarget::parse(&db.url).expect("url");
+        let store = Store::open(&target).expect("store");
+        let clock = Arc::new(ManualClock::new(
+            chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+                .expect("date")
+                .to_utc(),
+        ));
+        let catalog = Arc::new(catalog_from(workflows));
+        {
+            let mut conn = store.conn().expect("conn");
+            migrate::run_pending(&mut conn).expect("migrate");
+            for w in catalog.list() {
+                definitions::ensure(&mut conn, w, clock.now().naive_utc()).expect("definitions");
+            }
+        }
+        let shared: SharedClock = clock.clone();
+        let state = AppState {
+            store,
+            catalog,
+            clock: shared,
+            keys: TokenKeys::new(&rand::random::<[u8; 32]>(), "accredo", "accredo-api")
+                .expect("keys"),
+            policy: SessionPolicy::default(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server_state = state.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = http::server(server_state, listener, 2).expect("server");
+                let _ = server.await;
+            })
+        });
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            clock,
+            client: Client::new(),
+            db,
+        }
+    }
+
+    /// A user with roles and a live session; returns the bearer token.
+    pub fn user(&self, subject: &str, roles: &[Role]) -> String {
+        let mut conn = self.state.store.conn().expect("conn");
+        let now = self.clock.now();
+        for role in roles {
+            accredo::cli::grant(
+                &mut conn,
+                subject,
+                &format!("Пользователь {subject}"),
+                *role,
+                now,
+            )
+            .expect("grant");
+        }
+        if roles.is_empty() {
+            accredo::store::users::ensure(&mut conn, subject, subject, now.naive_utc())
+                .expect("user");
+        }
+        let user = accredo::store::users::find_by_subject(&mut conn, subject)
+            .expect("find")
+            .expect("user");
+        let (_, token) = session::create(
+            &mut conn,
+            &self.state.keys,
+            &UserId::from_stored(user.id),
+            self.state.policy,
+            now,
+        )
+        .expect("session");
+        token
+    }
+
+    pub fn specialist(&self, subject: &str) -> String {
+        self.user(subject, &[Role::Specialist])
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, String)],
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(Method::GET, path, Some(token), &[], None).await
+    }
+
+    /// Creates a draft; returns (id, version).
+    pub async fn create_case(&self, token: &str, workflow: &str) -> (String, i64) {
+        let res = self
+            .call(
+                Method::POST,
+                "/api/v1/cases",
+                Some(token),
+                &[],
+                Some(json!({"workflow": workflow})),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "create case");
+        let body: Value = res.json().await.expect("json");
+        (
+            body["id"].as_str().expect("id").to_owned(),
+            body["version"].as_i64().expect("version"),
+        )
+    }
+
+    pub async fn patch_form(&self, token: &str, id: &str, version: i64, patch: Value) -> Response {
+        self.call(
+            Method::PATCH,
+            &format!("/api/v1/cases/{id}/form"),
+            Some(token),
+            &[("If-Match", format!("\"{version}\""))],
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn transition(
+        &self,
+        token: &str,
+        id: &str,
+        name: &str,
+        version: i64,
+        body: Value,
+    ) -> Response {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/cases/{id}/transitions/{name}"),
+            Some(token),
+            &[("If-Match", format!("\"{version}\""))],
+            Some(body),
+        )
+        .await
+    }
+
+    /// Runs a transition that must succeed; returns the new version.
+    pub async fn step(&self, token: &str, id: &str, name: &str, version: i64, body: Value) -> i64 {
+        let res = self.transition(token, id, name, version, body).await;
+        let status = res.status();
+        let text = res.text().await.expect("text");
+        assert_eq!(status, 200, "{name}: {text}");
+        serde_json::from_str::<Value>(&text).expect("json")["version"]
+            .as_i64()
+            .expect("version")
+    }
+
+    /// A case whose form is complete and which was submitted; returns (id, version).
+    pub async fn submitted_case(&self, token: &str) -> (String, i64) {
+        let (id, v) = self.create_case(token, "periodic_accreditation").await;
+        let res = self.patch_form(token, &id, v, complete_form()).await;
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        let v = self.step(token, &id, "submit", v + 1, json!({})).await;
+        (id, v)
+    }
+
+    pub fn audit_count(&self) -> i64 {
+        use accredo::store::schema::audit_events;
+        use diesel::prelude::*;
+        let mut conn = self.state.store.conn().expect("conn");
+        audit_events::table
+            .count()
+            .get_result(&mut *conn)
+            .expect("count")
+    }
+}
+
+/// A form that passes every rule of the periodic accreditation schema.
+pub fn complete_form() -> Value {
+    json!({
+        "applicant": {
+            "last_name": "Иванова",
+            "first_name": "Мария",
+            "middle_name": "Петровна",
+            "birth_date": "1985-04-12",
+            "snils": "112-233-445 95",
+            "inn": "500100732259",
+            "phone": "+7 (912) 345-67-89",
+            "email": "ivanova@example.ru"
+        },
+        "specialty": {"code": "31.08.49", "name": "Терапия"},
+        "employment": {"organization": "ГБУЗ «Городская поликлиника № 1»", "organization_inn": "7707329152", "position": "Врач-терапевт участковый"},
+        "personal_data_consent": true
+    })
+}
+
+pub async fn json_of(res: Response) -> Value {
+    res.json().await.expect("json body")
+}

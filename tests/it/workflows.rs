@@ -1,0 +1,229 @@
+//! Workflow definitions: validation reports file, line and item; cases pin their version.
+
+use crate::support::{TestApp, TestDb, catalog_from, complete_form, json_of, repo};
+use accredo::domain::role::Role;
+use accredo::engine::validate::{Problem, load};
+use reqwest::Method;
+use serde_json::json;
+use std::sync::Arc;
+
+const GOOD: &str = "id: wf
+version: 1
+title: Тест
+form_schema: f.json
+initial: draft
+states:
+  - name: draft
+    label: Черновик
+  - name: done
+    label: Готово
+    final: true
+transitions:
+  - name: finish
+    label: Завершить
+    from: [draft]
+    to: done
+    roles: [specialist]
+";
+
+fn problems(yaml: &str) -> Vec<Problem> {
+    match load("wf.yaml", yaml) {
+        Ok(_) => Vec::new(),
+        Err(p) => p,
+    }
+}
+
+fn only(yaml: &str) -> Problem {
+    let p = problems(yaml);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    p.into_iter().next().expect("one problem")
+}
+
+#[test]
+fn good_definition_loads() {
+    assert!(problems(GOOD).is_empty());
+}
+
+#[test]
+fn unknown_state_is_reported_with_line() {
+    let all = problems(&GOOD.replace("to: done", "to: dne"));
+    // The misspelt target also leaves `done` unreachable and `draft` without a way out.
+    let p = all
+        .iter()
+        .find(|p| p.code == "unknown_state")
+        .expect("unknown_state")
+        .clone();
+    assert_eq!((p.line, p.item.as_str()), (Some(16), "transition finish"));
+    assert!(p.message.contains("`dne`"));
+    assert_eq!(p.file, "wf.yaml");
+    assert!(
+        p.to_string().starts_with("wf.yaml:16: transition finish:"),
+        "{p}"
+    );
+}
+
+#[test]
+fn unreachable_and_dead_end_states_are_reported() {
+    let yaml = GOOD.replace(
+        "  - name: done\n",
+        "  - name: limbo\n    label: Нигде\n  - name: done\n",
+    );
+    let p = problems(&yaml);
+    let codes: Vec<_> = p
+        .iter()
+        .map(|p| (p.code, p.item.as_str(), p.line))
+        .collect();
+    assert!(
+        codes.contains(&("unreachable_state", "state limbo", Some(9))),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&("no_path_to_final", "state limbo", Some(9))),
+        "{codes:?}"
+    );
+    assert_eq!(p.len(), 2);
+}
+
+#[test]
+fn dead_end_reachable_state_is_reported() {
+    let yaml = GOOD.replace("to: done", "to: stuck").replace(
+        "  - name: done\n",
+        "  - name: stuck\n    label: Тупик\n  - name: done\n",
+    );
+    let p = problems(&yaml);
+    let codes: Vec<_> = p.iter().map(|p| (p.code, p.item.as_str())).collect();
+    assert!(
+        codes.contains(&("no_path_to_final", "state stuck")),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&("unreachable_state", "state done")),
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn duplicates_are_reported() {
+    let p = only(&GOOD.replace(
+        "  - name: done\n    label: Готово\n",
+        "  - name: draft\n    label: Снова\n  - name: done\n    label: Готово\n",
+    ));
+    assert_eq!((p.code, p.line), ("duplicate_state", Some(9)));
+    let twice = format!(
+        "{GOOD}  - name: finish\n    label: Ещё\n    from: [draft]\n    to: done\n    roles: [specialist]\n"
+    );
+    let p = only(&twice);
+    assert_eq!(
+        (p.code, p.item.as_str(), p.line),
+        ("duplicate_transition", "transition finish", Some(18))
+    );
+}
+
+#[test]
+fn unknown_guard_and_role_are_reported() {
+    let p = only(&GOOD.replace(
+        "roles: [specialist]",
+        "roles: [specialist]\n    guards: [crystal_ball]",
+    ));
+    assert_eq!((p.code, p.line), ("unknown_guard", Some(18)));
+    let p = only(&GOOD.replace("roles: [specialist]", "roles: [janitor]"));
+    assert_eq!(
+        (p.code, p.line, p.item.as_str()),
+        ("unknown_role", Some(17), "transition finish")
+    );
+}
+
+#[test]
+fn bad_yaml_is_reported_with_line() {
+    let p = only("id: wf\nversion: [1\ntitle: x\n");
+    assert_eq!(p.code, "bad_yaml");
+    assert!(p.line.is_some(), "{p}");
+    let p = only(&GOOD.replace("version: 1", "version: one"));
+    assert_eq!((p.code, p.line), ("bad_yaml", Some(2)));
+    let p = only(&format!("{GOOD}colour: blue\n"));
+    assert_eq!(p.code, "bad_yaml");
+    let p = only(&GOOD.replace("title: Тест", "title: Тест\ntitle: Снова"));
+    assert_eq!((p.code, p.line), ("bad_yaml", Some(4)));
+}
+
+#[test]
+fn shipped_workflows_are_valid() {
+    let catalog = catalog_from(&repo().join("workflows"));
+    let ids: Vec<_> = catalog.list().map(|w| w.definition.id.clone()).collect();
+    assert_eq!(ids, ["periodic_accreditation", "primary_accreditation"]);
+    let def = &catalog
+        .current("periodic_accreditation")
+        .expect("periodic")
+        .definition;
+    let labels: Vec<_> = def.states.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Черновик",
+            "В обработке",
+            "На рассмотрении",
+            "На доработке",
+            "Одобрено",
+            "Отклонено",
+            "Отозвано"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cases_keep_the_definition_version_they_started_with() {
+    let db = Arc::new(TestDb::new());
+    let app = TestApp::spawn_on(db.clone(), &repo().join("workflows")).await;
+    let me = app.specialist("pin-specialist");
+    let (old_id, _) = app.create_case(&me, "periodic_accreditation").await;
+    let old = json_of(app.get(&format!("/api/v1/cases/{old_id}"), &me).await).await;
+
+    // A new version of the workflow: submitting now needs nothing, and states are relabelled.
+    let dir = tempfile::tempdir().expect("dir");
+    let original = std::fs::read_to_string(repo().join("workflows/periodic_accreditation.yaml"))
+        .expect("yaml");
+    let edited = original
+        .replace("version: 1", "version: 2")
+        .replace(
+            "    guards: [form_valid]\n  - name: start_review",
+            "  - name: start_review",
+        )
+        .replace("label: В обработке", "label: Принято в обработку");
+    std::fs::write(dir.path().join("periodic_accreditation.yaml"), edited).expect("write");
+    std::fs::copy(
+        repo().join("workflows/primary_accreditation.yaml"),
+        dir.path().join("primary_accreditation.yaml"),
+    )
+    .expect("copy");
+    let app2 = TestApp::spawn_on(db, dir.path()).await;
+    let me2 = app2.user("pin-specialist", &[Role::Specialist]);
+
+    let still_old = json_of(app2.get(&format!("/api/v1/cases/{old_id}"), &me2).await).await;
+    assert_eq!(still_old["workflow_version"], 1);
+    assert_eq!(still_old["definition_hash"], old["definition_hash"]);
+    // The old version's guard still applies to the old case: an empty form cannot be submitted.
+    let res = app2.transition(&me2, &old_id, "submit", 1, json!({})).await;
+    assert_eq!(json_of(res).await["code"], "guards_failed");
+
+    let (new_id, v) = app2.create_case(&me2, "periodic_accreditation").await;
+    let new = json_of(app2.get(&format!("/api/v1/cases/{new_id}"), &me2).await).await;
+    assert_eq!(new["workflow_version"], 2);
+    assert_ne!(new["definition_hash"], old["definition_hash"]);
+    let res = app2.transition(&me2, &new_id, "submit", v, json!({})).await;
+    let body = json_of(res).await;
+    assert_eq!(body["state_label"], "Принято в обработку", "{body}");
+
+    // And the old case, completed, moves under its own labels.
+    let res = app2.patch_form(&me2, &old_id, 1, complete_form()).await;
+    assert_eq!(res.status(), 200);
+    let res = app2
+        .call(
+            Method::POST,
+            &format!("/api/v1/cases/{old_id}/transitions/submit"),
+            Some(&me2),
+            &[("If-Match", "2".into())],
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(json_of(res).await["state_label"], "В обработке");
+}
