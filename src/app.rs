@@ -53,7 +53,7 @@ pub fn open_store(common: &Common) -> anyhow::Result<Store> {
             std::fs::create_dir_all("data").context("cannot create ./data")?;
         }
     }
-    Ok(Store::open(&target)?)
+    Ok(Store::open_with(&target, common.db_pool_size)?)
 }
 
 /// Applies pending migrations, or refuses to go on if they are pending and `apply` is false.

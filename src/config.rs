@@ -31,6 +31,9 @@ pub struct Common {
         global = true
     )]
     pub schemas_dir: PathBuf,
+    /// Database connection pool size (default: 16 for PostgreSQL, 4 for SQLite).
+    #[arg(long, env = "ACCREDO_DB_POOL_SIZE", global = true)]
+    pub db_pool_size: Option<u32>,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "ACCREDO_LOG", default_value = "info", global = true)]
     pub log: String,

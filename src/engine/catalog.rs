@@ -99,20 +99,18 @@ impl Catalog {
         let mut current: BTreeMap<String, Arc<Workflow>> = BTreeMap::new();
         for path in files {
             match Workflow::read(path, schemas_dir) {
-                Ok(w) => {
-                    let id = w.definition.id.clone();
-                    if current.contains_key(&id) {
-                        problems.push(Problem {
-                            file: path.display().to_string(),
-                            line: None,
-                            item: format!("id {id}"),
-                            code: "duplicate_workflow",
-                            message: "another file already defines this workflow".into(),
-                        });
-                    } else {
-                        current.insert(id, Arc::new(w));
+                Ok(w) => match current.entry(w.definition.id.clone()) {
+                    std::collections::btree_map::Entry::Occupied(e) => problems.push(Problem {
+                        file: path.display().to_string(),
+                        line: None,
+                        item: format!("id {}", e.key()),
+                        code: "duplicate_workflow",
+                        message: "another file already defines this workflow".into(),
+                    }),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(Arc::new(w));
                     }
-                }
+                },
                 Err(mut p) => problems.append(&mut p),
             }
         }

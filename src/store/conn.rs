@@ -196,13 +196,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (once, to report a bad URL clearly) and builds the pool.
+    /// Connects (once, to report a bad URL clearly) and builds the pool with the default size.
     pub fn open(target: &DbTarget) -> Result<Self, StoreError> {
+        Self::open_with(target, None)
+    }
+
+    /// Like [`Store::open`] with a pool size (default: 16 for PostgreSQL, 4 for SQLite).
+    pub fn open_with(target: &DbTarget, pool_size: Option<u32>) -> Result<Self, StoreError> {
         drop(target.connect()?);
-        let size = match target.backend() {
+        let size = pool_size.filter(|n| *n > 0).unwrap_or(match target.backend() {
             Backend::Postgres => 16,
             Backend::Sqlite => 4,
-        };
+        });
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))

@@ -216,9 +216,7 @@ async fn sessions_end_when_idle_revoked_or_forged() {
         accredo::store::sessions::revoke(
             &mut conn,
             &sid,
-            chrono::NaiveDateTime::from(
-                accredo::domain::clock::Clock::now(&*app.clock).naive_utc(),
-            ),
+            accredo::domain::clock::Clock::now(&*app.clock).naive_utc(),
         )
         .expect("revoke");
     }
