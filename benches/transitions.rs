@@ -27,42 +27,67 @@ const CLIENTS: usize = 32;
 const DB: &str = "accredo_bench";
 
 fn main() -> anyhow::Result<()> {
-    let admin = std::env::var("ACCREDO_BENCH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let total: usize = std::env::var("BENCH_TRANSITIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let pgbench_secs: u64 = std::env::var("BENCH_PGBENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
+    let admin = std::env::var("ACCREDO_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let total: usize = std::env::var("BENCH_TRANSITIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let pgbench_secs: u64 = std::env::var("BENCH_PGBENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
     let mut url = url::Url::parse(&admin)?;
     {
         let mut conn = diesel::PgConnection::establish(&admin)?;
-        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB}"))?;
+        conn.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB}"
+        ))?;
     }
     url.set_path(&format!("/{DB}"));
     let db_url = url.to_string();
 
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let catalog = Arc::new(
-        Catalog::load(&workflow_files(&repo.join("workflows"))?, &repo.join("schemas"))
-            .map_err(|p| anyhow::anyhow!("{p:?}"))?,
+        Catalog::load(
+            &workflow_files(&repo.join("workflows"))?,
+            &repo.join("schemas"),
+        )
+        .map_err(|p| anyhow::anyhow!("{p:?}"))?,
     );
     let store = Store::open_with(&DbTarget::parse(&db_url)?, Some(32))?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let keys = TokenKeys::new(&rand::random::<[u8; 32]>(), "accredo", "accredo-api").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let keys = TokenKeys::new(&rand::random::<[u8; 32]>(), "accredo", "accredo-api")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let policy = SessionPolicy::default();
 
     // Seed: one applicant, 32 reviewers with sessions, `total` cases under review.
     let (tokens, ids) = {
         let mut conn = store.conn()?;
         migrate::run_pending(&mut conn)?;
-        let workflow = catalog.current("periodic_accreditation").ok_or_else(|| anyhow::anyhow!("workflow"))?;
+        let workflow = catalog
+            .current("periodic_accreditation")
+            .ok_or_else(|| anyhow::anyhow!("workflow"))?;
         let now = clock.now();
         definitions::ensure(&mut conn, &workflow, now.naive_utc())?;
-        accredo::cli::grant(&mut conn, "bench-applicant", "Заявитель", Role::Specialist, now)?;
-        let owner = accredo::store::users::find_by_subject(&mut conn, "bench-applicant")?.ok_or_else(|| anyhow::anyhow!("owner"))?;
+        accredo::cli::grant(
+            &mut conn,
+            "bench-applicant",
+            "Заявитель",
+            Role::Specialist,
+            now,
+        )?;
+        let owner = accredo::store::users::find_by_subject(&mut conn, "bench-applicant")?
+            .ok_or_else(|| anyhow::anyhow!("owner"))?;
         let mut tokens = Vec::new();
         for i in 0..CLIENTS {
             let subject = format!("bench-reviewer-{i}");
             accredo::cli::grant(&mut conn, &subject, &subject, Role::Reviewer, now)?;
-            let user = accredo::store::users::find_by_subject(&mut conn, &subject)?.ok_or_else(|| anyhow::anyhow!("reviewer"))?;
-            tokens.push(session::create(&mut conn, &keys, &UserId::from_stored(user.id), policy, now)?.1);
+            let user = accredo::store::users::find_by_subject(&mut conn, &subject)?
+                .ok_or_else(|| anyhow::anyhow!("reviewer"))?;
+            tokens.push(
+                session::create(&mut conn, &keys, &UserId::from_stored(user.id), policy, now)?.1,
+            );
         }
         let rows: Vec<Case> = (0..total)
             .map(|_| Case {
@@ -82,13 +107,21 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("the benchmark needs PostgreSQL");
         };
         for chunk in rows.chunks(2_000) {
-            diesel::insert_into(cases::table).values(chunk).execute(pg)?;
+            diesel::insert_into(cases::table)
+                .values(chunk)
+                .execute(pg)?;
         }
         conn.batch_execute("ANALYZE")?;
         (tokens, rows.into_iter().map(|c| c.id).collect::<Vec<_>>())
     };
 
-    let state = AppState { store, catalog, clock, keys, policy };
+    let state = AppState {
+        store,
+        catalog,
+        clock,
+        keys,
+        policy,
+    };
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
@@ -100,7 +133,10 @@ fn main() -> anyhow::Result<()> {
         })
     });
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let (done, failed, elapsed) = rt.block_on(async move {
         let ids = Arc::new(ids);
         let start = Instant::now();
@@ -113,7 +149,9 @@ fn main() -> anyhow::Result<()> {
                 let (mut ok, mut bad) = (0usize, 0usize);
                 for id in ids.iter().skip(c).step_by(CLIENTS) {
                     let res = client
-                        .post(format!("{base}/api/v1/cases/{id}/transitions/request_revision"))
+                        .post(format!(
+                            "{base}/api/v1/cases/{id}/transitions/request_revision"
+                        ))
                         .bearer_auth(&token)
                         .header("If-Match", "\"1\"")
                         .json(&serde_json::json!({"reason": "Приложите копию диплома"}))
@@ -162,7 +200,16 @@ fn main() -> anyhow::Result<()> {
         ),
     )?;
     let out = Command::new("pgbench")
-        .args(["-n", "-c", &CLIENTS.to_string(), "-j", "2", "-T", &pgbench_secs.to_string(), "-f"])
+        .args([
+            "-n",
+            "-c",
+            &CLIENTS.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &pgbench_secs.to_string(),
+            "-f",
+        ])
         .arg(&script)
         .arg(&db_url)
         .output()?;
@@ -172,12 +219,23 @@ fn main() -> anyhow::Result<()> {
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("pgbench gave no tps: {text}{}", String::from_utf8_lossy(&out.stderr)))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "pgbench gave no tps: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
 
     println!("reviewer transitions over HTTP, {CLIENTS} clients, PostgreSQL");
-    println!("  accredo : {done} transitions ({failed} failed) in {:.2} s = {accredo_tps:.0} transitions/s", elapsed.as_secs_f64());
+    println!(
+        "  accredo : {done} transitions ({failed} failed) in {:.2} s = {accredo_tps:.0} transitions/s",
+        elapsed.as_secs_f64()
+    );
     println!("  pgbench : {pgbench_tps:.0} tps (same writes per transaction, {pgbench_secs} s)");
-    println!("  ratio   : {:.2} (target >= 0.60)", accredo_tps / pgbench_tps);
+    println!(
+        "  ratio   : {:.2} (target >= 0.60)",
+        accredo_tps / pgbench_tps
+    );
     {
         let mut conn = diesel::PgConnection::establish(&admin)?;
         conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))?;

@@ -4,7 +4,6 @@ use super::AppState;
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
-use crate::service::access::audited;
 use crate::service::cases::{self, CaseDto, HistoryEntry, ListQuery};
 use crate::service::{form, transition};
 use actix_web::http::header::{self, HeaderMap};
@@ -130,20 +129,15 @@ pub async fn create_case(
     body: JsonBody<CreateCase>,
 ) -> Result<HttpResponse, ApiError> {
     body.0.validate().map_err(|e| invalid(&e))?;
-    let now = state.clock.now();
-    let catalog = state.catalog.clone();
     let dto = state
-        .store
-        .run(move |conn| {
-            audited(
-                conn,
-                &who.actor,
-                "case.create",
-                None,
-                now.naive_utc(),
-                |conn| cases::create(conn, &catalog, &who.actor, &body.0.workflow, now),
-            )
-        })
+        .use_case(
+            &who,
+            "case.create",
+            None,
+            move |conn, catalog, actor, now| {
+                cases::create(conn, catalog, actor, &body.0.workflow, now)
+            },
+        )
         .await?;
     let mut res = HttpResponse::Created();
     res.insert_header((header::LOCATION, format!("/api/v1/cases/{}", dto.id)));
@@ -167,15 +161,13 @@ pub async fn get_case(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
-    let now = state.clock.now().naive_utc();
-    let catalog = state.catalog.clone();
     let dto = state
-        .store
-        .run(move |conn| {
-            audited(conn, &who.actor, "case.read", Some(&id), now, |conn| {
-                cases::get(conn, &catalog, &who.actor, &id)
-            })
-        })
+        .use_case(
+            &who,
+            "case.read",
+            Some(id.clone()),
+            move |conn, catalog, actor, _| cases::get(conn, catalog, actor, &id),
+        )
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &dto))
 }
@@ -201,10 +193,10 @@ pub async fn list_cases(
         before: params.before,
     };
     let mine = params.mine.unwrap_or(false);
-    let catalog = state.catalog.clone();
     let list = state
-        .store
-        .run(move |conn| cases::list(conn, &catalog, &who.actor, &query, mine))
+        .use_case(&who, "case.list", None, move |conn, catalog, actor, _| {
+            cases::list(conn, catalog, actor, &query, mine)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -235,20 +227,15 @@ pub async fn patch_form(
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
     let expected = if_match(req.headers())?;
-    let now = state.clock.now();
-    let catalog = state.catalog.clone();
     let dto = state
-        .store
-        .run(move |conn| {
-            audited(
-                conn,
-                &who.actor,
-                "case.form",
-                Some(&id),
-                now.naive_utc(),
-                |conn| form::patch(conn, &catalog, &who.actor, &id, expected, &body.0, now),
-            )
-        })
+        .use_case(
+            &who,
+            "case.form",
+            Some(id.clone()),
+            move |conn, catalog, actor, now| {
+                form::patch(conn, catalog, actor, &id, expected, &body.0, now)
+            },
+        )
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &dto))
 }
@@ -302,20 +289,13 @@ pub async fn run_transition(
         idempotency_key: idempotency_key(req.headers())?,
         fingerprint: hex::encode(fingerprint.finalize()),
     };
-    let now = state.clock.now();
-    let catalog = state.catalog.clone();
     let outcome = state
-        .store
-        .run(move |conn| {
-            audited(
-                conn,
-                &who.actor,
-                "case.transition",
-                Some(&id),
-                now.naive_utc(),
-                |conn| transition::run(conn, &catalog, &who.actor, &request, now),
-            )
-        })
+        .use_case(
+            &who,
+            "case.transition",
+            Some(id),
+            move |conn, catalog, actor, now| transition::run(conn, catalog, actor, &request, now),
+        )
         .await?;
     Ok(match outcome {
         transition::Outcome::Done(dto) => with_etag(HttpResponse::Ok(), &dto),
@@ -344,15 +324,13 @@ pub async fn case_history(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
-    let now = state.clock.now().naive_utc();
-    let catalog = state.catalog.clone();
     let list = state
-        .store
-        .run(move |conn| {
-            audited(conn, &who.actor, "case.history", Some(&id), now, |conn| {
-                cases::history(conn, &catalog, &who.actor, &id)
-            })
-        })
+        .use_case(
+            &who,
+            "case.history",
+            Some(id.clone()),
+            move |conn, catalog, actor, _| cases::history(conn, catalog, actor, &id),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }

@@ -10,16 +10,20 @@ pub mod me;
 pub mod workflows;
 
 use crate::domain::clock::SharedClock;
+use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::identity::session::SessionPolicy;
 use crate::identity::token::TokenKeys;
-use crate::store::Store;
+use crate::service::ServiceError;
+use crate::service::access::audited;
+use crate::store::{DbConnection, Store};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, ResponseError, web};
+use chrono::{DateTime, Utc};
 use error::{ApiError, REQUEST_ID};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -38,6 +42,38 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Session lifetimes.
     pub policy: SessionPolicy,
+}
+
+impl AppState {
+    /// Runs a use case for the caller on a pooled connection, off the async executor, and
+    /// audits the attempt if it ends in an access denial.
+    pub async fn use_case<T: Send + 'static>(
+        &self,
+        who: &auth::Principal,
+        action: &'static str,
+        case_id: Option<String>,
+        op: impl FnOnce(&mut DbConnection, &Catalog, &Actor, DateTime<Utc>) -> Result<T, ServiceError>
+        + Send
+        + 'static,
+    ) -> Result<T, ApiError> {
+        let now = self.clock.now();
+        let catalog = self.catalog.clone();
+        let actor = who.actor.clone();
+        let result = self
+            .store
+            .run(move |conn| {
+                audited(
+                    conn,
+                    &actor,
+                    action,
+                    case_id.as_deref(),
+                    now.naive_utc(),
+                    |conn| op(conn, &catalog, &actor, now),
+                )
+            })
+            .await?;
+        Ok(result)
+    }
 }
 
 /// Puts the request id in scope for error bodies and in the `X-Request-Id` header, and

@@ -204,10 +204,12 @@ impl Store {
     /// Like [`Store::open`] with a pool size (default: 16 for PostgreSQL, 4 for SQLite).
     pub fn open_with(target: &DbTarget, pool_size: Option<u32>) -> Result<Self, StoreError> {
         drop(target.connect()?);
-        let size = pool_size.filter(|n| *n > 0).unwrap_or(match target.backend() {
-            Backend::Postgres => 16,
-            Backend::Sqlite => 4,
-        });
+        let size = pool_size
+            .filter(|n| *n > 0)
+            .unwrap_or(match target.backend() {
+                Backend::Postgres => 16,
+                Backend::Sqlite => 4,
+            });
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))

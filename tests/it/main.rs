@@ -1,4 +1,8 @@
-#![expect(clippy::expect_used, clippy::panic, reason = "a failing test should stop loudly")]
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a failing test should stop loudly"
+)]
 
 //! The one integration-test binary. Every test gets a fresh database (SQLite, or PostgreSQL
 //! when ACCREDO_TEST_DATABASE_URL is set) and a real server on port 0.
