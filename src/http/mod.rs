@@ -88,6 +88,7 @@ async fn request_scope(
         .map(ToString::to_string)
         .unwrap_or_default();
     let header_value = HeaderValue::from_str(&id).ok();
+    let started = std::time::Instant::now();
     let mut res = REQUEST_ID
         .scope(id, async move {
             if let Some(err) = body::declared_too_large(&req) {
@@ -102,6 +103,13 @@ async fn request_scope(
     if let Some(v) = header_value {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let status = res.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if res.status().is_server_error() {
+        tracing::error!(status, elapsed_ms, "request failed");
+    } else {
+        tracing::info!(status, elapsed_ms, "request");
     }
     Ok(res)
 }
