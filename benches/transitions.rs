@@ -40,9 +40,8 @@ fn main() -> anyhow::Result<()> {
     let mut url = url::Url::parse(&admin)?;
     {
         let mut conn = diesel::PgConnection::establish(&admin)?;
-        conn.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB}"
-        ))?;
+        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))?;
+        conn.batch_execute(&format!("CREATE DATABASE {DB}"))?;
     }
     url.set_path(&format!("/{DB}"));
     let db_url = url.to_string();
@@ -99,6 +98,7 @@ fn main() -> anyhow::Result<()> {
                 form_data: "{}".into(),
                 version: 1,
                 audit_seq: 0,
+                audit_head: accredo::audit::chain::GENESIS.into(),
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
             })
@@ -183,7 +183,7 @@ fn main() -> anyhow::Result<()> {
             "CREATE TABLE pgb_cases (LIKE cases INCLUDING ALL);
              CREATE TABLE pgb_audit (LIKE audit_events INCLUDING ALL);
              CREATE SEQUENCE pgb_seq;
-             INSERT INTO pgb_cases SELECT 'case-' || g, workflow_id, definition_hash, owner_id, 'under_review', '{{}}', 1, 0, now(), now()
+             INSERT INTO pgb_cases SELECT 'case-' || g, workflow_id, definition_hash, owner_id, 'under_review', '{{}}', 1, 0, repeat('0', 64), now(), now()
                FROM generate_series(1, {pg_rows}) g, (SELECT workflow_id, definition_hash, owner_id FROM cases LIMIT 1) c;
              ANALYZE;"
         ))?;
@@ -194,7 +194,7 @@ fn main() -> anyhow::Result<()> {
         format!(
             "\\set id random(1, {pg_rows})\n\
              BEGIN;\n\
-             UPDATE pgb_cases SET state = 'needs_revision', version = version + 1, audit_seq = audit_seq + 1, updated_at = now() WHERE id = 'case-' || :id;\n\
+             UPDATE pgb_cases SET state = 'needs_revision', version = version + 1, audit_seq = audit_seq + 1, audit_head = md5(random()::text) || md5(random()::text), updated_at = now() WHERE id = 'case-' || :id;\n\
              INSERT INTO pgb_audit (chain, seq, kind, actor_id, case_id, at, payload, prev_hash, hash) VALUES ('case-' || :id, nextval('pgb_seq'), 'case.transition', 'bench-reviewer', 'case-' || :id, now(), '{{\"from\":\"under_review\",\"reason\":\"Приложите копию диплома\",\"to\":\"needs_revision\",\"transition\":\"request_revision\"}}', md5(random()::text) || md5(random()::text), md5(random()::text) || md5(random()::text));\n\
              END;\n"
         ),

@@ -110,11 +110,24 @@ pub fn expected_hash(e: &AuditEvent) -> Result<String, serde_json::Error> {
     Ok(link_hash(&e.prev_hash, &b))
 }
 
-/// Appends `entry` to its chain and returns the new event's sequence number. Must run inside
-/// the transaction of the change it records.
+/// Appends `entry` to its chain, reading the chain's head, and returns the new event's
+/// sequence number. Must run inside the transaction of the change it records.
 pub fn record(conn: &mut DbConnection, entry: Entry) -> diesel::QueryResult<i64> {
-    let (seq, prev_hash) = match rows::head(conn, &entry.chain)? {
-        Some((seq, hash)) => (seq + 1, hash),
+    let head = rows::head(conn, &entry.chain)?;
+    let event = prepare(
+        entry,
+        head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    );
+    rows::insert(conn, &event)?;
+    Ok(event.seq)
+}
+
+/// Hashes `entry` as the successor of `prev` (`(seq, hash)` of the chain's head, `None` for
+/// a new chain). Case chains keep their head on the case row, so a transition needs no extra
+/// read: the version-checked update of the row is what orders writers of one chain.
+pub fn prepare(entry: Entry, prev: Option<(i64, &str)>) -> NewAuditEvent {
+    let (seq, prev_hash) = match prev {
+        Some((seq, hash)) => (seq + 1, hash.to_owned()),
         None => (1, GENESIS.to_owned()),
     };
     let payload = canonical(&entry.payload);
@@ -128,19 +141,15 @@ pub fn record(conn: &mut DbConnection, entry: Entry) -> diesel::QueryResult<i64>
         &payload,
     );
     let hash = link_hash(&prev_hash, &b);
-    rows::insert(
-        conn,
-        &NewAuditEvent {
-            chain: entry.chain,
-            seq,
-            kind: entry.kind.to_owned(),
-            actor_id: entry.actor,
-            case_id: entry.case,
-            at: entry.at,
-            payload: payload.to_string(),
-            prev_hash,
-            hash,
-        },
-    )?;
-    Ok(seq)
+    NewAuditEvent {
+        chain: entry.chain,
+        seq,
+        kind: entry.kind.to_owned(),
+        actor_id: entry.actor,
+        case_id: entry.case,
+        at: entry.at,
+        payload: payload.to_string(),
+        prev_hash,
+        hash,
+    }
 }

@@ -5,4 +5,4 @@ pub mod chain;
 pub mod checkpoint;
 pub mod verify;
 
-pub use chain::{Entry, record};
+pub use chain::{Entry, prepare, record};

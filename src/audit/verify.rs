@@ -41,6 +41,8 @@ pub enum Finding {
         expected_seq: i64,
         found_seq: i64,
     },
+    /// The chain's last event is not the one its case row records: the chain was rewritten.
+    HeadMismatch { event_id: i64, chain: String },
     /// A checkpoint no longer matches the events it covers.
     CheckpointMismatch {
         checkpoint_id: i64,
@@ -56,7 +58,8 @@ impl Finding {
             Finding::Altered { event_id, .. }
             | Finding::Removed { event_id, .. }
             | Finding::InsertedOrReordered { event_id, .. }
-            | Finding::BrokenLink { event_id, .. } => Some(*event_id),
+            | Finding::BrokenLink { event_id, .. }
+            | Finding::HeadMismatch { event_id, .. } => Some(*event_id),
             Finding::TruncatedChain { .. } | Finding::CheckpointMismatch { .. } => None,
         }
     }
@@ -101,6 +104,10 @@ impl fmt::Display for Finding {
             } => write!(
                 f,
                 "event {event_id} (chain {chain}, seq {seq}) does not link to the previous event: an event before it was removed, inserted or reordered"
+            ),
+            Finding::HeadMismatch { event_id, chain } => write!(
+                f,
+                "event {event_id} ends chain {chain} but is not the event its case records: the chain was rewritten"
             ),
             Finding::TruncatedChain {
                 chain,
@@ -200,9 +207,15 @@ pub fn run(conn: &mut DbConnection) -> Result<Report, StoreError> {
     }
     report.chains = chains.len();
 
-    for (case_id, audit_seq) in rows::case_heads(conn)? {
-        let found = chains.get(&case_id).map_or(0, |s| s.seq);
-        if found < audit_seq {
+    for (case_id, audit_seq, audit_head) in rows::case_heads(conn)? {
+        let state = chains.get(&case_id);
+        let found = state.map_or(0, |s| s.seq);
+        if let Some(s) = state.filter(|s| s.seq == audit_seq && s.hash != audit_head) {
+            report.findings.push(Finding::HeadMismatch {
+                event_id: s.last_id,
+                chain: case_id,
+            });
+        } else if found < audit_seq {
             report.findings.push(Finding::TruncatedChain {
                 chain: case_id,
                 expected_seq: audit_seq,

@@ -1,24 +1,24 @@
-//! The authenticated caller, extracted from `Authorization: Bearer <session token>`.
+//! The caller, from `Authorization: Bearer <session token>`. The extractor checks the token
+//! itself (signature, algorithm, issuer, audience, expiry) without touching the database; the
+//! session it names is checked by [`super::AppState::use_case`] on the same connection as the
+//! work, so a request costs one trip to the pool.
 
 use super::AppState;
 use super::error::ApiError;
-use crate::engine::Actor;
 use crate::identity::session::{self, AuthError};
+use crate::identity::token::Claims;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Ready, ready};
 
-/// An authenticated caller.
+/// A caller holding a valid session token (the session is checked when the work runs).
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The caller as the engine sees them.
-    pub actor: Actor,
-    /// Their session id.
-    pub session_id: String,
+    /// The token's claims.
+    pub claims: Claims,
 }
 
-fn bearer(req: &HttpRequest) -> Result<String, AuthError> {
+fn bearer(req: &HttpRequest) -> Result<&str, AuthError> {
     let value = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -29,33 +29,22 @@ fn bearer(req: &HttpRequest) -> Result<String, AuthError> {
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(AuthError::Invalid);
     }
-    Ok(token.trim().to_owned())
+    Ok(token.trim())
 }
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(&"application state missing"))?;
-            let token = token?;
-            let keys = state.keys.clone();
-            let policy = state.policy;
-            let now = state.clock.now();
-            let auth = state
-                .store
-                .run(move |conn| session::authenticate(conn, &keys, &token, policy, now))
-                .await?;
-            Ok(Principal {
-                actor: Actor {
-                    user: auth.user,
-                    roles: auth.roles,
-                },
-                session_id: auth.session.to_string(),
-            })
-        })
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Err(ApiError::internal(&"application state missing")));
+        };
+        ready(
+            bearer(req)
+                .and_then(|token| session::verify_token(&state.keys, token))
+                .map(|claims| Principal { claims })
+                .map_err(ApiError::from),
+        )
     }
 }

@@ -32,16 +32,18 @@ pub struct Me {
 )]
 #[get("/api/v1/me")]
 pub async fn me(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
-    let user_id = who.actor.user.clone();
-    let user = state
-        .store
-        .run(move |conn| users::find(conn, &user_id).map_err(StoreError::from))
-        .await?
-        .ok_or_else(|| ApiError::internal(&"session user missing"))?;
-    Ok(HttpResponse::Ok().json(Me {
-        id: user.id,
-        display_name: user.display_name,
-        roles: who.actor.roles.into_iter().collect(),
-        session_id: who.session_id,
-    }))
+    let session_id = who.claims.sid.clone();
+    let me = state
+        .use_case(&who, "me.read", None, move |conn, _, actor, _| {
+            let user = users::find(conn, &actor.user)?
+                .ok_or_else(|| StoreError::Corrupt("session user missing".into()))?;
+            Ok(Me {
+                id: user.id,
+                display_name: user.display_name,
+                roles: actor.roles.iter().copied().collect(),
+                session_id,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(me))
 }

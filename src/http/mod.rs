@@ -12,7 +12,7 @@ pub mod workflows;
 use crate::domain::clock::SharedClock;
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
-use crate::identity::session::SessionPolicy;
+use crate::identity::session::{self, SessionPolicy};
 use crate::identity::token::TokenKeys;
 use crate::service::ServiceError;
 use crate::service::access::audited;
@@ -58,10 +58,15 @@ impl AppState {
     ) -> Result<T, ApiError> {
         let now = self.clock.now();
         let catalog = self.catalog.clone();
-        let actor = who.actor.clone();
-        let result = self
-            .store
+        let claims = who.claims.clone();
+        let policy = self.policy;
+        self.store
             .run(move |conn| {
+                let auth = session::check(conn, &claims, policy, now).map_err(ApiError::from)?;
+                let actor = Actor {
+                    user: auth.user,
+                    roles: auth.roles,
+                };
                 audited(
                     conn,
                     &actor,
@@ -70,9 +75,9 @@ impl AppState {
                     now.naive_utc(),
                     |conn| op(conn, &catalog, &actor, now),
                 )
+                .map_err(ApiError::from)
             })
-            .await?;
-        Ok(result)
+            .await
     }
 }
 

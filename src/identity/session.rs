@@ -1,10 +1,10 @@
 //! Creating and checking server-side sessions.
 
-use super::token::{TokenError, TokenKeys};
+use super::token::{Claims, TokenError, TokenKeys};
 use crate::domain::ids::{SessionId, UserId};
 use crate::domain::role::Role;
 use crate::store::sessions::{self, Session};
-use crate::store::{DbConnection, StoreError, users};
+use crate::store::{DbConnection, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeSet;
 
@@ -91,19 +91,22 @@ pub fn create(
     Ok((session, token))
 }
 
-/// Checks a bearer token and the session it names; records activity.
-pub fn authenticate(
+/// Checks a bearer token's signature, algorithm, issuer, audience and expiry (no database).
+pub fn verify_token(keys: &TokenKeys, token: &str) -> Result<Claims, AuthError> {
+    keys.verify(token).map_err(|e| match e {
+        TokenError::Expired => AuthError::Expired,
+        TokenError::Invalid => AuthError::Invalid,
+    })
+}
+
+/// Checks that the session a verified token names is live; records activity.
+pub fn check(
     conn: &mut DbConnection,
-    keys: &TokenKeys,
-    token: &str,
+    claims: &Claims,
     policy: SessionPolicy,
     now: DateTime<Utc>,
 ) -> Result<Authenticated, AuthError> {
-    let claims = keys.verify(token).map_err(|e| match e {
-        TokenError::Expired => AuthError::Expired,
-        TokenError::Invalid => AuthError::Invalid,
-    })?;
-    let session = sessions::find(conn, &claims.sid)
+    let (session, roles) = sessions::find_with_roles(conn, &claims.sid)
         .map_err(StoreError::from)?
         .ok_or(AuthError::Invalid)?;
     if session.user_id != claims.sub {
@@ -122,11 +125,9 @@ pub fn authenticate(
     if now_naive - session.last_seen_at >= TOUCH_EVERY {
         sessions::touch(conn, &session.id, now_naive).map_err(StoreError::from)?;
     }
-    let user = UserId::from_stored(session.user_id);
-    let roles = users::roles(conn, &user).map_err(StoreError::from)?;
     Ok(Authenticated {
-        user,
-        roles,
+        user: UserId::from_stored(session.user_id),
+        roles: roles.iter().filter_map(|r| r.parse().ok()).collect(),
         session: SessionId::from_stored(session.id),
     })
 }

@@ -131,32 +131,35 @@ pub fn create(
         .ok_or(ServiceError::UnknownWorkflow)?;
     let def = &workflow.definition;
     let now = now.naive_utc();
+    let id = CaseId::generate().to_string();
+    let created = audit::prepare(
+        Entry {
+            chain: id.clone(),
+            kind: "case.created",
+            actor: Some(actor.user.to_string()),
+            case: Some(id.clone()),
+            at: now,
+            payload: json!({"workflow": def.id, "definition": def.hash, "state": def.initial}),
+        },
+        None,
+    );
     let case = Case {
-        id: CaseId::generate().to_string(),
+        id,
         workflow_id: def.id.clone(),
         definition_hash: def.hash.clone(),
         owner_id: actor.user.to_string(),
         state: def.initial.clone(),
         form_data: "{}".into(),
         version: 1,
-        audit_seq: 1,
+        audit_seq: created.seq,
+        audit_head: created.hash.clone(),
         created_at: now,
         updated_at: now,
     };
     write_tx(conn, |conn| {
         definitions::ensure(conn, &workflow, now)?;
         cases::insert(conn, &case)?;
-        audit::record(
-            conn,
-            Entry {
-                chain: case.id.clone(),
-                kind: "case.created",
-                actor: Some(actor.user.to_string()),
-                case: Some(case.id.clone()),
-                at: now,
-                payload: json!({"workflow": def.id, "definition": def.hash, "state": def.initial}),
-            },
-        )?;
+        audit_rows::insert(conn, &created)?;
         Ok::<_, ServiceError>(())
     })?;
     let owner = actor.user.clone();

@@ -1,13 +1,11 @@
 //! Autosaving form data: a JSON merge patch, validated, version-checked and audited.
 
-use super::ServiceError;
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
-use crate::audit::{self, Entry};
+use super::{Change, ServiceError, commit_change};
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::engine::form::Mode;
-use crate::store::cases::{self, CaseUpdate};
 use crate::store::{DbConnection, write_tx};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -60,40 +58,21 @@ pub fn patch(
             return Err(ServiceError::InvalidForm(errors));
         }
         let form_text = form.to_string();
-        let update = CaseUpdate {
-            state: None,
-            form_data: Some(&form_text),
-            version: case.version + 1,
-            audit_seq: case.audit_seq + 1,
-            updated_at: now,
-        };
-        if !cases::update_checked(conn, case_id, expected, &update)? {
-            let current = cases::find(conn, case_id)?.map_or(expected, |c| c.version);
-            return Err(ServiceError::VersionConflict { current });
-        }
         let changed: Vec<String> = patch
             .as_object()
             .map(|m| m.keys().map(|k| format!("/{k}")).collect())
             .unwrap_or_default();
-        audit::record(
-            conn,
-            Entry {
-                chain: case.id.clone(),
-                kind: "case.form_saved",
-                actor: Some(actor.user.to_string()),
-                case: Some(case.id.clone()),
-                at: now,
-                payload: json!({
-                    "changed": changed,
-                    "form_sha256": hex::encode(Sha256::digest(form_text.as_bytes())),
-                }),
-            },
-        )?;
-        let (version, audit_seq) = (update.version, update.audit_seq);
-        case.form_data = form_text;
-        case.version = version;
-        case.audit_seq = audit_seq;
-        case.updated_at = now;
+        let payload = json!({
+            "changed": changed,
+            "form_sha256": hex::encode(Sha256::digest(form_text.as_bytes())),
+        });
+        let change = Change {
+            state: None,
+            form_data: Some(form_text),
+            kind: "case.form_saved",
+            payload,
+        };
+        commit_change(conn, &mut case, expected, change, actor, now)?;
         to_dto(
             &Visible {
                 case,

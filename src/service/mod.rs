@@ -109,3 +109,70 @@ pub fn pinned_workflow(
     }
     Ok(catalog.remember(w))
 }
+
+/// A change to a case and the audit event that records it.
+#[derive(Debug)]
+pub(crate) struct Change {
+    /// New state, if the state changes.
+    pub state: Option<String>,
+    /// New form data, if the form changes.
+    pub form_data: Option<String>,
+    /// Audit event kind.
+    pub kind: &'static str,
+    /// Audit event payload (references, no personal data).
+    pub payload: serde_json::Value,
+}
+
+/// Applies a version-checked change to a case and appends its audit event to the case's chain,
+/// inside the caller's transaction; on success `case` holds the new row.
+pub(crate) fn commit_change(
+    conn: &mut DbConnection,
+    case: &mut crate::store::cases::Case,
+    expected: i64,
+    change: Change,
+    actor: &crate::engine::Actor,
+    now: chrono::NaiveDateTime,
+) -> Result<(), ServiceError> {
+    use crate::store::cases::{self, CaseUpdate};
+    let Change {
+        state,
+        form_data,
+        kind,
+        payload,
+    } = change;
+    let event = crate::audit::prepare(
+        crate::audit::Entry {
+            chain: case.id.clone(),
+            kind,
+            actor: Some(actor.user.to_string()),
+            case: Some(case.id.clone()),
+            at: now,
+            payload,
+        },
+        Some((case.audit_seq, &case.audit_head)),
+    );
+    let update = CaseUpdate {
+        state: state.as_deref(),
+        form_data: form_data.as_deref(),
+        version: expected + 1,
+        audit_seq: event.seq,
+        audit_head: &event.hash,
+        updated_at: now,
+    };
+    if !cases::update_checked(conn, &case.id, expected, &update)? {
+        let current = cases::find(conn, &case.id)?.map_or(expected, |c| c.version);
+        return Err(ServiceError::VersionConflict { current });
+    }
+    crate::store::audit::insert(conn, &event)?;
+    if let Some(s) = state {
+        case.state = s;
+    }
+    if let Some(f) = form_data {
+        case.form_data = f;
+    }
+    case.version = expected + 1;
+    case.audit_seq = event.seq;
+    case.audit_head = event.hash;
+    case.updated_at = now;
+    Ok(())
+}

@@ -1,14 +1,12 @@
 //! Running a transition: engine rules, guards, version check, audit and idempotency, all in
 //! one transaction.
 
-use super::ServiceError;
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
-use crate::audit::{self, Entry};
+use super::{Change, ServiceError, commit_change};
 use crate::engine::catalog::Catalog;
 use crate::engine::guards::{self, GuardContext};
 use crate::engine::{Actor, check_transition};
-use crate::store::cases::{self, CaseUpdate};
 use crate::store::idempotency::{self, Remembered};
 use crate::store::{DbConnection, StoreError, write_tx};
 use chrono::{DateTime, Utc};
@@ -112,32 +110,15 @@ pub fn run(
         if !failures.is_empty() {
             return Err(ServiceError::Guards(failures));
         }
-        let update = CaseUpdate {
-            state: Some(&t.to),
+        let payload =
+            json!({"transition": t.name, "from": case.state, "to": t.to, "reason": reason});
+        let change = Change {
+            state: Some(t.to.clone()),
             form_data: None,
-            version: case.version + 1,
-            audit_seq: case.audit_seq + 1,
-            updated_at: now,
+            kind: "case.transition",
+            payload,
         };
-        if !cases::update_checked(conn, &case.id, expected, &update)? {
-            let current = cases::find(conn, &case.id)?.map_or(expected, |c| c.version);
-            return Err(ServiceError::VersionConflict { current });
-        }
-        audit::record(
-            conn,
-            Entry {
-                chain: case.id.clone(),
-                kind: "case.transition",
-                actor: Some(actor.user.to_string()),
-                case: Some(case.id.clone()),
-                at: now,
-                payload: json!({"transition": t.name, "from": case.state, "to": t.to, "reason": reason}),
-            },
-        )?;
-        case.state = t.to.clone();
-        case.version = update.version;
-        case.audit_seq = update.audit_seq;
-        case.updated_at = now;
+        commit_change(conn, &mut case, expected, change, actor, now)?;
         let dto = to_dto(
             &Visible {
                 case,

@@ -148,10 +148,10 @@ pub fn insert_checkpoint(
         .map(drop)
 }
 
-/// The last event id each case's row says its chain reaches: `(case id, audit_seq)`.
-pub fn case_heads(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+/// Where each case's row says its chain ends: `(case id, audit_seq, audit_head)`.
+pub fn case_heads(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64, String)>> {
     use super::schema::cases;
     cases::table
-        .select((cases::id, cases::audit_seq))
+        .select((cases::id, cases::audit_seq, cases::audit_head))
         .load(conn)
 }

@@ -17,6 +17,7 @@ pub struct Case {
     pub form_data: String,
     pub version: i64,
     pub audit_seq: i64,
+    pub audit_head: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -29,6 +30,7 @@ pub struct CaseUpdate<'a> {
     pub form_data: Option<&'a str>,
     pub version: i64,
     pub audit_seq: i64,
+    pub audit_head: &'a str,
     pub updated_at: NaiveDateTime,
 }
 

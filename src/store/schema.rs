@@ -49,6 +49,7 @@ diesel::table! {
         form_data -> Text,
         version -> BigInt,
         audit_seq -> BigInt,
+        audit_head -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

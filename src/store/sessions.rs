@@ -34,6 +34,28 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Session>> {
         .optional()
 }
 
+/// Reads a session together with the roles of its user, in one query.
+pub fn find_with_roles(
+    conn: &mut DbConnection,
+    id: &str,
+) -> QueryResult<Option<(Session, Vec<String>)>> {
+    use super::schema::user_roles;
+    let rows: Vec<(Session, Option<String>)> = sessions::table
+        .left_join(user_roles::table.on(user_roles::user_id.eq(sessions::user_id)))
+        .filter(sessions::id.eq(id))
+        .select((Session::as_select(), user_roles::role.nullable()))
+        .load(conn)?;
+    let mut rows = rows.into_iter();
+    let Some((session, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let roles = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, r)| r))
+        .collect();
+    Ok(Some((session, roles)))
+}
+
 /// Records activity.
 pub fn touch(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(sessions::table.find(id))

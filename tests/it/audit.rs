@@ -230,19 +230,13 @@ async fn reordered_events_are_named() {
     assert!(report.findings.iter().any(|f| f.event_id() == Some(b.id)));
 }
 
-#[tokio::test]
-async fn checkpoint_catches_a_rewritten_chain() {
-    let (app, id) = busy_app().await;
-    {
-        let mut conn = app.state.store.conn().expect("conn");
-        checkpoint::write(&mut conn, chrono::NaiveDateTime::default()).expect("checkpoint");
-    }
-    // The forger rewrites the reason and recomputes every hash after it, so the chain itself
-    // is consistent again; only the checkpoint remembers the old content.
-    let chain = events(&app, &id);
+/// Rewrites the reason of the revision request and recomputes every hash after it, so the
+/// chain itself is consistent again; returns the new head hash.
+fn rewrite_reason(app: &TestApp, id: &str) -> String {
+    let chain = events(app, id);
     let mut conn = app.state.store.conn().expect("conn");
-    let mut prev = chain[2].hash.clone();
-    for e in &chain[3..] {
+    let mut prev = chain[3].hash.clone();
+    for e in &chain[4..] {
         let mut payload: serde_json::Value = serde_json::from_str(&e.payload).expect("payload");
         if e.seq == 5 {
             payload["reason"] = json!("Всё отлично");
@@ -267,7 +261,41 @@ async fn checkpoint_catches_a_rewritten_chain() {
             .expect("rewrite");
         prev = hash;
     }
-    drop(conn);
+    prev
+}
+
+#[tokio::test]
+async fn rewritten_chain_disagrees_with_its_case_row() {
+    let (app, id) = busy_app().await;
+    let last = events(&app, &id).last().expect("last").id;
+    rewrite_reason(&app, &id);
+    let report = verify(&app);
+    assert_eq!(
+        report.findings,
+        vec![Finding::HeadMismatch {
+            event_id: last,
+            chain: id
+        }]
+    );
+}
+
+#[tokio::test]
+async fn checkpoint_catches_a_rewritten_chain() {
+    let (app, id) = busy_app().await;
+    {
+        let mut conn = app.state.store.conn().expect("conn");
+        checkpoint::write(&mut conn, chrono::NaiveDateTime::default()).expect("checkpoint");
+    }
+    // A thorough forger also moves the head recorded on the case row.
+    let head = rewrite_reason(&app, &id);
+    {
+        use accredo::store::schema::cases;
+        let mut conn = app.state.store.conn().expect("conn");
+        diesel::update(cases::table.find(&id))
+            .set(cases::audit_head.eq(&head))
+            .execute(&mut *conn)
+            .expect("row");
+    }
     let report = verify(&app);
     assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
     assert!(matches!(

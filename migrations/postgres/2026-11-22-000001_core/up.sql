@@ -41,6 +41,7 @@ CREATE TABLE cases (
     form_data TEXT NOT NULL,
     version BIGINT NOT NULL,
     audit_seq BIGINT NOT NULL,
+    audit_head TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
