@@ -140,17 +140,18 @@ fn json_error_handlers(cfg: &mut web::ServiceConfig) {
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     json_error_handlers(cfg);
-    cfg.service(health::healthz)
-        .service(health::readyz)
+    // Most frequent first: the router tries patterns in registration order.
+    cfg.service(cases::run_transition)
+        .service(cases::patch_form)
+        .service(cases::get_case)
+        .service(cases::case_history)
+        .service(cases::create_case)
+        .service(cases::list_cases)
         .service(me::me)
         .service(workflows::list_workflows)
         .service(workflows::get_workflow)
-        .service(cases::create_case)
-        .service(cases::list_cases)
-        .service(cases::get_case)
-        .service(cases::patch_form)
-        .service(cases::run_transition)
-        .service(cases::case_history)
+        .service(health::healthz)
+        .service(health::readyz)
         .configure(docs::routes);
 }
 

@@ -2,11 +2,11 @@
 
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
-use super::{Change, ServiceError, commit_change};
+use super::{Change, ServiceError, apply_staged, stage_change};
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::engine::form::Mode;
-use crate::store::{DbConnection, write_tx};
+use crate::store::{DbConnection, single_write_tx};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -27,9 +27,9 @@ pub fn patch(
         return Err(ServiceError::PatchNotObject);
     }
     let now = now.naive_utc();
-    write_tx(conn, |conn| {
+    single_write_tx(conn, |conn| {
         let Visible {
-            mut case,
+            case,
             workflow,
             owner,
         } = load_visible(conn, catalog, actor, case_id)?;
@@ -72,7 +72,11 @@ pub fn patch(
             kind: "case.form_saved",
             payload,
         };
-        commit_change(conn, &mut case, expected, change, actor, now)?;
+        let case = apply_staged(
+            conn,
+            stage_change(&case, expected, change, actor, now),
+            None,
+        )?;
         to_dto(
             &Visible {
                 case,

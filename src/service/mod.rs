@@ -123,56 +123,87 @@ pub(crate) struct Change {
     pub payload: serde_json::Value,
 }
 
-/// Applies a version-checked change to a case and appends its audit event to the case's chain,
-/// inside the caller's transaction; on success `case` holds the new row.
-pub(crate) fn commit_change(
-    conn: &mut DbConnection,
-    case: &mut crate::store::cases::Case,
+/// A change computed in memory: the row as it will be and the audit event recording it.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    /// The case row after the change.
+    pub next: crate::store::cases::Case,
+    /// The version the change was computed from.
+    pub expected: i64,
+    /// The audit event.
+    pub event: crate::store::audit::NewAuditEvent,
+    state_changed: bool,
+    form_changed: bool,
+}
+
+/// Computes a change of `case` (read at version `expected`) and its audit event, which extends
+/// the case's chain from the head recorded on the row.
+pub(crate) fn stage_change(
+    case: &crate::store::cases::Case,
     expected: i64,
     change: Change,
     actor: &crate::engine::Actor,
     now: chrono::NaiveDateTime,
-) -> Result<(), ServiceError> {
-    use crate::store::cases::{self, CaseUpdate};
-    let Change {
-        state,
-        form_data,
-        kind,
-        payload,
-    } = change;
+) -> Staged {
     let event = crate::audit::prepare(
         crate::audit::Entry {
             chain: case.id.clone(),
-            kind,
+            kind: change.kind,
             actor: Some(actor.user.to_string()),
             case: Some(case.id.clone()),
             at: now,
-            payload,
+            payload: change.payload,
         },
         Some((case.audit_seq, &case.audit_head)),
     );
-    let update = CaseUpdate {
-        state: state.as_deref(),
-        form_data: form_data.as_deref(),
-        version: expected + 1,
-        audit_seq: event.seq,
-        audit_head: &event.hash,
-        updated_at: now,
+    let mut next = case.clone();
+    let state_changed = change.state.is_some();
+    let form_changed = change.form_data.is_some();
+    if let Some(s) = change.state {
+        next.state = s;
+    }
+    if let Some(f) = change.form_data {
+        next.form_data = f;
+    }
+    next.version = expected + 1;
+    next.audit_seq = event.seq;
+    next.audit_head.clone_from(&event.hash);
+    next.updated_at = now;
+    Staged {
+        next,
+        expected,
+        event,
+        state_changed,
+        form_changed,
+    }
+}
+
+/// Writes a staged change (and the response to remember for an idempotent retry) as one atomic
+/// write, version-checked; the caller runs it inside [`crate::store::single_write_tx`].
+pub(crate) fn apply_staged(
+    conn: &mut DbConnection,
+    staged: Staged,
+    remember: Option<&crate::store::idempotency::Remembered>,
+) -> Result<crate::store::cases::Case, ServiceError> {
+    use crate::store::cases::{self, CaseUpdate, Write};
+    let next = &staged.next;
+    let write = Write {
+        id: &next.id,
+        expected_version: staged.expected,
+        update: CaseUpdate {
+            state: staged.state_changed.then_some(next.state.as_str()),
+            form_data: staged.form_changed.then_some(next.form_data.as_str()),
+            version: next.version,
+            audit_seq: next.audit_seq,
+            audit_head: &next.audit_head,
+            updated_at: next.updated_at,
+        },
+        event: &staged.event,
+        remember,
     };
-    if !cases::update_checked(conn, &case.id, expected, &update)? {
-        let current = cases::find(conn, &case.id)?.map_or(expected, |c| c.version);
+    if !cases::apply(conn, &write)? {
+        let current = cases::find(conn, &next.id)?.map_or(staged.expected, |c| c.version);
         return Err(ServiceError::VersionConflict { current });
     }
-    crate::store::audit::insert(conn, &event)?;
-    if let Some(s) = state {
-        case.state = s;
-    }
-    if let Some(f) = form_data {
-        case.form_data = f;
-    }
-    case.version = expected + 1;
-    case.audit_seq = event.seq;
-    case.audit_head = event.hash;
-    case.updated_at = now;
-    Ok(())
+    Ok(staged.next)
 }

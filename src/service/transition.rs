@@ -1,14 +1,14 @@
-//! Running a transition: engine rules, guards, version check, audit and idempotency, all in
-//! one transaction.
+//! Running a transition: engine rules, guards, then one atomic, version-checked write of the
+//! new state, its audit event and (for retries) the remembered response.
 
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
-use super::{Change, ServiceError, commit_change};
+use super::{Change, ServiceError, apply_staged, stage_change};
 use crate::engine::catalog::Catalog;
 use crate::engine::guards::{self, GuardContext};
 use crate::engine::{Actor, check_transition};
 use crate::store::idempotency::{self, Remembered};
-use crate::store::{DbConnection, StoreError, write_tx};
+use crate::store::{DbConnection, StoreError, single_write_tx};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -71,9 +71,9 @@ pub fn run(
     }
     let expected = req.if_match.ok_or(ServiceError::PreconditionRequired)?;
     let now = now.naive_utc();
-    let result = write_tx(conn, |conn| {
+    let result = single_write_tx(conn, |conn| {
         let Visible {
-            mut case,
+            case,
             workflow,
             owner,
         } = load_visible(conn, catalog, actor, &req.case_id)?;
@@ -118,30 +118,28 @@ pub fn run(
             kind: "case.transition",
             payload,
         };
-        commit_change(conn, &mut case, expected, change, actor, now)?;
+        let staged = stage_change(&case, expected, change, actor, now);
         let dto = to_dto(
             &Visible {
-                case,
+                case: staged.next.clone(),
                 workflow: workflow.clone(),
                 owner: owner.clone(),
             },
             actor,
         )?;
-        if let Some(key) = &req.idempotency_key {
-            let response =
-                serde_json::to_string(&dto).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            idempotency::insert(
-                conn,
-                &Remembered {
-                    user_id: actor.user.to_string(),
-                    idem_key: key.clone(),
-                    request_hash: req.fingerprint.clone(),
-                    case_id: req.case_id.clone(),
-                    response,
-                    created_at: now,
-                },
-            )?;
-        }
+        let remember = match &req.idempotency_key {
+            Some(key) => Some(Remembered {
+                user_id: actor.user.to_string(),
+                idem_key: key.clone(),
+                request_hash: req.fingerprint.clone(),
+                case_id: req.case_id.clone(),
+                response: serde_json::to_string(&dto)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                created_at: now,
+            }),
+            None => None,
+        };
+        apply_staged(conn, staged, remember.as_ref())?;
         Ok(dto)
     });
     match result {

@@ -105,3 +105,90 @@ pub fn list(conn: &mut DbConnection, f: &CaseFilter) -> QueryResult<Vec<Case>> {
     }
     q.order(cases::id.desc()).limit(f.limit).load(conn)
 }
+
+/// A version-checked change of a case row together with the audit event that records it and,
+/// for a transition sent with an `Idempotency-Key`, the response to remember.
+#[derive(Debug)]
+pub struct Write<'a> {
+    /// The case.
+    pub id: &'a str,
+    /// The version the change was computed from.
+    pub expected_version: i64,
+    /// New values of the row.
+    pub update: CaseUpdate<'a>,
+    /// The audit event.
+    pub event: &'a super::audit::NewAuditEvent,
+    /// The response to replay for a retried request.
+    pub remember: Option<&'a super::idempotency::Remembered>,
+}
+
+#[derive(QueryableByName)]
+struct AppliedId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[expect(dead_code, reason = "only the row count matters")]
+    id: String,
+}
+
+/// Applies a [`Write`] atomically; `false` (and nothing written) if the case is no longer at
+/// the expected version.
+///
+/// On PostgreSQL this is one statement (a data-modifying CTE), atomic by itself, so the
+/// caller needs no explicit transaction: the hot path of a transition is two reads and this
+/// one write. On SQLite it is up to three statements inside the caller's write transaction.
+pub fn apply(conn: &mut DbConnection, w: &Write<'_>) -> QueryResult<bool> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+    match conn {
+        DbConnection::Pg(pg) => {
+            let e = w.event;
+            let r = w.remember;
+            let rows: Vec<AppliedId> = diesel::sql_query(
+                "WITH upd AS (
+                    UPDATE cases SET state = COALESCE($1, state), form_data = COALESCE($2, form_data),
+                        version = $3, audit_seq = $4, audit_head = $5, updated_at = $6
+                    WHERE id = $7 AND version = $8 RETURNING id),
+                 ev AS (
+                    INSERT INTO audit_events (chain, seq, kind, actor_id, case_id, at, payload, prev_hash, hash)
+                    SELECT $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM upd RETURNING id),
+                 idem AS (
+                    INSERT INTO idempotency_keys (user_id, idem_key, request_hash, case_id, response, created_at)
+                    SELECT $18, $19, $20, $21, $22, $23 FROM upd WHERE $18::text IS NOT NULL RETURNING 1)
+                 SELECT id FROM upd",
+            )
+            .bind::<Nullable<Text>, _>(w.update.state)
+            .bind::<Nullable<Text>, _>(w.update.form_data)
+            .bind::<BigInt, _>(w.update.version)
+            .bind::<BigInt, _>(w.update.audit_seq)
+            .bind::<Text, _>(w.update.audit_head)
+            .bind::<Timestamp, _>(w.update.updated_at)
+            .bind::<Text, _>(w.id)
+            .bind::<BigInt, _>(w.expected_version)
+            .bind::<Text, _>(&e.chain)
+            .bind::<BigInt, _>(e.seq)
+            .bind::<Text, _>(&e.kind)
+            .bind::<Nullable<Text>, _>(e.actor_id.as_deref())
+            .bind::<Nullable<Text>, _>(e.case_id.as_deref())
+            .bind::<Timestamp, _>(e.at)
+            .bind::<Text, _>(&e.payload)
+            .bind::<Text, _>(&e.prev_hash)
+            .bind::<Text, _>(&e.hash)
+            .bind::<Nullable<Text>, _>(r.map(|r| r.user_id.as_str()))
+            .bind::<Nullable<Text>, _>(r.map(|r| r.idem_key.as_str()))
+            .bind::<Nullable<Text>, _>(r.map(|r| r.request_hash.as_str()))
+            .bind::<Nullable<Text>, _>(r.map(|r| r.case_id.as_str()))
+            .bind::<Nullable<Text>, _>(r.map(|r| r.response.as_str()))
+            .bind::<Nullable<Timestamp>, _>(r.map(|r| r.created_at))
+            .load(pg)?;
+            Ok(rows.len() == 1)
+        }
+        DbConnection::Sqlite(_) => {
+            if !update_checked(conn, w.id, w.expected_version, &w.update)? {
+                return Ok(false);
+            }
+            super::audit::insert(conn, w.event)?;
+            if let Some(r) = w.remember {
+                super::idempotency::insert(conn, r)?;
+            }
+            Ok(true)
+        }
+    }
+}

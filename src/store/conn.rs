@@ -297,3 +297,20 @@ where
         }
     }
 }
+
+/// A transaction for use cases whose only write is one [`super::cases::apply`]: on SQLite a
+/// `BEGIN IMMEDIATE` write transaction around the reads and the write; on PostgreSQL no explicit
+/// transaction, because that write is a single atomic statement checked against the version
+/// the reads saw. Any other write inside `work` must use [`write_tx`] instead.
+pub fn single_write_tx<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    match conn {
+        DbConnection::Sqlite(_) => write_tx(conn, work),
+        DbConnection::Pg(_) => work(conn),
+    }
+}
