@@ -99,6 +99,7 @@ fn main() -> anyhow::Result<()> {
                 version: 1,
                 audit_seq: 0,
                 audit_head: accredo::audit::chain::GENESIS.into(),
+                submitted_at: Some(now.naive_utc()),
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
             })
@@ -183,7 +184,7 @@ fn main() -> anyhow::Result<()> {
             "CREATE TABLE pgb_cases (LIKE cases INCLUDING ALL);
              CREATE TABLE pgb_audit (LIKE audit_events INCLUDING ALL);
              CREATE SEQUENCE pgb_seq;
-             INSERT INTO pgb_cases SELECT 'case-' || g, workflow_id, definition_hash, owner_id, 'under_review', '{{}}', 1, 0, repeat('0', 64), now(), now()
+             INSERT INTO pgb_cases SELECT 'case-' || g, workflow_id, definition_hash, owner_id, 'under_review', '{{}}', 1, 0, repeat('0', 64), now(), now(), now()
                FROM generate_series(1, {pg_rows}) g, (SELECT workflow_id, definition_hash, owner_id FROM cases LIMIT 1) c;
              ANALYZE;"
         ))?;

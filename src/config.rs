@@ -12,6 +12,7 @@ pub struct Common {
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://data/accredo.db",
+        hide_env_values = true,
         global = true
     )]
     pub database_url: String,

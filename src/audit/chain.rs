@@ -113,6 +113,14 @@ pub fn expected_hash(e: &AuditEvent) -> Result<String, serde_json::Error> {
 /// Appends `entry` to its chain, reading the chain's head, and returns the new event's
 /// sequence number. Must run inside the transaction of the change it records.
 pub fn record(conn: &mut DbConnection, entry: Entry) -> diesel::QueryResult<i64> {
+    if let DbConnection::Pg(pg) = conn {
+        // Writers of one chain queue here instead of colliding on (chain, seq); SQLite's
+        // BEGIN IMMEDIATE already serializes writers.
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
+            .bind::<diesel::sql_types::Text, _>(&entry.chain)
+            .execute(pg)?;
+    }
     let head = rows::head(conn, &entry.chain)?;
     let event = prepare(
         entry,

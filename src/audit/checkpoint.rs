@@ -37,16 +37,15 @@ pub fn merkle_root(events: &[(i64, String)]) -> String {
 }
 
 /// Writes a checkpoint over every event after the previous checkpoint; `None` if there are
-/// no new events. On PostgreSQL the events table is locked in SHARE mode for the moment of
-/// the checkpoint, so no in-flight transaction can later commit an event inside its range.
+/// no new events. On PostgreSQL the events table is locked in SHARE ROW EXCLUSIVE mode for the
+/// moment of the checkpoint: in-flight writers finish first (no event can later commit inside
+/// its range) and a concurrent checkpoint waits (two cannot cover the same range).
 pub fn write(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Option<Written>, StoreError> {
     write_tx(conn, |conn| {
         if let DbConnection::Pg(pg) = conn {
-            pg.batch_execute("LOCK TABLE audit_events IN SHARE MODE")?;
+            pg.batch_execute("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")?;
         }
-        let after = rows::checkpoints(conn)?
-            .last()
-            .map_or(0, |c| c.last_event_id);
+        let after = rows::last_checkpoint_end(conn)?.unwrap_or(0);
         let Some(upto) = rows::max_id(conn)? else {
             return Ok(None);
         };

@@ -35,6 +35,9 @@ pub struct CaseView<'a> {
     pub state: &'a str,
     /// The applicant.
     pub owner: &'a UserId,
+    /// Whether the case was ever handed to the commission (left the draft other than by
+    /// withdrawal).
+    pub submitted: bool,
 }
 
 /// Why a transition cannot run (before guards).
@@ -119,9 +122,14 @@ pub fn available<'d>(
         .collect()
 }
 
-/// Whether the actor may see the case at all. Applicants see their own cases; staff see
-/// every case that has left the initial (draft) state; nobody else sees anything.
-pub fn can_view(def: &Definition, view: CaseView<'_>, actor: &Actor) -> bool {
-    actor.user == *view.owner
-        || (view.state != def.initial && actor.roles.iter().any(|r| r.is_staff()))
+/// Whether the actor may see the case at all. Applicants see their own cases; staff see every
+/// case that was handed to the commission; nobody else sees anything.
+pub fn can_view(view: CaseView<'_>, actor: &Actor) -> bool {
+    actor.user == *view.owner || (view.submitted && actor.roles.iter().any(|r| r.is_staff()))
+}
+
+/// Whether running `t` from `from` hands the case to the commission: it leaves the initial
+/// state for a state that is not final (withdrawing a draft does not).
+pub fn submits(def: &Definition, from: &str, t: &Transition) -> bool {
+    from == def.initial && def.state(&t.to).is_some_and(|s| !s.r#final)
 }

@@ -220,6 +220,14 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                 "no role may run this transition".into(),
             );
         }
+        if t.requires_signature {
+            c.push(
+                &t.name,
+                item.clone(),
+                "unsupported_feature",
+                "requires_signature is not supported by this installation yet".into(),
+            );
+        }
         for g in &t.guards {
             if !guards::is_known(g) {
                 c.push(

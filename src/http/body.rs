@@ -64,7 +64,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             })?;
             serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
                 let (code, message) = if e.is_data() {
-                    ("invalid_body", format!("Тело запроса не подходит: {e}"))
+                    (
+                        "invalid_body",
+                        format!(
+                            "Тело запроса не подходит: неизвестное поле, нет обязательного поля или значение не того типа (строка {}, позиция {})",
+                            e.line(),
+                            e.column()
+                        ),
+                    )
                 } else {
                     (
                         "malformed_json",

@@ -76,11 +76,6 @@ impl ApiError {
         self
     }
 
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
     /// 400 for a request that cannot be understood.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -158,7 +153,8 @@ impl From<StoreError> for ApiError {
                 ApiError::unavailable(&e)
             }
             StoreError::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
                 _,
             )) => ApiError::unavailable(&e),
             _ => ApiError::internal(&e),
@@ -191,9 +187,7 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::Store(s) => return s.into(),
         };
-        let mut err = ApiError::new(StatusCode::UNAUTHORIZED, code, message);
-        err.details = Vec::new();
-        err
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
     }
 }
 

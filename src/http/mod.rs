@@ -132,7 +132,12 @@ fn json_error_handlers(cfg: &mut web::ServiceConfig) {
         ApiError::bad_request("invalid_path", "Неверный адрес запроса").into()
     }))
     .app_data(web::QueryConfig::default().error_handler(|e, _| {
-        ApiError::bad_request("invalid_query", format!("Неверные параметры запроса: {e}")).into()
+        tracing::debug!(error = %e, "bad query string");
+        ApiError::bad_request(
+            "invalid_query",
+            "Неверные параметры запроса: limit — число, mine — true или false",
+        )
+        .into()
     }))
     .app_data(web::PayloadConfig::new(body::MAX_BODY));
 }

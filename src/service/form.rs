@@ -9,7 +9,6 @@ use crate::engine::form::Mode;
 use crate::store::{DbConnection, single_write_tx};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// Applies a merge patch to the case's form. Drafts may be incomplete; fields that are present
 /// must be valid. Nothing is written when anything is wrong.
@@ -62,11 +61,9 @@ pub fn patch(
             .as_object()
             .map(|m| m.keys().map(|k| format!("/{k}")).collect())
             .unwrap_or_default();
-        let payload = json!({
-            "changed": changed,
-            "form_sha256": hex::encode(Sha256::digest(form_text.as_bytes())),
-        });
+        let payload = json!({ "changed": changed });
         let change = Change {
+            submitted: false,
             state: None,
             form_data: Some(form_text),
             kind: "case.form_saved",

@@ -68,6 +68,9 @@ impl ServiceError {
     pub fn denial_code(&self) -> Option<&'static str> {
         match self {
             ServiceError::CaseHidden => Some("case_hidden"),
+            // Audited like a hidden case, so the cost and the answer are the same and probing
+            // for other people's case ids is visible in the log.
+            ServiceError::CaseNotFound => Some("case_not_found"),
             ServiceError::NotSpecialist => Some("not_specialist"),
             ServiceError::Transition(TransitionError::Forbidden) => Some("role_not_allowed"),
             ServiceError::Transition(TransitionError::OwnCase) => Some("own_case"),
@@ -117,6 +120,8 @@ pub(crate) struct Change {
     pub state: Option<String>,
     /// New form data, if the form changes.
     pub form_data: Option<String>,
+    /// Whether this change hands the case to the commission.
+    pub submitted: bool,
     /// Audit event kind.
     pub kind: &'static str,
     /// Audit event payload (references, no personal data).
@@ -165,6 +170,9 @@ pub(crate) fn stage_change(
     if let Some(f) = change.form_data {
         next.form_data = f;
     }
+    if change.submitted && next.submitted_at.is_none() {
+        next.submitted_at = Some(now);
+    }
     next.version = expected + 1;
     next.audit_seq = event.seq;
     next.audit_head.clone_from(&event.hash);
@@ -196,6 +204,7 @@ pub(crate) fn apply_staged(
             version: next.version,
             audit_seq: next.audit_seq,
             audit_head: &next.audit_head,
+            submitted_at: next.submitted_at,
             updated_at: next.updated_at,
         },
         event: &staged.event,

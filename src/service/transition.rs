@@ -85,6 +85,7 @@ pub fn run(
         let view = crate::engine::CaseView {
             state: &case.state,
             owner: &owner,
+            submitted: case.submitted_at.is_some(),
         };
         let reason = req
             .reason
@@ -113,6 +114,7 @@ pub fn run(
         let payload =
             json!({"transition": t.name, "from": case.state, "to": t.to, "reason": reason});
         let change = Change {
+            submitted: crate::engine::submits(def, &case.state, t),
             state: Some(t.to.clone()),
             form_data: None,
             kind: "case.transition",
@@ -145,9 +147,14 @@ pub fn run(
     match result {
         Ok(dto) => Ok(Outcome::Done(dto)),
         // A concurrent identical request may have won: answer with its result.
-        Err(e) => match replay(conn, actor, req)? {
+        Err(e @ ServiceError::VersionConflict { .. }) => match replay(conn, actor, req)? {
             Some(done) => Ok(done),
             None => Err(e),
         },
+        Err(ServiceError::Store(e)) if e.is_conflict() => match replay(conn, actor, req)? {
+            Some(done) => Ok(done),
+            None => Err(ServiceError::Store(e)),
+        },
+        Err(e) => Err(e),
     }
 }

@@ -127,6 +127,15 @@ pub fn checkpoints(conn: &mut DbConnection) -> QueryResult<Vec<Checkpoint>> {
         .load(conn)
 }
 
+/// The last event covered by the newest checkpoint.
+pub fn last_checkpoint_end(conn: &mut DbConnection) -> QueryResult<Option<i64>> {
+    ac::table
+        .order(ac::id.desc())
+        .select(ac::last_event_id)
+        .first(conn)
+        .optional()
+}
+
 /// Stores a checkpoint.
 pub fn insert_checkpoint(
     conn: &mut DbConnection,

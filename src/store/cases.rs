@@ -18,6 +18,8 @@ pub struct Case {
     pub version: i64,
     pub audit_seq: i64,
     pub audit_head: String,
+    /// When the case first left the draft for the commission; staff see only such cases.
+    pub submitted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -31,6 +33,7 @@ pub struct CaseUpdate<'a> {
     pub version: i64,
     pub audit_seq: i64,
     pub audit_head: &'a str,
+    pub submitted_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
 }
 
@@ -77,8 +80,8 @@ pub struct CaseFilter {
     pub state: Option<String>,
     /// Only cases of this workflow.
     pub workflow: Option<String>,
-    /// Exclude cases in this state (staff never list drafts).
-    pub not_state: Option<String>,
+    /// Staff view: this user's own cases plus every submitted case (overrides `owner`).
+    pub owner_or_submitted: Option<String>,
     /// Page size.
     pub limit: i64,
     /// Cases created strictly before this id (ids are time-ordered), for paging.
@@ -97,8 +100,12 @@ pub fn list(conn: &mut DbConnection, f: &CaseFilter) -> QueryResult<Vec<Case>> {
     if let Some(workflow) = &f.workflow {
         q = q.filter(cases::workflow_id.eq(workflow.clone()));
     }
-    if let Some(not_state) = &f.not_state {
-        q = q.filter(cases::state.ne(not_state.clone()));
+    if let Some(me) = &f.owner_or_submitted {
+        q = q.filter(
+            cases::owner_id
+                .eq(me.clone())
+                .or(cases::submitted_at.is_not_null()),
+        );
     }
     if let Some(before) = &f.before_id {
         q = q.filter(cases::id.lt(before.clone()));
@@ -144,7 +151,8 @@ pub fn apply(conn: &mut DbConnection, w: &Write<'_>) -> QueryResult<bool> {
             let rows: Vec<AppliedId> = diesel::sql_query(
                 "WITH upd AS (
                     UPDATE cases SET state = COALESCE($1, state), form_data = COALESCE($2, form_data),
-                        version = $3, audit_seq = $4, audit_head = $5, updated_at = $6
+                        version = $3, audit_seq = $4, audit_head = $5, updated_at = $6,
+                        submitted_at = COALESCE(submitted_at, $24)
                     WHERE id = $7 AND version = $8 RETURNING id),
                  ev AS (
                     INSERT INTO audit_events (chain, seq, kind, actor_id, case_id, at, payload, prev_hash, hash)
@@ -177,6 +185,7 @@ pub fn apply(conn: &mut DbConnection, w: &Write<'_>) -> QueryResult<bool> {
             .bind::<Nullable<Text>, _>(r.map(|r| r.case_id.as_str()))
             .bind::<Nullable<Text>, _>(r.map(|r| r.response.as_str()))
             .bind::<Nullable<Timestamp>, _>(r.map(|r| r.created_at))
+            .bind::<Nullable<Timestamp>, _>(w.update.submitted_at)
             .load(pg)?;
             Ok(rows.len() == 1)
         }

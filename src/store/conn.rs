@@ -244,16 +244,20 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // Keep the request's span (and its request id) on log lines written by the work.
+        let span = tracing::Span::current();
         let joined = tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            work(&mut conn)
+            span.in_scope(|| {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                work(&mut conn)
+            })
         })
         .await;
         match joined {
             Ok(result) => result,
-            Err(e) => Err(StoreError::Unavailable(format!("database task failed: {e}")).into()),
+            Err(e) => Err(StoreError::Corrupt(format!("database task failed: {e}")).into()),
         }
     }
 }
@@ -269,30 +273,51 @@ pub fn write_tx<T, E>(
 where
     E: From<StoreError>,
 {
+    transaction(conn, "BEGIN IMMEDIATE", "BEGIN", work)
+}
+
+/// Runs `work` on one consistent snapshot of the database (for `audit verify` on a live
+/// database): PostgreSQL `REPEATABLE READ READ ONLY`, SQLite a deferred read transaction.
+pub fn snapshot_tx<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    transaction(
+        conn,
+        "BEGIN",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        work,
+    )
+}
+
+fn transaction<T, E>(
+    conn: &mut DbConnection,
+    sqlite_begin: &str,
+    pg_begin: &str,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    type Manager = DbConnection;
     let begun = match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
-        }
-        DbConnection::Pg(_) => {
-            <DbConnection as TransactionManager<DbConnection>>::begin_transaction(conn)
-        }
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin),
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin),
     };
     begun.map_err(|e| E::from(StoreError::Query(e)))?;
     match work(conn) {
-        Ok(value) => {
-            match <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn) {
-                Ok(()) => Ok(value),
-                Err(e) => {
-                    let _ =
-                        <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(
-                            conn,
-                        );
-                    Err(E::from(StoreError::Query(e)))
-                }
+        Ok(value) => match <Manager as TransactionManager<Manager>>::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = <Manager as TransactionManager<Manager>>::rollback_transaction(conn);
+                Err(E::from(StoreError::Query(e)))
             }
-        }
+        },
         Err(err) => {
-            let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
+            let _ = <Manager as TransactionManager<Manager>>::rollback_transaction(conn);
             Err(err)
         }
     }

@@ -6,7 +6,8 @@ use crate::engine::catalog::Workflow;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-/// Stores a definition version unless it is already stored.
+/// Stores a definition version unless it is already stored (call outside a transaction: a
+/// concurrent insert of the same version is taken as success).
 pub fn ensure(conn: &mut DbConnection, w: &Workflow, now: NaiveDateTime) -> QueryResult<()> {
     let d = &w.definition;
     let known = wd::table
@@ -28,6 +29,14 @@ pub fn ensure(conn: &mut DbConnection, w: &Workflow, now: NaiveDateTime) -> Quer
         ))
         .execute(conn)
         .map(drop)
+        .or_else(|e| match e {
+            // Another instance starting at the same moment stored the same version.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => Ok(()),
+            other => Err(other),
+        })
 }
 
 /// The YAML and form schema of a stored version.

@@ -11,7 +11,7 @@ pub mod schema;
 pub mod sessions;
 pub mod users;
 
-pub use conn::{Backend, DbConnection, DbTarget, Store, single_write_tx, write_tx};
+pub use conn::{Backend, DbConnection, DbTarget, Store, single_write_tx, snapshot_tx, write_tx};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -50,6 +50,7 @@ diesel::table! {
         version -> BigInt,
         audit_seq -> BigInt,
         audit_head -> Text,
+        submitted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

@@ -25,15 +25,6 @@ pub fn insert(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Reads a session.
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Session>> {
-    sessions::table
-        .find(id)
-        .select(Session::as_select())
-        .first(conn)
-        .optional()
-}
-
 /// Reads a session together with the roles of its user, in one query.
 pub fn find_with_roles(
     conn: &mut DbConnection,

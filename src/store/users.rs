@@ -6,7 +6,6 @@ use crate::domain::ids::UserId;
 use crate::domain::role::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use std::collections::BTreeSet;
 
 /// A stored user.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -97,13 +96,4 @@ pub fn grant_role(
         ))
         .execute(conn)?;
     Ok(true)
-}
-
-/// The roles a user holds (unknown stored roles are skipped).
-pub fn roles(conn: &mut DbConnection, user: &UserId) -> QueryResult<BTreeSet<Role>> {
-    let names: Vec<String> = user_roles::table
-        .filter(user_roles::user_id.eq(user.as_str()))
-        .select(user_roles::role)
-        .load(conn)?;
-    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
 }

@@ -227,3 +227,15 @@ async fn cases_keep_the_definition_version_they_started_with() {
         .await;
     assert_eq!(json_of(res).await["state_label"], "В обработке");
 }
+
+#[test]
+fn signatures_are_refused_until_they_are_supported() {
+    let p = only(&GOOD.replace(
+        "roles: [specialist]",
+        "roles: [specialist]\n    requires_signature: true",
+    ));
+    assert_eq!(
+        (p.code, p.item.as_str()),
+        ("unsupported_feature", "transition finish")
+    );
+}

@@ -42,6 +42,7 @@ CREATE TABLE cases (
     version BIGINT NOT NULL,
     audit_seq BIGINT NOT NULL,
     audit_head TEXT NOT NULL,
+    submitted_at TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
@@ -81,3 +82,4 @@ CREATE TABLE audit_checkpoints (
     merkle_root TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
+CREATE UNIQUE INDEX audit_checkpoints_first_event_key ON audit_checkpoints (first_event_id);
