@@ -122,6 +122,8 @@ fn main() -> anyhow::Result<()> {
         clock,
         keys,
         policy,
+        oidc: None,
+        https: false,
     };
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -3,14 +3,16 @@
 use crate::config::{Common, Serve};
 use crate::domain::clock::{SharedClock, SystemClock};
 use crate::engine::catalog::{Catalog, workflow_files};
-use crate::http::{self, AppState};
+use crate::http::AppState;
+use crate::identity::demo_idp;
+use crate::identity::oidc::{Oidc, OidcConfig};
 use crate::identity::session::SessionPolicy;
 use crate::identity::token::TokenKeys;
 use crate::store::{DbConnection, DbTarget, Store, definitions, migrate};
 use anyhow::{Context, anyhow, bail};
 use chrono::Duration;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -128,22 +130,68 @@ pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppSta
         clock,
         keys: session_keys(common)?,
         policy: session_policy(common),
+        oidc: None,
+        https: false,
     })
 }
 
-/// Binds and starts the HTTP server; returns it with the address it listens on.
-pub fn start(
-    state: AppState,
+/// Binds the listener (port 0 allowed).
+pub fn bind(serve: &Serve) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(&serve.bind).with_context(|| format!("cannot listen on {}", serve.bind))
+}
+
+/// Connects login to the identity provider: the built-in demo provider for `demo`, the
+/// configured one otherwise (none configured: login stays off).
+pub async fn connect_login(
+    state: &mut AppState,
     serve: &Serve,
-) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
-    let listener = TcpListener::bind(&serve.bind)
-        .with_context(|| format!("cannot listen on {}", serve.bind))?;
-    let addr = listener.local_addr()?;
-    let workers = serve
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-    let server = http::server(state, listener, workers)?;
-    Ok((server, addr))
+    public_url: &str,
+    demo: bool,
+) -> anyhow::Result<Option<demo_idp::Running>> {
+    let callback = format!("{}/auth/callback", public_url.trim_end_matches('/'));
+    let o = &serve.oidc;
+    let (config, running) = if demo {
+        let client = demo_idp::DemoClient {
+            id: "accredo-demo".into(),
+            secret: hex::encode(rand::random::<[u8; 16]>()),
+            redirect_uri: callback.clone(),
+            post_logout_redirect_uri: Some(format!("{}/", public_url.trim_end_matches('/'))),
+        };
+        let running = demo_idp::start(&serve.demo_idp_bind, client.clone(), serve.demo_idp_force)?;
+        let config = OidcConfig {
+            issuer: running.issuer.clone(),
+            client_id: client.id,
+            client_secret: client.secret,
+            client_auth: o.oidc_client_auth,
+            redirect_url: callback,
+            allowed_algs: vec!["ES256".into()],
+            subject_claim: o.oidc_subject_claim.clone(),
+            trusted_claims: o.oidc_trusted_claims.clone(),
+            persons_base: Some(running.issuer.clone()),
+        };
+        (config, Some(running))
+    } else {
+        let Some(issuer) = &o.oidc_issuer else {
+            return Ok(None);
+        };
+        let config = OidcConfig {
+            issuer: issuer.clone(),
+            client_id: o.oidc_client_id.clone(),
+            client_secret: o.oidc_client_secret.clone(),
+            client_auth: o.oidc_client_auth,
+            redirect_url: callback,
+            allowed_algs: o.oidc_allowed_algs.clone(),
+            subject_claim: o.oidc_subject_claim.clone(),
+            trusted_claims: o.oidc_trusted_claims.clone(),
+            persons_base: o.oidc_persons_base.clone(),
+        };
+        (config, None)
+    };
+    let oidc = Oidc::discover(config)
+        .await
+        .map_err(|e| anyhow!("cannot set up login through the identity provider: {e}"))?;
+    state.oidc = Some(Arc::new(oidc));
+    Ok(running)
 }
 
 /// Writes audit checkpoints every `secs` seconds until the process ends.

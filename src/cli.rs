@@ -278,57 +278,77 @@ fn check_workflows(common: &Common, files: Vec<PathBuf>) -> anyhow::Result<ExitC
     }
 }
 
-/// Demo accounts: (subject, display name, roles).
-pub const DEMO_USERS: &[(&str, &str, &[Role])] = &[
-    (
-        "demo-specialist",
-        "Иванова Мария Петровна",
-        &[Role::Specialist],
-    ),
-    ("demo-reviewer", "Петров Сергей Иванович", &[Role::Reviewer]),
-    (
-        "demo-reviewer-2",
-        "Сидорова Анна Викторовна",
-        &[Role::Reviewer],
-    ),
-    (
-        "demo-secretary",
-        "Кузнецова Ольга Николаевна",
-        &[Role::Secretary],
-    ),
-    ("demo-admin", "Администратор", &[Role::Admin]),
-];
+/// Prepares the demo accounts of the built-in identity provider (their roles in the cabinet)
+/// and an administrator, and starts a session for each so the API can be tried without a
+/// browser. Returns (subject, name, token).
+fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<(String, String, String)>> {
+    use crate::identity::demo_idp::ACCOUNTS;
+    let mut conn = state.store.conn()?;
+    let now = state.clock.now();
+    let mut people: Vec<(String, String, &[Role])> = ACCOUNTS
+        .iter()
+        .filter(|a| a.trusted)
+        .map(|a| {
+            (
+                a.oid.to_string(),
+                format!("{} {} {}", a.last_name, a.first_name, a.middle_name),
+                a.roles,
+            )
+        })
+        .collect();
+    people.push(("demo-admin".into(), "Администратор".into(), &[Role::Admin]));
+    let mut out = Vec::new();
+    for (subject, name, roles) in people {
+        for role in roles {
+            grant(&mut conn, &subject, &name, *role, now)?;
+        }
+        let user = users::find_by_subject(&mut conn, &subject)?
+            .ok_or_else(|| anyhow!("demo user vanished"))?;
+        let (_, token) = session::create(
+            &mut conn,
+            &state.keys,
+            &UserId::from_stored(user.id),
+            state.policy,
+            now,
+        )?;
+        out.push((subject, name, token));
+    }
+    Ok(out)
+}
 
 fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<ExitCode> {
     let state = app::prepare(common, !serve.no_migrate)?;
-    let mut tokens = Vec::new();
-    if demo {
-        let mut conn = state.store.conn()?;
-        let now = state.clock.now();
-        for (subject, name, roles) in DEMO_USERS {
-            for role in *roles {
-                grant(&mut conn, subject, name, *role, now)?;
-            }
-            let user = users::find_by_subject(&mut conn, subject)?
-                .ok_or_else(|| anyhow!("demo user vanished"))?;
-            let (_, token) = session::create(
-                &mut conn,
-                &state.keys,
-                &UserId::from_stored(user.id),
-                state.policy,
-                now,
-            )?;
-            tokens.push((*subject, token));
-        }
-    }
+    let tokens = if demo {
+        demo_accounts(&state)?
+    } else {
+        Vec::new()
+    };
     let checkpoint_secs = serve.checkpoint_secs;
+    let workers = serve
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     actix_web::rt::System::new().block_on(async move {
+        let mut state = state;
+        let listener = app::bind(serve)?;
+        let addr = listener.local_addr()?;
+        let public_url = serve
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        state.https = public_url.starts_with("https://");
+        let idp = app::connect_login(&mut state, serve, &public_url, demo).await?;
         app::spawn_checkpoints(&state, checkpoint_secs);
-        let (server, addr) = app::start(state, serve)?;
-        println!("accredo listening on http://{addr}");
-        println!("API documentation: http://{addr}/api-docs/");
-        for (subject, token) in &tokens {
-            println!("demo session {subject}: {token}");
+        let server = crate::http::server(state, listener, workers)?;
+        println!("accredo listening on {public_url}");
+        println!("API documentation: {public_url}/api-docs/");
+        if let Some(idp) = &idp {
+            println!(
+                "demo identity provider: {} (log in at {public_url}/auth/login)",
+                idp.issuer
+            );
+        }
+        for (subject, name, token) in &tokens {
+            println!("demo session {subject} ({name}): {token}");
         }
         server.await.context("server failed")?;
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)

@@ -87,4 +87,65 @@ pub struct Serve {
     /// HTTP worker threads (default: number of CPUs).
     #[arg(long, env = "ACCREDO_WORKERS")]
     pub workers: Option<usize>,
+    /// Public base URL of this server (default: http://<bound address>); https:// makes
+    /// session cookies Secure with the __Host- prefix.
+    #[arg(long, env = "ACCREDO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub oidc: Oidc,
+    /// `demo` only: address of the built-in identity provider (loopback only).
+    #[arg(long, env = "ACCREDO_DEMO_IDP_BIND", default_value = "127.0.0.1:0")]
+    pub demo_idp_bind: String,
+    /// `demo` only: let the demo identity provider listen on a non-loopback address.
+    #[arg(long)]
+    pub demo_idp_force: bool,
+}
+
+/// The OpenID Connect provider (ESIA or any standard one found by discovery).
+#[derive(Debug, Clone, Args)]
+pub struct Oidc {
+    /// Issuer URL; login is off when unset (and in `demo`, the built-in provider is used).
+    #[arg(long, env = "ACCREDO_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Client id registered at the provider.
+    #[arg(long, env = "ACCREDO_OIDC_CLIENT_ID", default_value = "accredo")]
+    pub oidc_client_id: String,
+    /// Client secret.
+    #[arg(
+        long,
+        env = "ACCREDO_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    pub oidc_client_secret: String,
+    /// Token endpoint authentication: basic (client_secret_basic) or post (client_secret_post).
+    #[arg(
+        long,
+        env = "ACCREDO_OIDC_CLIENT_AUTH",
+        value_enum,
+        default_value = "basic"
+    )]
+    pub oidc_client_auth: crate::identity::oidc::ClientAuth,
+    /// Accepted ID token signature algorithms, comma-separated.
+    #[arg(
+        long,
+        env = "ACCREDO_OIDC_ALLOWED_ALGS",
+        default_value = "RS256,ES256",
+        value_delimiter = ','
+    )]
+    pub oidc_allowed_algs: Vec<String>,
+    /// Claim with the person id: `sub`, or `urn:esia:sbj_id` for ESIA.
+    #[arg(long, env = "ACCREDO_OIDC_SUBJECT_CLAIM", default_value = "sub")]
+    pub oidc_subject_claim: String,
+    /// Claims carrying the confirmed-account flag, comma-separated; the first present wins.
+    #[arg(
+        long,
+        env = "ACCREDO_OIDC_TRUSTED_CLAIMS",
+        default_value = "urn:esia:sbj:is_tru,trusted",
+        value_delimiter = ','
+    )]
+    pub oidc_trusted_claims: Vec<String>,
+    /// ESIA-style persons endpoint base (`{base}/rs/prns/{oid}`) for data missing from the token.
+    #[arg(long, env = "ACCREDO_OIDC_PERSONS_BASE")]
+    pub oidc_persons_base: Option<String>,
 }

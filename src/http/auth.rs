@@ -1,4 +1,4 @@
-//! The caller, from `Authorization: Bearer <session token>`. The extractor checks the token
+//! The caller, from `Authorization: Bearer <session token>` or the session cookie. The extractor checks the token
 //! itself (signature, algorithm, issuer, audience, expiry) without touching the database; the
 //! session it names is checked by [`super::AppState::use_case`] on the same connection as the
 //! work, so a request costs one trip to the pool.
@@ -40,9 +40,16 @@ impl FromRequest for Principal {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Err(ApiError::internal(&"application state missing")));
         };
+        let from_cookie = req
+            .cookie(super::login::cookie_name(state.https))
+            .map(|c| c.value().to_owned());
+        let token = match (bearer(req), from_cookie) {
+            (Err(AuthError::Missing), Some(cookie)) => Ok(cookie),
+            (other, _) => other.map(str::to_owned),
+        };
         ready(
-            bearer(req)
-                .and_then(|token| session::verify_token(&state.keys, token))
+            token
+                .and_then(|token| session::verify_token(&state.keys, &token))
                 .map(|claims| Principal { claims })
                 .map_err(ApiError::from),
         )

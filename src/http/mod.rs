@@ -6,6 +6,7 @@ pub mod cases;
 pub mod docs;
 pub mod error;
 pub mod health;
+pub mod login;
 pub mod me;
 pub mod workflows;
 
@@ -42,6 +43,10 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Session lifetimes.
     pub policy: SessionPolicy,
+    /// The identity provider, when login is configured.
+    pub oidc: Option<Arc<crate::identity::oidc::Oidc>>,
+    /// Whether the public URL is HTTPS (Secure cookies with the `__Host-` prefix).
+    pub https: bool,
 }
 
 impl AppState {
@@ -157,6 +162,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(workflows::get_workflow)
         .service(health::healthz)
         .service(health::readyz)
+        .service(login::begin)
+        .service(login::callback)
+        .service(login::logout)
         .configure(docs::routes);
 }
 

@@ -1,5 +1,8 @@
-//! Identity: session tokens and server-side sessions. (Login through the OpenID provider
-//! builds on this.)
+//! Identity: login through an OpenID provider, session tokens and server-side sessions, and
+//! the built-in demo provider.
 
+pub mod demo_idp;
+pub mod login;
+pub mod oidc;
 pub mod session;
 pub mod token;

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod conn;
 pub mod definitions;
 pub mod idempotency;
+pub mod logins;
 pub mod migrate;
 pub mod schema;
 pub mod sessions;

@@ -93,6 +93,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_attempts (state) {
+        state -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
@@ -105,4 +115,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     audit_events,
     audit_checkpoints,
+    login_attempts,
 );

@@ -13,6 +13,7 @@ mod cases;
 mod cli;
 mod concurrency;
 mod http_api;
+mod login;
 mod migrations;
 mod support;
 mod workflows;

@@ -6,6 +6,8 @@ use accredo::domain::ids::UserId;
 use accredo::domain::role::Role;
 use accredo::engine::catalog::{Catalog, workflow_files};
 use accredo::http::{self, AppState};
+use accredo::identity::demo_idp::DemoClient;
+use accredo::identity::oidc::{ClientAuth, Oidc, OidcConfig};
 use accredo::identity::session::{self, SessionPolicy};
 use accredo::identity::token::TokenKeys;
 use accredo::store::{DbConnection, DbTarget, Store, definitions, migrate};
@@ -96,6 +98,46 @@ impl TestApp {
 
     /// Starts a server on an existing database with the workflows of a directory.
     pub async fn spawn_on(db: Arc<TestDb>, workflows: &Path) -> Self {
+        Self::start(db, workflows, None).await
+    }
+
+    /// Starts a server with login through a fresh built-in demo identity provider.
+    pub async fn spawn_with_login(client_auth: ClientAuth) -> (Self, DemoIdp) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let client = DemoClient {
+            id: "accredo-test".into(),
+            secret: "s3cr3t:with/special?chars".into(),
+            redirect_uri: format!("{base}/auth/callback"),
+            post_logout_redirect_uri: Some(format!("{base}/")),
+        };
+        let idp = DemoIdp::start(client.clone());
+        let config = OidcConfig {
+            issuer: idp.issuer.clone(),
+            client_id: client.id,
+            client_secret: client.secret,
+            client_auth,
+            redirect_url: client.redirect_uri,
+            allowed_algs: vec!["ES256".into(), "RS256".into()],
+            subject_claim: "sub".into(),
+            trusted_claims: vec!["urn:esia:sbj:is_tru".into(), "trusted".into()],
+            persons_base: Some(idp.issuer.clone()),
+        };
+        let oidc = Oidc::discover(config).await.expect("discovery");
+        let app = Self::start(
+            Arc::new(TestDb::new()),
+            &repo().join("workflows"),
+            Some((listener, Arc::new(oidc))),
+        )
+        .await;
+        (app, idp)
+    }
+
+    async fn start(
+        db: Arc<TestDb>,
+        workflows: &Path,
+        login: Option<(TcpListener, Arc<Oidc>)>,
+    ) -> Self {
         let target = DbTarget::parse(&db.url).expect("url");
         let store = Store::open(&target).expect("store");
         let clock = Arc::new(ManualClock::new(
@@ -119,8 +161,13 @@ impl TestApp {
             keys: TokenKeys::new(&rand::random::<[u8; 32]>(), "accredo", "accredo-api")
                 .expect("keys"),
             policy: SessionPolicy::default(),
+            oidc: login.as_ref().map(|(_, o)| o.clone()),
+            https: false,
         };
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = match login {
+            Some((l, _)) => l,
+            None => TcpListener::bind("127.0.0.1:0").expect("bind"),
+        };
         let addr = listener.local_addr().expect("addr");
         let server_state = state.clone();
         std::thread::spawn(move || {
@@ -280,6 +327,29 @@ impl TestApp {
             .count()
             .get_result(&mut *conn)
             .expect("count")
+    }
+}
+
+/// The built-in demo identity provider, running in its own thread.
+pub struct DemoIdp {
+    pub issuer: String,
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+impl DemoIdp {
+    pub fn start(client: DemoClient) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let running = accredo::identity::demo_idp::start("127.0.0.1:0", client, false)
+                    .expect("demo idp");
+                tx.send((running.issuer.clone(), running.handle.clone()))
+                    .expect("send");
+                std::future::pending::<()>().await;
+            })
+        });
+        let (issuer, handle) = rx.recv().expect("demo idp started");
+        Self { issuer, handle }
     }
 }
 

@@ -1,0 +1,222 @@
+//! Login through the identity provider: `/auth/login`, `/auth/callback`, `/auth/logout`.
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::ApiError;
+use crate::identity::login::{self, Refusal};
+use crate::identity::oidc::{LoginError, Oidc};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Name of the session cookie (with the `__Host-` prefix when served over HTTPS).
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-accredo_session"
+    } else {
+        "accredo_session"
+    }
+}
+
+fn oidc(state: &AppState) -> Result<Arc<Oidc>, ApiError> {
+    state.oidc.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "login_not_configured",
+            "Вход через Госуслуги не настроен на этом сервере",
+        )
+    })
+}
+
+fn client_of(req: &HttpRequest) -> String {
+    req.connection_info()
+        .realip_remote_addr()
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+/// Start a login: redirect to the identity provider.
+#[get("/auth/login")]
+pub async fn begin(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let oidc = oidc(&state)?;
+    let (url, pending) = oidc.begin();
+    let now = state.clock.now();
+    state
+        .store
+        .run(move |conn| login::remember(conn, &pending, now))
+        .await?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, url.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// Query of the callback.
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// A started session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionStarted {
+    /// Bearer token for API clients (the browser gets the same in an HttpOnly cookie).
+    pub token: String,
+    /// Session id.
+    pub session_id: String,
+    /// When the session ends at the latest (UTC).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The user's display name.
+    pub display_name: String,
+}
+
+fn login_failed(code: &'static str, status: StatusCode, message: &str) -> ApiError {
+    ApiError::new(status, code, message)
+}
+
+/// The identity provider sends the browser back here.
+#[get("/auth/callback")]
+pub async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let oidc = oidc(&state)?;
+    let client = client_of(&req);
+    let now = state.clock.now();
+    let query = query.into_inner();
+    let fail = |code: &'static str| {
+        let client = client.clone();
+        let store = state.store.clone();
+        async move {
+            store
+                .run(move |conn| login::record_failure(conn, code, &client, now))
+                .await
+        }
+    };
+    if query.error.is_some() {
+        fail("provider_error").await?;
+        return Err(login_failed(
+            "login_cancelled",
+            StatusCode::UNAUTHORIZED,
+            "Вход не выполнен: Госуслуги вернули отказ. Попробуйте войти ещё раз",
+        ));
+    }
+    let (Some(code), Some(st)) = (query.code, query.state) else {
+        fail("invalid_callback").await?;
+        return Err(login_failed(
+            "invalid_callback",
+            StatusCode::BAD_REQUEST,
+            "Неполный ответ от Госуслуг: начните вход заново",
+        ));
+    };
+    let pending = state
+        .store
+        .run(move |conn| login::take(conn, &st, now))
+        .await?;
+    let Some(pending) = pending else {
+        fail("invalid_state").await?;
+        return Err(login_failed(
+            "invalid_state",
+            StatusCode::BAD_REQUEST,
+            "Ссылка входа устарела или уже использована: начните вход заново",
+        ));
+    };
+    let identity = match oidc.finish(&code, &pending).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(error = %e, "login failed");
+            let (code, status, message) = match e {
+                LoginError::Provider(_) => (
+                    "provider_unavailable",
+                    StatusCode::BAD_GATEWAY,
+                    "Госуслуги сейчас не отвечают или ответили с ошибкой: попробуйте войти позже",
+                ),
+                LoginError::CodeRefused(_) => (
+                    "code_refused",
+                    StatusCode::UNAUTHORIZED,
+                    "Госуслуги не подтвердили вход (код входа недействителен или уже использован): начните вход заново",
+                ),
+                LoginError::InvalidIdToken(_) | LoginError::NoSubject => (
+                    "invalid_id_token",
+                    StatusCode::UNAUTHORIZED,
+                    "Ответ Госуслуг не прошёл проверку подлинности: вход отклонён",
+                ),
+            };
+            fail(code).await?;
+            return Err(login_failed(code, status, message));
+        }
+    };
+    let keys = state.keys.clone();
+    let policy = state.policy;
+    let started = state
+        .store
+        .run(
+            move |conn| match login::complete(conn, &keys, policy, &identity, &client, now) {
+                Ok((session, token)) => Ok(Ok((session, token, identity.display_name()))),
+                Err(Refusal::NotConfirmed) => Ok(Err(())),
+                Err(Refusal::Store(e)) => Err(e),
+            },
+        )
+        .await?;
+    let Ok((session, token, display_name)) = started else {
+        return Err(login_failed(
+            "account_not_confirmed",
+            StatusCode::FORBIDDEN,
+            "Вход возможен только с подтверждённой учётной записью Госуслуг. Подтвердите её: в личном кабинете Госуслуг, через онлайн-банк или в центре обслуживания с паспортом и СНИЛС — и войдите снова",
+        ));
+    };
+    let cookie = Cookie::build(cookie_name(state.https), token.clone())
+        .path("/")
+        .http_only(true)
+        .secure(state.https)
+        .same_site(SameSite::Lax)
+        .finish();
+    Ok(HttpResponse::Ok()
+        .cookie(cookie)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(SessionStarted {
+            token,
+            session_id: session.id,
+            expires_at: session.expires_at.and_utc(),
+            display_name,
+        }))
+}
+
+/// Where the browser goes after logout.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoggedOut {
+    /// The identity provider's end-session URL, when it has one.
+    pub end_session_url: Option<String>,
+}
+
+/// End the session on the server (and tell where to end the provider's session).
+#[post("/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+    let sid = who.claims.sid.clone();
+    let now = state.clock.now();
+    state
+        .use_case(&who, "session.logout", None, move |conn, _, actor, _| {
+            login::logout(conn, &actor.user, &sid, now).map_err(Into::into)
+        })
+        .await?;
+    let end = state
+        .oidc
+        .as_ref()
+        .and_then(|o| o.end_session_url(None))
+        .map(|u| u.to_string());
+    let expired = Cookie::build(cookie_name(state.https), "")
+        .path("/")
+        .http_only(true)
+        .secure(state.https)
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::ZERO)
+        .finish();
+    Ok(HttpResponse::Ok().cookie(expired).json(LoggedOut {
+        end_session_url: end,
+    }))
+}

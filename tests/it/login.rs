@@ -1,0 +1,319 @@
+//! Login through the built-in demo identity provider, browserless: authorize → account pick →
+//! callback → session → API call → logout, and the refusals.
+
+use crate::support::{TestApp, json_of};
+use accredo::identity::oidc::ClientAuth;
+use reqwest::{Client, StatusCode, redirect::Policy};
+use serde_json::json;
+
+const CONFIRMED: u64 = 1_000_001;
+const UNCONFIRMED: u64 = 1_000_002;
+
+fn browser() -> Client {
+    Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned()
+}
+
+/// Runs the login up to the provider's redirect back to us; returns the callback URL.
+async fn authorize(app: &TestApp, b: &Client, account: u64) -> String {
+    let res = b
+        .get(format!("{}/auth/login", app.base))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let authorize = location(&res);
+    assert!(
+        authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="),
+        "{authorize}"
+    );
+    let page = b
+        .get(&authorize)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("Иванова") && page.contains("неподтверждённая"),
+        "account picker lists demo accounts"
+    );
+    let res = b
+        .get(format!("{authorize}&account={account}"))
+        .send()
+        .await
+        .expect("pick");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let callback = location(&res);
+    assert!(
+        callback.starts_with(&format!("{}/auth/callback?code=", app.base)),
+        "{callback}"
+    );
+    callback
+}
+
+fn count(app: &TestApp, sql_table: &str) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.state.store.conn().expect("conn");
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {sql_table}"))
+        .get_result::<N>(&mut *conn)
+        .expect("count")
+        .n
+}
+
+fn audit_kinds(app: &TestApp) -> Vec<(String, String)> {
+    use accredo::store::schema::audit_events as ae;
+    use diesel::prelude::*;
+    let mut conn = app.state.store.conn().expect("conn");
+    ae::table
+        .filter(ae::kind.like("login.%").or(ae::kind.eq("session.ended")))
+        .order(ae::id.asc())
+        .select((ae::kind, ae::payload))
+        .load(&mut *conn)
+        .expect("events")
+}
+
+async fn full_flow(client_auth: ClientAuth) {
+    let (app, _idp) = TestApp::spawn_with_login(client_auth).await;
+    let b = browser();
+    let callback = authorize(&app, &b, CONFIRMED).await;
+    let res = b.get(&callback).send().await.expect("callback");
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        cookie.starts_with("accredo_session=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let started = json_of(res).await;
+    assert_eq!(started["display_name"], "Иванова Мария Петровна");
+    let token = started["token"].as_str().expect("token").to_owned();
+
+    let me = json_of(app.get("/api/v1/me", &token).await).await;
+    assert_eq!(me["roles"], json!(["specialist"]));
+    assert_eq!(me["session_id"], started["session_id"]);
+    // The browser's cookie works as well as the bearer token.
+    let cookie_value = cookie.split(';').next().expect("pair").to_owned();
+    let res = b
+        .get(format!("{}/api/v1/me", app.base))
+        .header("cookie", &cookie_value)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(res.status(), StatusCode::OK);
+    // A specialist can work right away.
+    let (id, _) = app.create_case(&token, "periodic_accreditation").await;
+    assert!(!id.is_empty());
+
+    // The same callback again: the state was used up.
+    let res = b.get(&callback).send().await.expect("replay");
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_state"))
+    );
+
+    // A second login gives a new session id.
+    let again = json_of(
+        b.get(authorize(&app, &b, CONFIRMED).await)
+            .send()
+            .await
+            .expect("again"),
+    )
+    .await;
+    assert_ne!(again["session_id"], started["session_id"]);
+
+    // Logout ends the session on the server and points at the provider's end-session endpoint.
+    let res = app
+        .call(
+            reqwest::Method::POST,
+            "/auth/logout",
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let out = json_of(res).await;
+    assert!(
+        out["end_session_url"]
+            .as_str()
+            .expect("end session")
+            .contains("/end-session?client_id="),
+        "{out}"
+    );
+    let res = app.get("/api/v1/me", &token).await;
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("session_revoked"))
+    );
+    let other = again["token"].as_str().expect("token");
+    assert_eq!(
+        app.get("/api/v1/me", other).await.status(),
+        StatusCode::OK,
+        "other sessions stay"
+    );
+
+    let kinds: Vec<_> = audit_kinds(&app).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        kinds,
+        [
+            "login.succeeded",
+            "login.failed",
+            "login.succeeded",
+            "session.ended"
+        ]
+    );
+    for (_, payload) in audit_kinds(&app) {
+        assert!(
+            !payload.contains(&token) && !payload.contains("code="),
+            "no tokens or codes in the audit log: {payload}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn login_flow_with_client_secret_basic() {
+    full_flow(ClientAuth::Basic).await;
+}
+
+#[tokio::test]
+async fn login_flow_with_client_secret_post() {
+    full_flow(ClientAuth::Post).await;
+}
+
+#[tokio::test]
+async fn unconfirmed_accounts_get_no_session() {
+    let (app, _idp) = TestApp::spawn_with_login(ClientAuth::Basic).await;
+    let b = browser();
+    let sessions = count(&app, "sessions");
+    let callback = authorize(&app, &b, UNCONFIRMED).await;
+    let res = b.get(&callback).send().await.expect("callback");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.headers().get("set-cookie").is_none());
+    let body = json_of(res).await;
+    assert_eq!(body["code"], "account_not_confirmed");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("подтверждённой учётной записью Госуслуг")
+    );
+    assert_eq!(count(&app, "sessions"), sessions);
+    assert_eq!(count(&app, "users"), 0);
+    let events = audit_kinds(&app);
+    assert_eq!(events.len(), 1);
+    assert!(events[0].1.contains("account_not_confirmed"));
+}
+
+#[tokio::test]
+async fn wrong_state_and_replayed_code_are_refused() {
+    let (app, _idp) = TestApp::spawn_with_login(ClientAuth::Basic).await;
+    let b = browser();
+    let callback = authorize(&app, &b, CONFIRMED).await;
+    let forged = callback.replace("state=", "state=x");
+    let res = b.get(&forged).send().await.expect("forged");
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_state"))
+    );
+    assert_eq!(
+        b.get(&callback).send().await.expect("real").status(),
+        StatusCode::OK
+    );
+
+    // The code of that login, brought back with the state of a new login: the provider refuses it.
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .expect("code")
+        .to_owned();
+    let fresh = authorize(&app, &b, CONFIRMED).await;
+    let state = fresh.split("state=").nth(1).expect("state").to_owned();
+    let res = b
+        .get(format!(
+            "{}/auth/callback?code={code}&state={state}",
+            app.base
+        ))
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("code_refused"))
+    );
+    let res = b
+        .get(format!("{}/auth/callback?state={state}", app.base))
+        .send()
+        .await
+        .expect("no code");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn provider_down_is_a_502_and_no_session() {
+    let (app, idp) = TestApp::spawn_with_login(ClientAuth::Basic).await;
+    let b = browser();
+    let callback = authorize(&app, &b, CONFIRMED).await;
+    idp.handle.stop(false).await;
+    let sessions = count(&app, "sessions");
+    let res = b.get(&callback).send().await.expect("callback");
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (StatusCode::BAD_GATEWAY, json!("provider_unavailable"))
+    );
+    assert_eq!(count(&app, "sessions"), sessions);
+}
+
+#[tokio::test]
+async fn login_is_off_without_a_provider() {
+    let app = TestApp::spawn().await;
+    let res = browser()
+        .get(format!("{}/auth/login", app.base))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!("login_not_configured")
+        )
+    );
+}
+
+#[test]
+fn demo_provider_refuses_non_loopback_addresses() {
+    let client = accredo::identity::demo_idp::DemoClient {
+        id: "x".into(),
+        secret: "y".into(),
+        redirect_uri: "http://127.0.0.1/cb".into(),
+        post_logout_redirect_uri: None,
+    };
+    let started = actix_web::rt::System::new().block_on(async {
+        accredo::identity::demo_idp::start("0.0.0.0:0", client, false).map(|r| r.issuer)
+    });
+    assert!(matches!(
+        started,
+        Err(accredo::identity::demo_idp::StartError::NotLoopback(_))
+    ));
+}
