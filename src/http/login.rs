@@ -170,14 +170,8 @@ pub async fn callback(
             "Вход возможен только с подтверждённой учётной записью Госуслуг. Подтвердите её: в личном кабинете Госуслуг, через онлайн-банк или в центре обслуживания с паспортом и СНИЛС — и войдите снова",
         ));
     };
-    let cookie = Cookie::build(cookie_name(state.https), token.clone())
-        .path("/")
-        .http_only(true)
-        .secure(state.https)
-        .same_site(SameSite::Lax)
-        .finish();
     Ok(HttpResponse::Ok()
-        .cookie(cookie)
+        .cookie(session_cookie(state.https, &token))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(SessionStarted {
             token,
@@ -219,4 +213,39 @@ pub async fn logout(state: web::Data<AppState>, who: Principal) -> Result<HttpRe
     Ok(HttpResponse::Ok().cookie(expired).json(LoggedOut {
         end_session_url: end,
     }))
+}
+
+fn session_cookie(https: bool, token: &str) -> Cookie<'static> {
+    Cookie::build(cookie_name(https), token.to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// Replace the session with a new one (new id and token, same latest end); the old token stops
+/// working at once.
+#[post("/auth/refresh")]
+pub async fn refresh(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+    let keys = state.keys.clone();
+    let (session, token, display_name) = state
+        .with_session(&who, move |conn, auth, now| {
+            let (session, token) = crate::identity::account::refresh(conn, &keys, auth, now)?;
+            let name = crate::store::users::find(conn, &auth.user)
+                .map_err(crate::store::StoreError::from)?
+                .map(|u| u.display_name)
+                .unwrap_or_default();
+            Ok((session, token, name))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(state.https, &token))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(SessionStarted {
+            token,
+            session_id: session.id,
+            expires_at: session.expires_at.and_utc(),
+            display_name,
+        }))
 }

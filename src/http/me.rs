@@ -1,12 +1,16 @@
-//! The caller's own profile.
+//! The caller's own account: profile, consent, sessions.
 
 use super::AppState;
 use super::auth::Principal;
+use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::role::Role;
+use crate::identity::account;
 use crate::store::{StoreError, users};
-use actix_web::{HttpResponse, get, web};
-use serde::Serialize;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// The caller.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -19,6 +23,8 @@ pub struct Me {
     pub roles: Vec<Role>,
     /// Current session id.
     pub session_id: String,
+    /// Consent to the transfer of personal data is still to be given (no case access until then).
+    pub consent_pending: bool,
 }
 
 /// Who am I.
@@ -32,18 +38,126 @@ pub struct Me {
 )]
 #[get("/api/v1/me")]
 pub async fn me(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
-    let session_id = who.claims.sid.clone();
     let me = state
-        .use_case(&who, "me.read", None, move |conn, _, actor, _| {
-            let user = users::find(conn, &actor.user)?
+        .with_session(&who, |conn, auth, _| {
+            let user = users::find(conn, &auth.user)
+                .map_err(StoreError::from)?
                 .ok_or_else(|| StoreError::Corrupt("session user missing".into()))?;
             Ok(Me {
                 id: user.id,
                 display_name: user.display_name,
-                roles: actor.roles.iter().copied().collect(),
-                session_id,
+                roles: auth.roles.iter().copied().collect(),
+                session_id: auth.session.to_string(),
+                consent_pending: auth.consent_pending,
             })
         })
         .await?;
     Ok(HttpResponse::Ok().json(me))
+}
+
+/// A decision on the transfer of personal data.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// `true`: I agree to the transfer of my data for accreditation.
+    pub granted: bool,
+}
+
+/// Give or refuse consent to the transfer of personal data (recorded and audited).
+#[utoipa::path(
+    tag = "me",
+    request_body = ConsentBody,
+    responses((status = 204, description = "Recorded")),
+    security(("session" = []))
+)]
+#[post("/api/v1/me/consent")]
+pub async fn consent(
+    state: web::Data<AppState>,
+    who: Principal,
+    body: JsonBody<ConsentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = body.0.granted;
+    state
+        .with_session(&who, move |conn, auth, now| {
+            account::decide_consent(conn, auth.user.as_str(), granted, now).map_err(ApiError::from)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// Session id.
+    pub id: String,
+    /// Started at (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Last used at (UTC).
+    pub last_seen_at: DateTime<Utc>,
+    /// Ends at the latest (UTC).
+    pub expires_at: DateTime<Utc>,
+    /// Whether this is the session of this request.
+    pub current: bool,
+}
+
+/// The caller's active sessions.
+#[utoipa::path(
+    tag = "me",
+    responses((status = 200, description = "Newest first", body = [SessionInfo])),
+    security(("session" = []))
+)]
+#[get("/api/v1/me/sessions")]
+pub async fn sessions(
+    state: web::Data<AppState>,
+    who: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let list = state
+        .with_session(&who, |conn, auth, now| {
+            let rows = account::sessions(conn, auth.user.as_str(), now)?;
+            Ok(rows
+                .into_iter()
+                .map(|s| SessionInfo {
+                    current: s.id == auth.session.as_str(),
+                    id: s.id,
+                    created_at: s.created_at.and_utc(),
+                    last_seen_at: s.last_seen_at.and_utc(),
+                    expires_at: s.expires_at.and_utc(),
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// End one of the caller's sessions (on any device).
+#[utoipa::path(
+    tag = "me",
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "No such active session of yours", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[delete("/api/v1/me/sessions/{id}")]
+pub async fn end_session(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let ended = state
+        .with_session(&who, move |conn, auth, now| {
+            account::end_session(conn, auth.user.as_str(), &id, now).map_err(ApiError::from)
+        })
+        .await?;
+    if ended {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "Такого активного сеанса нет",
+        ))
+    }
 }

@@ -16,7 +16,7 @@ use crate::engine::catalog::Catalog;
 use crate::identity::session::{self, SessionPolicy};
 use crate::identity::token::TokenKeys;
 use crate::service::ServiceError;
-use crate::service::access::audited;
+use crate::service::access::{audited, record_denial};
 use crate::store::{DbConnection, Store};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -51,7 +51,8 @@ pub struct AppState {
 
 impl AppState {
     /// Runs a use case for the caller on a pooled connection, off the async executor, and
-    /// audits the attempt if it ends in an access denial.
+    /// audits the attempt if it ends in an access denial. Case actions are refused while the
+    /// caller has not consented to the transfer of their data.
     pub async fn use_case<T: Send + 'static>(
         &self,
         who: &auth::Principal,
@@ -61,26 +62,59 @@ impl AppState {
         + Send
         + 'static,
     ) -> Result<T, ApiError> {
-        let now = self.clock.now();
         let catalog = self.catalog.clone();
+        self.with_session(who, move |conn, auth, now| {
+            let actor = Actor {
+                user: auth.user.clone(),
+                roles: auth.roles.clone(),
+            };
+            if auth.consent_pending && action.starts_with("case.") {
+                record_denial(
+                    conn,
+                    &actor,
+                    action,
+                    case_id.as_deref(),
+                    "consent_required",
+                    now.naive_utc(),
+                )?;
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "consent_required",
+                    "Подтвердите согласие на передачу ваших данных, чтобы работать с заявлениями",
+                ));
+            }
+            audited(
+                conn,
+                &actor,
+                action,
+                case_id.as_deref(),
+                now.naive_utc(),
+                |conn| op(conn, &catalog, &actor, now),
+            )
+            .map_err(ApiError::from)
+        })
+        .await
+    }
+
+    /// Checks the caller's session and runs `op` with it on the same pooled connection.
+    pub async fn with_session<T: Send + 'static>(
+        &self,
+        who: &auth::Principal,
+        op: impl FnOnce(
+            &mut DbConnection,
+            &session::Authenticated,
+            DateTime<Utc>,
+        ) -> Result<T, ApiError>
+        + Send
+        + 'static,
+    ) -> Result<T, ApiError> {
+        let now = self.clock.now();
         let claims = who.claims.clone();
         let policy = self.policy;
         self.store
             .run(move |conn| {
                 let auth = session::check(conn, &claims, policy, now).map_err(ApiError::from)?;
-                let actor = Actor {
-                    user: auth.user,
-                    roles: auth.roles,
-                };
-                audited(
-                    conn,
-                    &actor,
-                    action,
-                    case_id.as_deref(),
-                    now.naive_utc(),
-                    |conn| op(conn, &catalog, &actor, now),
-                )
-                .map_err(ApiError::from)
+                op(conn, &auth, now)
             })
             .await
     }
@@ -158,6 +192,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::create_case)
         .service(cases::list_cases)
         .service(me::me)
+        .service(me::consent)
+        .service(me::sessions)
+        .service(me::end_session)
         .service(workflows::list_workflows)
         .service(workflows::get_workflow)
         .service(health::healthz)
@@ -165,6 +202,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(login::begin)
         .service(login::callback)
         .service(login::logout)
+        .service(login::refresh)
         .configure(docs::routes);
 }
 

@@ -112,7 +112,9 @@ pub fn complete(
                 },
             )?;
         }
-        let (session, token) = session::create(conn, keys, &id, policy, now)?;
+        let pending = !crate::store::consents::granted(conn, id.as_str())?;
+        let (session, token) =
+            session::create_until(conn, keys, &id, now, now + policy.absolute, pending)?;
         audit::record(
             conn,
             Entry {

@@ -1,6 +1,7 @@
 //! Identity: login through an OpenID provider, session tokens and server-side sessions, and
 //! the built-in demo provider.
 
+pub mod account;
 pub mod demo_idp;
 pub mod login;
 pub mod oidc;

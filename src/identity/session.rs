@@ -35,6 +35,10 @@ pub struct Authenticated {
     pub roles: BTreeSet<Role>,
     /// The session.
     pub session: SessionId,
+    /// The user has not consented to the transfer of their data yet.
+    pub consent_pending: bool,
+    /// When the session ends at the latest.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Why a caller is not authenticated.
@@ -71,20 +75,34 @@ pub fn create(
     policy: SessionPolicy,
     now: DateTime<Utc>,
 ) -> Result<(Session, String), StoreError> {
+    create_until(conn, keys, user, now, now + policy.absolute, false)
+}
+
+/// Starts a session ending at `expires_at` at the latest; `consent_pending` keeps it away from
+/// cases until the user consents to the transfer of their data.
+pub fn create_until(
+    conn: &mut DbConnection,
+    keys: &TokenKeys,
+    user: &UserId,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    consent_pending: bool,
+) -> Result<(Session, String), StoreError> {
     let session = Session {
         id: SessionId::generate().to_string(),
         user_id: user.to_string(),
         created_at: now.naive_utc(),
         last_seen_at: now.naive_utc(),
-        expires_at: (now + policy.absolute).naive_utc(),
+        expires_at: expires_at.naive_utc(),
         revoked_at: None,
+        consent_pending,
     };
     let token = keys
         .issue(
             user.as_str(),
             &session.id,
             now.timestamp(),
-            (now + policy.absolute).timestamp(),
+            expires_at.timestamp(),
         )
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sessions::insert(conn, &session)?;
@@ -129,5 +147,7 @@ pub fn check(
         user: UserId::from_stored(session.user_id),
         roles: roles.iter().filter_map(|r| r.parse().ok()).collect(),
         session: SessionId::from_stored(session.id),
+        consent_pending: session.consent_pending,
+        expires_at: session.expires_at.and_utc(),
     })
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cases;
 pub mod conn;
+pub mod consents;
 pub mod definitions;
 pub mod idempotency;
 pub mod logins;

@@ -25,6 +25,15 @@ diesel::table! {
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        consent_pending -> Bool,
+    }
+}
+
+diesel::table! {
+    consents (user_id) {
+        user_id -> Text,
+        granted -> Bool,
+        decided_at -> Timestamp,
     }
 }
 
@@ -116,4 +125,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_checkpoints,
     login_attempts,
+    consents,
 );

@@ -15,6 +15,8 @@ pub struct Session {
     pub last_seen_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// The user has not yet consented to the transfer of their data: no case access.
+    pub consent_pending: bool,
 }
 
 /// Stores a new session.
@@ -65,4 +67,45 @@ pub fn revoke(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryRes
     .set(sessions::revoked_at.eq(now))
     .execute(conn)
     .map(|n| n == 1)
+}
+
+/// A user's sessions that have not ended, newest first.
+pub fn active_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Session>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order(sessions::created_at.desc())
+        .select(Session::as_select())
+        .load(conn)
+}
+
+/// Ends a session of this user; `false` if there is no such active session of theirs.
+pub fn revoke_own(
+    conn: &mut DbConnection,
+    user_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        sessions::table
+            .find(id)
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Clears the consent flag on all of a user's sessions.
+pub fn consent_given(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+    diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)))
+        .set(sessions::consent_pending.eq(false))
+        .execute(conn)
+        .map(drop)
 }

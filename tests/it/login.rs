@@ -81,7 +81,12 @@ fn audit_kinds(app: &TestApp) -> Vec<(String, String)> {
     use diesel::prelude::*;
     let mut conn = app.state.store.conn().expect("conn");
     ae::table
-        .filter(ae::kind.like("login.%").or(ae::kind.eq("session.ended")))
+        .filter(
+            ae::kind
+                .like("login.%")
+                .or(ae::kind.like("session.%"))
+                .or(ae::kind.like("consent.%")),
+        )
         .order(ae::id.asc())
         .select((ae::kind, ae::payload))
         .load(&mut *conn)
@@ -111,6 +116,39 @@ async fn full_flow(client_auth: ClientAuth) {
     let me = json_of(app.get("/api/v1/me", &token).await).await;
     assert_eq!(me["roles"], json!(["specialist"]));
     assert_eq!(me["session_id"], started["session_id"]);
+    assert_eq!(me["consent_pending"], true, "first login asks for consent");
+    // Without consent there is no access to cases.
+    let res = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/cases",
+            Some(&token),
+            &[],
+            Some(json!({"workflow": "periodic_accreditation"})),
+        )
+        .await;
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("consent_required"))
+    );
+    assert_eq!(
+        app.get("/api/v1/cases", &token).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/me/consent",
+            Some(&token),
+            &[],
+            Some(json!({"granted": true})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        json_of(app.get("/api/v1/me", &token).await).await["consent_pending"],
+        false
+    );
     // The browser's cookie works as well as the bearer token.
     let cookie_value = cookie.split(';').next().expect("pair").to_owned();
     let res = b
@@ -131,7 +169,7 @@ async fn full_flow(client_auth: ClientAuth) {
         (StatusCode::BAD_REQUEST, json!("invalid_state"))
     );
 
-    // A second login gives a new session id.
+    // A second login gives a new session id, and remembers the consent.
     let again = json_of(
         b.get(authorize(&app, &b, CONFIRMED).await)
             .send()
@@ -140,6 +178,24 @@ async fn full_flow(client_auth: ClientAuth) {
     )
     .await;
     assert_ne!(again["session_id"], started["session_id"]);
+    assert_eq!(
+        json_of(
+            app.get("/api/v1/me", again["token"].as_str().expect("t"))
+                .await
+        )
+        .await["consent_pending"],
+        false
+    );
+    let listed = json_of(app.get("/api/v1/me/sessions", &token).await).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    let current: Vec<_> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|s| s["current"] == true)
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(current, vec![started["session_id"].clone()]);
 
     // Logout ends the session on the server and points at the provider's end-session endpoint.
     let res = app
@@ -177,6 +233,7 @@ async fn full_flow(client_auth: ClientAuth) {
         kinds,
         [
             "login.succeeded",
+            "consent.given",
             "login.failed",
             "login.succeeded",
             "session.ended"
@@ -316,4 +373,94 @@ fn demo_provider_refuses_non_loopback_addresses() {
         started,
         Err(accredo::identity::demo_idp::StartError::NotLoopback(_))
     ));
+}
+
+#[tokio::test]
+async fn sessions_can_be_listed_ended_and_refreshed() {
+    let (app, _idp) = TestApp::spawn_with_login(ClientAuth::Basic).await;
+    let b = browser();
+    let first = json_of(
+        b.get(authorize(&app, &b, CONFIRMED).await)
+            .send()
+            .await
+            .expect("first"),
+    )
+    .await;
+    let second = json_of(
+        b.get(authorize(&app, &b, CONFIRMED).await)
+            .send()
+            .await
+            .expect("second"),
+    )
+    .await;
+    let (t1, t2) = (
+        first["token"].as_str().expect("t1"),
+        second["token"].as_str().expect("t2"),
+    );
+
+    // End the first session from the second one (another device).
+    let sid1 = first["session_id"].as_str().expect("sid");
+    let res = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/me/sessions/{sid1}"),
+            Some(t2),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/me", t1).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let res = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/me/sessions/{sid1}"),
+            Some(t2),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (res.status(), json_of(res).await["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("session_not_found"))
+    );
+    // Nobody ends another person's session.
+    let stranger = app.specialist("stranger");
+    let sid2 = second["session_id"].as_str().expect("sid");
+    let res = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/me/sessions/{sid2}"),
+            Some(&stranger),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/me", t2).await.status(), StatusCode::OK);
+
+    // Refresh: a new session and token, same latest end; the old token stops working.
+    let res = app
+        .call(reqwest::Method::POST, "/auth/refresh", Some(t2), &[], None)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let refreshed = json_of(res).await;
+    assert_ne!(refreshed["session_id"], second["session_id"]);
+    assert_eq!(
+        refreshed["expires_at"], second["expires_at"],
+        "refresh never extends the absolute lifetime"
+    );
+    assert_eq!(
+        app.get("/api/v1/me", t2).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/me", refreshed["token"].as_str().expect("t3"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }

@@ -1,0 +1,2 @@
+ALTER TABLE sessions DROP COLUMN consent_pending;
+DROP TABLE consents;
