@@ -124,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         policy,
         oidc: None,
         https: false,
+        failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(1_000)),
     };
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);

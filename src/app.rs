@@ -132,6 +132,7 @@ pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppSta
         policy: session_policy(common),
         oidc: None,
         https: false,
+        failures: std::sync::Arc::new(crate::http::limit::FailureLimiter::new(1_000)),
     })
 }
 

@@ -84,6 +84,9 @@ pub struct Serve {
     /// Seconds between automatic audit checkpoints (0 disables them).
     #[arg(long, env = "ACCREDO_AUDIT_CHECKPOINT_SECS", default_value_t = 3600)]
     pub checkpoint_secs: u64,
+    /// Failed logins and invalid tokens allowed per client address per minute.
+    #[arg(long, env = "ACCREDO_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
+    pub auth_failures_per_minute: u32,
     /// HTTP worker threads (default: number of CPUs).
     #[arg(long, env = "ACCREDO_WORKERS")]
     pub workers: Option<usize>,

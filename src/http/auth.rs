@@ -47,9 +47,16 @@ impl FromRequest for Principal {
             (Err(AuthError::Missing), Some(cookie)) => Ok(cookie),
             (other, _) => other.map(str::to_owned),
         };
+        let ip = req.peer_addr().map(|a| a.ip());
+        if let Err(e) = state.failures.check(ip) {
+            return ready(Err(e));
+        }
+        let verified = token.and_then(|token| session::verify_token(&state.keys, &token));
+        if matches!(verified, Err(AuthError::Invalid | AuthError::Expired)) {
+            state.failures.fail(ip);
+        }
         ready(
-            token
-                .and_then(|token| session::verify_token(&state.keys, &token))
+            verified
                 .map(|claims| Principal { claims })
                 .map_err(ApiError::from),
         )

@@ -70,6 +70,12 @@ impl ApiError {
         }
     }
 
+    /// Adds a `Retry-After` header.
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Adds details.
     pub fn with_details(mut self, details: Vec<ErrorDetail>) -> Self {
         self.details = details;

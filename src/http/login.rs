@@ -30,11 +30,10 @@ fn oidc(state: &AppState) -> Result<Arc<Oidc>, ApiError> {
     })
 }
 
+/// The client address as seen on the socket (forwarding headers are not trusted).
 fn client_of(req: &HttpRequest) -> String {
-    req.connection_info()
-        .realip_remote_addr()
-        .unwrap_or("unknown")
-        .to_owned()
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
 }
 
 /// Start a login: redirect to the identity provider.
@@ -87,11 +86,23 @@ pub async fn callback(
 ) -> Result<HttpResponse, ApiError> {
     let oidc = oidc(&state)?;
     let client = client_of(&req);
+    let ip = req.peer_addr().map(|a| a.ip());
     let now = state.clock.now();
     let query = query.into_inner();
+    if let Err(e) = state.failures.check(ip) {
+        let client = client.clone();
+        state
+            .store
+            .run(move |conn| login::record_failure(conn, "too_many_attempts", &client, now))
+            .await?;
+        return Err(e);
+    }
     let fail = |code: &'static str| {
         let client = client.clone();
         let store = state.store.clone();
+        if code != "account_not_confirmed" {
+            state.failures.fail(ip);
+        }
         async move {
             store
                 .run(move |conn| login::record_failure(conn, code, &client, now))

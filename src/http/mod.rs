@@ -6,6 +6,7 @@ pub mod cases;
 pub mod docs;
 pub mod error;
 pub mod health;
+pub mod limit;
 pub mod login;
 pub mod me;
 pub mod workflows;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::identity::oidc::Oidc>>,
     /// Whether the public URL is HTTPS (Secure cookies with the `__Host-` prefix).
     pub https: bool,
+    /// Failed logins and invalid tokens per client address.
+    pub failures: Arc<limit::FailureLimiter>,
 }
 
 impl AppState {

@@ -464,3 +464,57 @@ async fn sessions_can_be_listed_ended_and_refreshed() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn failed_callbacks_and_bad_tokens_are_rate_limited() {
+    let (app, _idp) = TestApp::spawn_with_login_limited(ClientAuth::Basic, 3).await;
+    let b = browser();
+    for _ in 0..3 {
+        let res = b
+            .get(format!("{}/auth/callback?code=x&state=nope", app.base))
+            .send()
+            .await
+            .expect("bad");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let res = b
+        .get(format!("{}/auth/callback?code=x&state=nope", app.base))
+        .send()
+        .await
+        .expect("limited");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "60");
+    assert_eq!(json_of(res).await["code"], "too_many_attempts");
+    // Even a good login from that address waits; so do bearer tokens.
+    let callback = authorize(&app, &b, CONFIRMED).await;
+    assert_eq!(
+        b.get(&callback).send().await.expect("good").status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let token = app.specialist("alice");
+    assert_eq!(
+        app.get("/api/v1/me", &token).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let failures = audit_kinds(&app)
+        .iter()
+        .filter(|(k, _)| k == "login.failed")
+        .count();
+    assert_eq!(failures, 5, "every refused attempt is audited");
+}
+
+#[tokio::test]
+async fn invalid_tokens_count_as_failures() {
+    let (app, _idp) = TestApp::spawn_with_login_limited(ClientAuth::Basic, 2).await;
+    let good = app.specialist("alice");
+    for _ in 0..2 {
+        assert_eq!(
+            app.get("/api/v1/me", "garbage.token.here").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.get("/api/v1/me", &good).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

@@ -103,6 +103,15 @@ impl TestApp {
 
     /// Starts a server with login through a fresh built-in demo identity provider.
     pub async fn spawn_with_login(client_auth: ClientAuth) -> (Self, DemoIdp) {
+        Self::spawn_with_login_limited(client_auth, 1_000).await
+    }
+
+    /// Like [`TestApp::spawn_with_login`], allowing `max_failures` failed logins or invalid
+    /// tokens per address per minute.
+    pub async fn spawn_with_login_limited(
+        client_auth: ClientAuth,
+        max_failures: u32,
+    ) -> (Self, DemoIdp) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let client = DemoClient {
@@ -127,7 +136,7 @@ impl TestApp {
         let app = Self::start(
             Arc::new(TestDb::new()),
             &repo().join("workflows"),
-            Some((listener, Arc::new(oidc))),
+            Some((listener, Arc::new(oidc), max_failures)),
         )
         .await;
         (app, idp)
@@ -136,7 +145,7 @@ impl TestApp {
     async fn start(
         db: Arc<TestDb>,
         workflows: &Path,
-        login: Option<(TcpListener, Arc<Oidc>)>,
+        login: Option<(TcpListener, Arc<Oidc>, u32)>,
     ) -> Self {
         let target = DbTarget::parse(&db.url).expect("url");
         let store = Store::open(&target).expect("store");
@@ -161,11 +170,14 @@ impl TestApp {
             keys: TokenKeys::new(&rand::random::<[u8; 32]>(), "accredo", "accredo-api")
                 .expect("keys"),
             policy: SessionPolicy::default(),
-            oidc: login.as_ref().map(|(_, o)| o.clone()),
+            oidc: login.as_ref().map(|(_, o, _)| o.clone()),
             https: false,
+            failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(
+                login.as_ref().map_or(1_000, |(_, _, n)| *n),
+            )),
         };
         let listener = match login {
-            Some((l, _)) => l,
+            Some((l, _, _)) => l,
             None => TcpListener::bind("127.0.0.1:0").expect("bind"),
         };
         let addr = listener.local_addr().expect("addr");
