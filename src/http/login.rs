@@ -147,6 +147,11 @@ pub async fn callback(
                     StatusCode::BAD_GATEWAY,
                     "Госуслуги сейчас не отвечают или ответили с ошибкой: попробуйте войти позже",
                 ),
+                LoginError::BadResponse(_) => (
+                    "provider_bad_response",
+                    StatusCode::BAD_GATEWAY,
+                    "Госуслуги прислали ответ, который не удалось разобрать: попробуйте войти позже",
+                ),
                 LoginError::CodeRefused(_) => (
                     "code_refused",
                     StatusCode::UNAUTHORIZED,

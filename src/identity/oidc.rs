@@ -167,6 +167,9 @@ pub enum LoginError {
     /// The provider could not be reached or answered garbage.
     #[error("identity provider failed: {0}")]
     Provider(String),
+    /// The provider answered something that is not a token response.
+    #[error("identity provider answered garbage: {0}")]
+    BadResponse(String),
     /// The provider refused the code (reused, expired, wrong verifier).
     #[error("code refused: {0}")]
     CodeRefused(String),
@@ -276,7 +279,7 @@ impl Oidc {
                     LoginError::CodeRefused(r.error().to_string())
                 }
                 RequestTokenError::Parse(err, _) => {
-                    LoginError::InvalidIdToken(format!("token response does not parse: {err}"))
+                    LoginError::BadResponse(format!("token response does not parse: {err}"))
                 }
                 other => LoginError::Provider(other.to_string()),
             })?;

@@ -15,5 +15,6 @@ mod concurrency;
 mod http_api;
 mod login;
 mod migrations;
+mod rogue_idp;
 mod support;
 mod workflows;

@@ -106,6 +106,16 @@ impl TestApp {
         Self::spawn_with_login_limited(client_auth, 1_000).await
     }
 
+    /// A server on `listener` with login through an already discovered provider.
+    pub async fn start_with(listener: TcpListener, oidc: Arc<Oidc>) -> Self {
+        Self::start(
+            Arc::new(TestDb::new()),
+            &repo().join("workflows"),
+            Some((listener, oidc, 1_000)),
+        )
+        .await
+    }
+
     /// Like [`TestApp::spawn_with_login`], allowing `max_failures` failed logins or invalid
     /// tokens per address per minute.
     pub async fn spawn_with_login_limited(
