@@ -123,6 +123,36 @@ impl AppState {
     }
 }
 
+/// The request span: method, route template, path without the query string (a login
+/// callback's query holds the authorization code, which must never reach the logs) and the
+/// request id.
+#[derive(Debug)]
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(req: &ServiceRequest) -> tracing::Span {
+        let id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let route = req.match_pattern().unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %req.method(),
+            route = %route,
+            path = %req.path(),
+            request_id = %id
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        _span: tracing::Span,
+        _outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+    }
+}
+
 /// Puts the request id in scope for error bodies and in the `X-Request-Id` header, and
 /// refuses bodies declared larger than the limit before reading them.
 async fn request_scope(
@@ -218,7 +248,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
             .configure(routes)
             .default_service(web::to(not_found))
             .wrap(from_fn(request_scope))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RequestSpan>::new())
     })
     .workers(workers.max(1))
     .listen(listener)?
