@@ -380,3 +380,20 @@ async fn tokens_with_wrong_issuer_audience_or_expiry_are_refused() {
         assert_eq!(res.status().as_u16(), status, "{iss} {aud} {exp}");
     }
 }
+
+#[tokio::test]
+async fn sessions_end_after_their_absolute_lifetime_however_active() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("alice");
+    // Active every 25 minutes (under the 30-minute idle limit) for 11 h 40 min: still fine.
+    for _ in 0..28 {
+        app.clock.advance(chrono::Duration::minutes(25));
+        assert_eq!(app.get("/api/v1/me", &me).await.status(), 200);
+    }
+    app.clock.advance(chrono::Duration::minutes(25));
+    let res = app.get("/api/v1/me", &me).await;
+    assert_eq!(
+        (res.status().as_u16(), json_of(res).await["code"].clone()),
+        (401, json!("session_expired"))
+    );
+}

@@ -518,3 +518,28 @@ async fn invalid_tokens_count_as_failures() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[tokio::test]
+async fn demo_provider_end_session_returns_to_the_cabinet() {
+    let (app, idp) = TestApp::spawn_with_login(ClientAuth::Basic).await;
+    let back = format!("{}/", app.base);
+    let res = browser()
+        .get(format!("{}/end-session", idp.issuer))
+        .query(&[("post_logout_redirect_uri", back.as_str()), ("state", "s1")])
+        .send()
+        .await
+        .expect("end session");
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(location(&res), format!("{back}?state=s1"));
+    let res = browser()
+        .get(format!("{}/end-session", idp.issuer))
+        .query(&[("post_logout_redirect_uri", "https://evil.example/")])
+        .send()
+        .await
+        .expect("end session");
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "no open redirect to unregistered addresses"
+    );
+}

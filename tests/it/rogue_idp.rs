@@ -25,6 +25,9 @@ enum Mode {
     MissingNonce,
     Html,
     BadJson,
+    /// ESIA style: the person id and the confirmed flag only under ESIA's claim names, and no
+    /// name or SNILS in the token (they come from the persons endpoint).
+    EsiaMinimal,
 }
 
 struct Rogue {
@@ -33,6 +36,7 @@ struct Rogue {
     other_key: EncodingKey,
     jwk: Value,
     mode: Mutex<(Mode, String)>,
+    persons_trusted: bool,
 }
 
 fn es256_key() -> (EncodingKey, Value) {
@@ -100,6 +104,13 @@ async fn token(r: web::Data<Arc<Rogue>>) -> HttpResponse {
             .expect("hs256")
         }
         Mode::OtherKey => jsonwebtoken::encode(&header, &claims, &r.other_key).expect("other"),
+        Mode::EsiaMinimal => {
+            let minimal = json!({
+                "iss": r.issuer, "aud": "rp", "sub": "opaque-pairwise-id", "iat": now, "exp": now + 300,
+                "nonce": nonce, "urn:esia:sbj_id": 777, "urn:esia:sbj:is_tru": r.persons_trusted,
+            });
+            jsonwebtoken::encode(&header, &minimal, &r.key).expect("sign")
+        }
         other => {
             match other {
                 Mode::WrongAudience => claims["aud"] = json!("someone-else"),
@@ -118,7 +129,32 @@ async fn token(r: web::Data<Arc<Rogue>>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"access_token": "at", "token_type": "Bearer", "expires_in": 60, "id_token": id_token}))
 }
 
+async fn person(
+    r: web::Data<Arc<Rogue>>,
+    req: actix_web::HttpRequest,
+    oid: web::Path<String>,
+) -> HttpResponse {
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if bearer != Some("Bearer at") || oid.as_str() != "777" {
+        return HttpResponse::Unauthorized().finish();
+    }
+    HttpResponse::Ok().json(json!({
+        "firstName": "Мария", "lastName": "Иванова", "middleName": "Петровна",
+        "birthDate": "12.04.1985", "snils": "112-233-445 95", "trusted": r.persons_trusted,
+    }))
+}
+
 async fn rogue_app() -> (TestApp, Arc<Rogue>) {
+    rogue_app_with(|_| {}, true).await
+}
+
+async fn rogue_app_with(
+    tweak: impl FnOnce(&mut OidcConfig),
+    persons_trusted: bool,
+) -> (TestApp, Arc<Rogue>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let issuer = format!("http://{}", listener.local_addr().expect("addr"));
     let (key, jwk) = es256_key();
@@ -129,6 +165,7 @@ async fn rogue_app() -> (TestApp, Arc<Rogue>) {
         other_key,
         jwk,
         mode: Mutex::new((Mode::Good, String::new())),
+        persons_trusted,
     });
     let data = web::Data::new(rogue.clone());
     std::thread::spawn(move || {
@@ -142,6 +179,7 @@ async fn rogue_app() -> (TestApp, Arc<Rogue>) {
                     )
                     .route("/jwks", web::get().to(jwks))
                     .route("/token", web::post().to(token))
+                    .route("/rs/prns/{oid}", web::get().to(person))
             })
             .workers(1)
             .listen(listener)
@@ -152,8 +190,8 @@ async fn rogue_app() -> (TestApp, Arc<Rogue>) {
     });
     let app_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", app_listener.local_addr().expect("addr"));
-    let config = OidcConfig {
-        issuer,
+    let mut config = OidcConfig {
+        issuer: issuer.clone(),
         client_id: "rp".into(),
         client_secret: "secret".into(),
         client_auth: ClientAuth::Basic,
@@ -163,6 +201,10 @@ async fn rogue_app() -> (TestApp, Arc<Rogue>) {
         trusted_claims: vec!["trusted".into()],
         persons_base: None,
     };
+    tweak(&mut config);
+    if config.persons_base.is_some() {
+        config.persons_base = Some(issuer);
+    }
     let oidc = Oidc::discover(config).await.expect("discovery");
     let app = TestApp::start_with(app_listener, Arc::new(oidc)).await;
     (app, rogue)
@@ -286,4 +328,44 @@ fn failed_codes(app: &TestApp) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+fn esia(config: &mut OidcConfig) {
+    config.subject_claim = "urn:esia:sbj_id".into();
+    config.trusted_claims = vec!["urn:esia:sbj:is_tru".into()];
+    config.persons_base = Some(String::new());
+}
+
+#[tokio::test]
+async fn esia_claims_and_persons_endpoint_by_configuration() {
+    let (app, rogue) = rogue_app_with(esia, true).await;
+    let (status, body) = login_with(&app, &rogue, Mode::EsiaMinimal).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["display_name"], "Иванова Мария Петровна",
+        "names from /rs/prns/777"
+    );
+    use accredo::store::schema::users;
+    use diesel::prelude::*;
+    let mut conn = app.state.store.conn().expect("conn");
+    let subjects: Vec<String> = users::table
+        .select(users::subject)
+        .load(&mut *conn)
+        .expect("users");
+    assert_eq!(
+        subjects,
+        vec!["777".to_owned()],
+        "the person id is the numeric urn:esia:sbj_id, not sub"
+    );
+}
+
+#[tokio::test]
+async fn esia_unconfirmed_flag_is_honoured() {
+    let (app, rogue) = rogue_app_with(esia, false).await;
+    let (status, body) = login_with(&app, &rogue, Mode::EsiaMinimal).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("account_not_confirmed"))
+    );
+    assert_eq!(count_sessions(&app), 0);
 }
