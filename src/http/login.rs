@@ -204,9 +204,14 @@ pub struct LoggedOut {
     pub end_session_url: Option<String>,
 }
 
-/// End the session on the server (and tell where to end the provider's session).
+/// End the session on the server; a browser (Accept: text/html) is then sent on to the
+/// provider's end-session endpoint, an API client gets its URL.
 #[post("/auth/logout")]
-pub async fn logout(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Principal,
+) -> Result<HttpResponse, ApiError> {
     let sid = who.claims.sid.clone();
     let now = state.clock.now();
     state
@@ -226,9 +231,20 @@ pub async fn logout(state: web::Data<AppState>, who: Principal) -> Result<HttpRe
         .same_site(SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::ZERO)
         .finish();
-    Ok(HttpResponse::Ok().cookie(expired).json(LoggedOut {
-        end_session_url: end,
-    }))
+    let browser = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    match end {
+        Some(url) if browser => Ok(HttpResponse::SeeOther()
+            .cookie(expired)
+            .insert_header((header::LOCATION, url))
+            .finish()),
+        end => Ok(HttpResponse::Ok().cookie(expired).json(LoggedOut {
+            end_session_url: end,
+        })),
+    }
 }
 
 fn session_cookie(https: bool, token: &str) -> Cookie<'static> {
@@ -264,4 +280,25 @@ pub async fn refresh(state: web::Data<AppState>, who: Principal) -> Result<HttpR
             expires_at: session.expires_at.and_utc(),
             display_name,
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_over_https_is_host_prefixed_and_secure() {
+        let c = session_cookie(true, "t");
+        assert_eq!(c.name(), "__Host-accredo_session");
+        assert_eq!(
+            (c.secure(), c.http_only(), c.same_site(), c.path()),
+            (Some(true), Some(true), Some(SameSite::Lax), Some("/"))
+        );
+        assert_eq!(c.domain(), None, "__Host- cookies carry no Domain");
+        let plain = session_cookie(false, "t");
+        assert_eq!(
+            (plain.name(), plain.secure()),
+            ("accredo_session", Some(false))
+        );
+    }
 }

@@ -102,3 +102,104 @@ async fn audit_verify_exits_non_zero_naming_the_event() {
         "{out}"
     );
 }
+
+/// The README's demo command, run as a process: the real login flow end to end through the
+/// built-in provider, and nothing secret in what it logs.
+#[tokio::test]
+async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accredo"))
+        .args(["demo", "--bind", "127.0.0.1:0", "--checkpoint-secs", "0"])
+        .current_dir(repo())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("demo.db").display()),
+        )
+        .env("ACCREDO_SESSION_KEY_FILE", dir.path().join("session.key"))
+        .env("ACCREDO_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("demo printed its address")
+            .expect("line");
+        if let Some(url) = line.strip_prefix("accredo listening on ") {
+            break url.to_owned();
+        }
+    };
+    let b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let res = b
+        .get(format!("{base}/auth/login"))
+        .send()
+        .await
+        .expect("login");
+    let authorize = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let res = b
+        .get(format!("{authorize}&account=1000001"))
+        .send()
+        .await
+        .expect("pick");
+    let callback = res.headers()["location"]
+        .to_str()
+        .expect("callback")
+        .to_owned();
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .expect("code")
+        .to_owned();
+    let session: serde_json::Value = b
+        .get(&callback)
+        .send()
+        .await
+        .expect("callback")
+        .json()
+        .await
+        .expect("json");
+    let token = session["token"].as_str().expect("token").to_owned();
+    let me: serde_json::Value = b
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["display_name"], "Иванова Мария Петровна");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
+    assert!(
+        log.contains("route=/auth/callback") && log.contains("request_id="),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&code),
+        "the authorization code must not be logged"
+    );
+    assert!(
+        !log.contains(&token),
+        "the session token must not be logged"
+    );
+}

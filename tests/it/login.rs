@@ -543,3 +543,38 @@ async fn demo_provider_end_session_returns_to_the_cabinet() {
         "no open redirect to unregistered addresses"
     );
 }
+
+#[tokio::test]
+async fn browser_logout_goes_on_to_the_provider() {
+    let (app, idp) = TestApp::spawn_with_login(ClientAuth::Basic).await;
+    let b = browser();
+    let session = json_of(
+        b.get(authorize(&app, &b, CONFIRMED).await)
+            .send()
+            .await
+            .expect("login"),
+    )
+    .await;
+    let token = session["token"].as_str().expect("token");
+    let res = b
+        .post(format!("{}/auth/logout", app.base))
+        .bearer_auth(token)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).starts_with(&format!("{}/end-session?client_id=", idp.issuer)));
+    let cleared = res.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_owned();
+    assert!(
+        cleared.starts_with("accredo_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert_eq!(
+        app.get("/api/v1/me", token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
