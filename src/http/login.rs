@@ -216,7 +216,8 @@ pub async fn logout(
     let now = state.clock.now();
     state
         .use_case(&who, "session.logout", None, move |conn, _, actor, _| {
-            login::logout(conn, &actor.user, &sid, now).map_err(Into::into)
+            crate::identity::account::end_session(conn, actor.user.as_str(), &sid, now)
+                .map_err(Into::into)
         })
         .await?;
     let end = state

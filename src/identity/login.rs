@@ -130,29 +130,3 @@ pub fn complete(
     })?;
     Ok(result)
 }
-
-/// Ends a session on the server and audits it; `false` if it was already ended.
-pub fn logout(
-    conn: &mut DbConnection,
-    user: &UserId,
-    session_id: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    write_tx(conn, |conn| {
-        let ended = crate::store::sessions::revoke(conn, session_id, now.naive_utc())?;
-        if ended {
-            audit::record(
-                conn,
-                Entry {
-                    chain: format!("user:{user}"),
-                    kind: "session.ended",
-                    actor: Some(user.to_string()),
-                    case: None,
-                    at: now.naive_utc(),
-                    payload: json!({"session": session_id}),
-                },
-            )?;
-        }
-        Ok(ended)
-    })
-}

@@ -301,20 +301,9 @@ async fn staff_pages_are_full_even_with_newer_drafts() {
 async fn staff_cannot_edit_an_applicants_form() {
     let app = TestApp::spawn().await;
     let alice = app.specialist("alice");
-    let secretary = app.user("secretary", &[Role::Secretary]);
     let reviewer = app.user("reviewer", &[Role::Reviewer]);
-    let (id, v) = app.submitted_case(&alice).await;
-    let v = app
-        .step(&secretary, &id, "start_review", v, json!({}))
-        .await;
-    let v = app
-        .step(
-            &reviewer,
-            &id,
-            "request_revision",
-            v,
-            json!({"reason": "Уточните должность"}),
-        )
+    let (id, v) = app
+        .case_in_revision(&alice, &reviewer, "Уточните должность")
         .await;
     let res = app
         .patch_form(

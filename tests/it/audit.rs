@@ -15,21 +15,8 @@ use serde_json::json;
 async fn busy_app() -> (TestApp, String) {
     let app = TestApp::spawn().await;
     let me = app.specialist("alice");
-    let secretary = app.user("secretary", &[Role::Secretary]);
     let reviewer = app.user("reviewer", &[Role::Reviewer]);
-    let (id, v) = app.submitted_case(&me).await;
-    let v = app
-        .step(&secretary, &id, "start_review", v, json!({}))
-        .await;
-    let v = app
-        .step(
-            &reviewer,
-            &id,
-            "request_revision",
-            v,
-            json!({"reason": "Нужен диплом"}),
-        )
-        .await;
+    let (id, v) = app.case_in_revision(&me, &reviewer, "Нужен диплом").await;
     app.step(&me, &id, "resubmit", v, json!({})).await;
     (app, id)
 }

@@ -231,20 +231,9 @@ async fn submit_requires_a_complete_valid_form() {
 async fn full_review_path_with_history() {
     let app = TestApp::spawn().await;
     let me = app.specialist("applicant");
-    let secretary = app.user("secretary", &[Role::Secretary]);
     let reviewer = app.user("reviewer", &[Role::Reviewer]);
-    let (id, v) = app.submitted_case(&me).await;
-    let v = app
-        .step(&secretary, &id, "start_review", v, json!({}))
-        .await;
-    let v = app
-        .step(
-            &reviewer,
-            &id,
-            "request_revision",
-            v,
-            json!({"reason": "Приложите диплом целиком"}),
-        )
+    let (id, v) = app
+        .case_in_revision(&me, &reviewer, "Приложите диплом целиком")
         .await;
     let res = app
         .patch_form(

@@ -341,6 +341,31 @@ impl TestApp {
         (id, v)
     }
 
+    /// A submitted case taken into review by a secretary and sent back for revision by
+    /// `reviewer`; returns (id, version).
+    pub async fn case_in_revision(
+        &self,
+        owner: &str,
+        reviewer: &str,
+        reason: &str,
+    ) -> (String, i64) {
+        let secretary = self.user("secretary", &[Role::Secretary]);
+        let (id, v) = self.submitted_case(owner).await;
+        let v = self
+            .step(&secretary, &id, "start_review", v, json!({}))
+            .await;
+        let v = self
+            .step(
+                reviewer,
+                &id,
+                "request_revision",
+                v,
+                json!({ "reason": reason }),
+            )
+            .await;
+        (id, v)
+    }
+
     pub fn audit_count(&self) -> i64 {
         use accredo::store::schema::audit_events;
         use diesel::prelude::*;
