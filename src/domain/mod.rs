@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod ids;
 pub mod inn;
+pub mod ogrn;
 pub mod phone;
 pub mod role;
 pub mod snils;

@@ -1,7 +1,7 @@
 //! Form data validation: the workflow's JSON Schema plus field rules (SNILS, INN, phone,
 //! e-mail, dates) as custom formats. Errors come per field with stable codes and Russian text.
 
-use crate::domain::{inn::Inn, phone::normalize_ru_phone, snils::Snils};
+use crate::domain::{inn::Inn, ogrn::Ogrn, phone::normalize_ru_phone, snils::Snils};
 use jsonschema::error::ValidationErrorKind;
 use serde::Serialize;
 use serde_json::Value;
@@ -45,6 +45,7 @@ impl FormSchema {
             .should_validate_formats(true)
             .with_format("snils", |s: &str| Snils::parse(s).is_ok())
             .with_format("inn", |s: &str| Inn::parse(s).is_ok())
+            .with_format("ogrn", |s: &str| Ogrn::parse(s).is_ok())
             .with_format("phone-ru", |s: &str| normalize_ru_phone(s).is_some())
             .with_format("email", |s: &str| s.validate_email())
             .build(schema)
@@ -100,6 +101,10 @@ fn describe(path: &str, kind: &ValidationErrorKind) -> Vec<FieldError> {
             "inn" => one(
                 "invalid_inn",
                 "Неверный ИНН: нужно 10 или 12 цифр с верными контрольными цифрами".into(),
+            ),
+            "ogrn" => one(
+                "invalid_ogrn",
+                "Неверный ОГРН: нужно 13 цифр (ОГРНИП — 15) с верной контрольной цифрой".into(),
             ),
             "phone-ru" => one("invalid_phone", "Укажите телефон в формате +7XXXXXXXXXX".into()),
             "email" => one("invalid_email", "Укажите адрес электронной почты, например name@example.ru".into()),
