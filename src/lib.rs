@@ -11,5 +11,6 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod identity;
+pub mod registry;
 pub mod service;
 pub mod store;
