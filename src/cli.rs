@@ -45,6 +45,28 @@ enum Command {
     /// Users and roles.
     #[command(subcommand)]
     Users(UsersCmd),
+    /// The register of medical workers (ФРМР).
+    #[command(subcommand)]
+    Registry(RegistryCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCmd {
+    /// Sync our copy from an export file (JSON Lines, schemas/frmr-person.schema.json).
+    Sync {
+        /// The export file.
+        #[arg(long)]
+        file: PathBuf,
+        /// The file is the whole register: mark everyone absent from it as removed.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Recent sync runs and their reports.
+    Runs {
+        /// How many.
+        #[arg(long, default_value_t = 10)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +189,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Registry(RegistryCmd::Sync { file, full }) => registry_sync(&common, &file, full),
+        Command::Registry(RegistryCmd::Runs { limit }) => {
+            let store = app::open_store(&common)?;
+            let runs = crate::store::registry::runs(&mut *store.conn()?, limit)?;
+            println!("{}", serde_json::to_string_pretty(&runs)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Users(UsersCmd::GrantRole {
             subject,
             role,
@@ -216,6 +245,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn registry_sync(common: &Common, file: &std::path::Path, full: bool) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(common)?;
+    let mut conn = store.conn()?;
+    app::migrate_or_check(&mut conn, false)?;
+    let input =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let summary = crate::registry::sync::from_json_lines(
+        &mut conn,
+        &SystemClock,
+        &file.display().to_string(),
+        std::io::BufReader::with_capacity(1 << 20, input),
+        full,
+        |c| {
+            if last.elapsed() >= std::time::Duration::from_secs(5) {
+                last = std::time::Instant::now();
+                eprintln!(
+                    "progress: read {} inserted {} updated {} unchanged {} rejected {}",
+                    c.read, c.inserted, c.updated, c.unchanged, c.rejected
+                );
+            }
+        },
+    )?;
+    let c = summary.counts;
+    for r in &summary.rejections {
+        println!("rejected line {}: {} ({})", r.line, r.reason, r.code);
+    }
+    println!(
+        "run {}: read {} inserted {} updated {} unchanged {} removed {} rejected {} in {:.1} s",
+        summary.run,
+        c.read,
+        c.inserted,
+        c.updated,
+        c.unchanged,
+        c.removed,
+        c.rejected,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Grants a role and audits it, in one transaction.

@@ -3,3 +3,5 @@
 //! is still to come.)
 
 pub mod cross_check;
+pub mod record;
+pub mod sync;

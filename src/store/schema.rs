@@ -112,6 +112,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    registry_persons (register_id) {
+        register_id -> Text,
+        snils -> Text,
+        last_name -> Text,
+        first_name -> Text,
+        middle_name -> Nullable<Text>,
+        birth_date -> Date,
+        inn -> Nullable<Text>,
+        gender -> Nullable<Text>,
+        employments -> Text,
+        educations -> Text,
+        accreditations -> Text,
+        source_updated_at -> Nullable<Timestamp>,
+        record_hash -> Text,
+        removed_at -> Nullable<Timestamp>,
+        last_seen_run -> BigInt,
+        synced_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    registry_runs (id) {
+        id -> BigInt,
+        source -> Text,
+        full_export -> Bool,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        read_count -> BigInt,
+        inserted -> BigInt,
+        updated -> BigInt,
+        unchanged -> BigInt,
+        removed -> BigInt,
+        rejected -> BigInt,
+        report -> Text,
+    }
+}
+
+diesel::table! {
+    registry_lock (name) {
+        name -> Text,
+        run_id -> BigInt,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
@@ -126,4 +173,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_checkpoints,
     login_attempts,
     consents,
+    registry_persons,
+    registry_runs,
+    registry_lock,
 );

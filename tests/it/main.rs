@@ -15,6 +15,7 @@ mod concurrency;
 mod http_api;
 mod login;
 mod migrations;
+mod registry;
 mod rogue_idp;
 mod support;
 mod workflows;

@@ -1,0 +1,3 @@
+DROP TABLE registry_lock;
+DROP TABLE registry_runs;
+DROP TABLE registry_persons;

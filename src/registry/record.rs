@@ -1,0 +1,210 @@
+//! One register record as exported (a line of JSON Lines, `schemas/frmr-person.schema.json`),
+//! parsed and checked before anything is written.
+
+use crate::domain::{inn::Inn, ogrn::Ogrn, snils::Snils};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A place of work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Employment {
+    /// Organization id in the register.
+    pub organization_id: String,
+    /// OGRN of the organization.
+    #[serde(default)]
+    pub ogrn: Option<String>,
+    /// INN of the organization.
+    #[serde(default)]
+    pub inn: Option<String>,
+    /// Position.
+    pub position: String,
+    /// Specialty code.
+    #[serde(default)]
+    pub specialty_code: Option<String>,
+    /// Start.
+    #[serde(default)]
+    pub start: Option<NaiveDate>,
+    /// End (none while employed).
+    #[serde(default)]
+    pub end: Option<NaiveDate>,
+}
+
+/// A diploma, certificate or accreditation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Document {
+    /// Kind of document.
+    pub kind: String,
+    /// Specialty.
+    #[serde(default)]
+    pub specialty: Option<String>,
+    /// Issued on.
+    #[serde(default)]
+    pub issued: Option<NaiveDate>,
+    /// Valid until.
+    #[serde(default)]
+    pub valid_until: Option<NaiveDate>,
+}
+
+/// A person as the register exports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterPerson {
+    /// Id in the register.
+    pub register_id: String,
+    /// SNILS (checked, stored as 11 digits).
+    pub snils: String,
+    /// Last name.
+    pub last_name: String,
+    /// First name.
+    pub first_name: String,
+    /// Middle name.
+    #[serde(default)]
+    pub middle_name: Option<String>,
+    /// Birth date.
+    pub birth_date: NaiveDate,
+    /// Personal INN.
+    #[serde(default)]
+    pub inn: Option<String>,
+    /// `male` or `female`.
+    #[serde(default)]
+    pub gender: Option<String>,
+    /// When the register last changed the record.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Places of work.
+    #[serde(default)]
+    pub employments: Vec<Employment>,
+    /// Education.
+    #[serde(default)]
+    pub educations: Vec<Document>,
+    /// Accreditations and certificates.
+    #[serde(default)]
+    pub accreditations: Vec<Document>,
+}
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// 1-based line in the file.
+    pub line: u64,
+    /// Stable code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn reject(line: u64, code: &'static str, reason: impl Into<String>) -> Rejection {
+    Rejection {
+        line,
+        code,
+        reason: reason.into(),
+    }
+}
+
+impl RegisterPerson {
+    /// Parses and checks one line; identifiers come back normalised.
+    pub fn parse_line(line: u64, text: &str) -> Result<Self, Rejection> {
+        let mut p: RegisterPerson = serde_json::from_str(text).map_err(|e| {
+            let code = if e.is_data() {
+                "invalid_record"
+            } else {
+                "unparseable_line"
+            };
+            reject(line, code, e.to_string())
+        })?;
+        for (name, value) in [
+            ("register_id", &p.register_id),
+            ("last_name", &p.last_name),
+            ("first_name", &p.first_name),
+        ] {
+            if value.trim().is_empty() {
+                return Err(reject(line, "missing_field", format!("{name} is empty")));
+            }
+        }
+        p.snils = Snils::parse(&p.snils)
+            .map_err(|e| reject(line, "invalid_snils", format!("snils {}: {e}", p.snils)))?
+            .digits()
+            .to_owned();
+        if let Some(inn) = &p.inn {
+            let parsed = Inn::parse(inn)
+                .map_err(|e| reject(line, "invalid_inn", format!("inn {inn}: {e}")))?;
+            if !parsed.is_individual() {
+                return Err(reject(
+                    line,
+                    "invalid_inn",
+                    format!("inn {inn}: a person's INN has 12 digits"),
+                ));
+            }
+        }
+        for (i, e) in p.employments.iter().enumerate() {
+            if let Some(ogrn) = &e.ogrn {
+                Ogrn::parse(ogrn).map_err(|err| {
+                    reject(
+                        line,
+                        "invalid_ogrn",
+                        format!("employments[{i}].ogrn {ogrn}: {err}"),
+                    )
+                })?;
+            }
+            if let Some(inn) = &e.inn {
+                Inn::parse(inn).map_err(|err| {
+                    reject(
+                        line,
+                        "invalid_inn",
+                        format!("employments[{i}].inn {inn}: {err}"),
+                    )
+                })?;
+            }
+        }
+        Ok(p)
+    }
+
+    /// Hash of the record's content: equal hashes mean nothing changed.
+    pub fn content_hash(&self) -> String {
+        let canonical = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"register_id":"r1","snils":"112-233-445 95","last_name":"Иванова","first_name":"Мария","birth_date":"1985-04-12","inn":"500100732259","employments":[{"organization_id":"o1","ogrn":"1027700132195","position":"Врач-терапевт"}]}"#;
+
+    #[test]
+    fn good_record_parses_with_normalised_snils() {
+        let p = RegisterPerson::parse_line(1, GOOD).expect("good");
+        assert_eq!(p.snils, "11223344595");
+        assert_eq!(
+            p.content_hash(),
+            RegisterPerson::parse_line(2, GOOD)
+                .expect("same")
+                .content_hash()
+        );
+    }
+
+    #[test]
+    fn each_bad_record_is_rejected_with_line_and_code() {
+        let cases = [
+            ("{not json", "unparseable_line"),
+            (
+                r#"{"register_id":"r1","snils":"112-233-445 95","first_name":"М","birth_date":"1985-04-12"}"#,
+                "invalid_record",
+            ),
+            (&GOOD.replace("445 95", "445 96"), "invalid_snils"),
+            (&GOOD.replace("500100732259", "500100732258"), "invalid_inn"),
+            (&GOOD.replace("500100732259", "7707329152"), "invalid_inn"),
+            (&GOOD.replace("1985-04-12", "1985-02-30"), "invalid_record"),
+            (
+                &GOOD.replace("1027700132195", "1027700132196"),
+                "invalid_ogrn",
+            ),
+            (&GOOD.replace("\"Иванова\"", "\"  \""), "missing_field"),
+        ];
+        for (text, code) in cases {
+            let err = RegisterPerson::parse_line(7, text).expect_err(text);
+            assert_eq!((err.line, err.code), (7, code), "{text}: {}", err.reason);
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Register sync from a JSON Lines export: idempotence, updates, removal marks, rejected
+//! records with line numbers, the lock, and the CLI.
+
+use crate::support::{TestDb, repo};
+use accredo::domain::clock::SystemClock;
+use accredo::registry::sync::{self, SyncError};
+use accredo::store::registry as rows;
+use accredo::store::{DbConnection, migrate};
+use serde_json::json;
+use std::process::Command;
+
+fn person(i: u32, last_name: &str) -> String {
+    // SNILS numbers up to 001-001-998 carry no checksum, so synthetic ones are easy to make.
+    json!({
+        "register_id": format!("r{i}"),
+        "snils": format!("{:09}00", i),
+        "last_name": last_name,
+        "first_name": "Мария",
+        "middle_name": "Петровна",
+        "birth_date": "1985-04-12",
+        "employments": [{"organization_id": "o1", "ogrn": "1027700132195", "position": "Врач"}],
+    })
+    .to_string()
+}
+
+fn db() -> (TestDb, DbConnection) {
+    let db = TestDb::new();
+    let mut conn = db.conn();
+    migrate::run_pending(&mut conn).expect("migrate");
+    (db, conn)
+}
+
+fn run(conn: &mut DbConnection, lines: &[String], full: bool) -> Result<sync::Summary, SyncError> {
+    let text = lines.join("\n");
+    sync::from_json_lines(conn, &SystemClock, "test", text.as_bytes(), full, |_| {})
+}
+
+#[test]
+fn sync_is_idempotent_updates_changes_and_marks_removals() {
+    let (_db, mut conn) = db();
+    let first: Vec<String> = (1..=1200).map(|i| person(i, "Иванова")).collect();
+    let s = run(&mut conn, &first, true).expect("first");
+    assert_eq!(
+        (s.counts.read, s.counts.inserted, s.counts.unchanged),
+        (1200, 1200, 0)
+    );
+
+    let again = run(&mut conn, &first, true).expect("again");
+    assert_eq!(
+        (
+            again.counts.inserted,
+            again.counts.updated,
+            again.counts.unchanged,
+            again.counts.removed
+        ),
+        (0, 0, 1200, 0)
+    );
+
+    // One changed, one gone from the full export.
+    let mut next = first.clone();
+    next[10] = person(11, "Петрова");
+    next.remove(20);
+    let s = run(&mut conn, &next, true).expect("next");
+    assert_eq!(
+        (s.counts.updated, s.counts.unchanged, s.counts.removed),
+        (1, 1198, 1)
+    );
+    let changed = rows::by_snils(&mut conn, "00000001100")
+        .expect("query")
+        .expect("present");
+    assert_eq!(changed.last_name, "Петрова");
+    let gone = rows::by_snils(&mut conn, "00000002100")
+        .expect("query")
+        .expect("kept, not deleted");
+    assert!(gone.removed_at.is_some());
+
+    // Back in the export: no longer removed.
+    let s = run(&mut conn, &first, true).expect("back");
+    assert_eq!(
+        s.counts.updated, 2,
+        "the returning person and the name change back"
+    );
+    assert!(
+        rows::by_snils(&mut conn, "00000002100")
+            .expect("q")
+            .expect("p")
+            .removed_at
+            .is_none()
+    );
+
+    // A partial export marks nobody removed.
+    let s = run(&mut conn, &first[..5], false).expect("partial");
+    assert_eq!(s.counts.removed, 0);
+    let stored = rows::runs(&mut conn, 10).expect("runs");
+    assert_eq!(stored.len(), 5);
+    assert!(stored.iter().all(|r| r.status == "succeeded"));
+}
+
+#[test]
+fn bad_records_are_rejected_one_by_one_and_the_run_goes_on() {
+    let (_db, mut conn) = db();
+    let lines = vec![
+        person(1, "Иванова"),
+        "{broken".to_owned(),
+        person(2, "Петрова").replace("1985-04-12", "1985-13-01"),
+        person(3, "Сидорова").replace("\"Сидорова\"", "\"\""),
+        json!({"register_id": "r4", "snils": "112-233-445 96", "last_name": "А", "first_name": "Б", "birth_date": "1990-01-01"}).to_string(),
+        person(5, "Орлова").replace("1027700132195", "1027700132196"),
+        person(6, "Кузнецова"),
+        json!({"register_id": "r7", "snils": "000000001 00", "last_name": "Дубль", "first_name": "Б", "birth_date": "1990-01-01"}).to_string(),
+    ];
+    let s = run(&mut conn, &lines, false).expect("run");
+    assert_eq!(
+        (s.counts.read, s.counts.inserted, s.counts.rejected),
+        (8, 2, 6)
+    );
+    let got: Vec<(u64, &str)> = s.rejections.iter().map(|r| (r.line, r.code)).collect();
+    assert_eq!(
+        got,
+        [
+            (2, "unparseable_line"),
+            (3, "invalid_record"),
+            (4, "missing_field"),
+            (5, "invalid_snils"),
+            (6, "invalid_ogrn"),
+            (8, "duplicate_snils")
+        ]
+    );
+    let stored = rows::runs(&mut conn, 1).expect("runs");
+    let report: serde_json::Value = serde_json::from_str(&stored[0].report).expect("report");
+    assert_eq!(report["rejections_total"], 6);
+    assert_eq!(report["rejections"][0]["line"], 2);
+    assert!(
+        rows::by_snils(&mut conn, "00000000200")
+            .expect("q")
+            .is_none(),
+        "a rejected record leaves nothing"
+    );
+}
+
+#[test]
+fn only_one_sync_runs_at_a_time() {
+    let (db, mut conn) = db();
+    let mut other = db.conn();
+    let lines: Vec<String> = (1..=600).map(|i| person(i, "Иванова")).collect();
+    let mut refused = None;
+    let s = sync::from_json_lines(
+        &mut conn,
+        &SystemClock,
+        "first",
+        lines.join("\n").as_bytes(),
+        false,
+        |_| {
+            // While the first run holds the lock, a second one is refused.
+            if refused.is_none() {
+                refused = Some(run(&mut other, &lines[..1], false));
+            }
+        },
+    )
+    .expect("first");
+    assert_eq!(s.counts.inserted, 600);
+    assert!(
+        matches!(refused, Some(Err(SyncError::Locked))),
+        "{refused:?}"
+    );
+    // Once it finished, the next one runs.
+    assert!(run(&mut other, &lines[..1], false).is_ok());
+}
+
+#[test]
+fn cli_sync_prints_a_summary_and_rejections() {
+    let db = TestDb::new();
+    migrate::run_pending(&mut db.conn()).expect("migrate");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(
+        &file,
+        [
+            person(1, "Иванова"),
+            "oops".to_owned(),
+            person(2, "Петрова"),
+        ]
+        .join("\n"),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_accredo"))
+        .args([
+            "registry",
+            "sync",
+            "--full",
+            "--file",
+            file.to_str().expect("path"),
+        ])
+        .current_dir(repo())
+        .env("DATABASE_URL", &db.url)
+        .env("ACCREDO_LOG", "warn")
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("rejected line 2:"), "{stdout}");
+    assert!(
+        stdout.contains("read 3 inserted 2 updated 0 unchanged 0 removed 0 rejected 1"),
+        "{stdout}"
+    );
+}
