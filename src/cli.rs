@@ -394,6 +394,22 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
     } else {
         Vec::new()
     };
+    if demo {
+        let lines = crate::identity::demo_idp::register_export().join("\n");
+        let summary = crate::registry::sync::from_json_lines(
+            &mut *state.store.conn()?,
+            state.clock.as_ref(),
+            "demo register data",
+            lines.as_bytes(),
+            false,
+            |_| {},
+        )?;
+        tracing::info!(
+            inserted = summary.counts.inserted,
+            updated = summary.counts.updated,
+            "demo register data loaded"
+        );
+    }
     let checkpoint_secs = serve.checkpoint_secs;
     let workers = serve
         .workers

@@ -96,6 +96,36 @@ pub const ACCOUNTS: &[DemoAccount] = &[
     },
 ];
 
+/// The demo accounts as register (ФРМР) export lines, so the demo has register data: every
+/// account but the last reviewer is in the register, the specialist with a different middle
+/// name spelling (ё) that the cross-check must treat as equal.
+pub fn register_export() -> Vec<String> {
+    ACCOUNTS
+        .iter()
+        .filter(|a| a.oid != 1_000_004)
+        .map(|a| {
+            json!({
+                "register_id": format!("demo-{}", a.oid),
+                "snils": a.snils,
+                "last_name": a.last_name.to_uppercase(),
+                "first_name": a.first_name,
+                "middle_name": a.middle_name,
+                "birth_date": a.birth_date,
+                "employments": [{
+                    "organization_id": "demo-clinic",
+                    "ogrn": "1027700132195",
+                    "position": "Врач-терапевт участковый",
+                    "specialty_code": "31.08.49",
+                    "start": "2010-09-01"
+                }],
+                "educations": [{"kind": "higher", "specialty": "Лечебное дело", "issued": "2008-06-30"}],
+                "accreditations": [{"kind": "periodic", "specialty": "Терапия", "issued": "2021-12-01", "valid_until": "2026-12-01"}],
+            })
+            .to_string()
+        })
+        .collect()
+}
+
 /// The client the provider knows.
 #[derive(Debug, Clone)]
 pub struct DemoClient {

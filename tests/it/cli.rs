@@ -183,6 +183,22 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
     assert_eq!(me["display_name"], "Иванова Мария Петровна");
     let _ = child.kill();
     let _ = child.wait();
+    // The demo loads register data for its accounts.
+    let runs = Command::new(env!("CARGO_BIN_EXE_accredo"))
+        .args(["registry", "runs", "--limit", "1"])
+        .current_dir(repo())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("demo.db").display()),
+        )
+        .output()
+        .expect("runs");
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("runs json");
+    assert_eq!(
+        (runs[0]["source"].as_str(), runs[0]["inserted"].as_i64()),
+        (Some("demo register data"), Some(4))
+    );
+    let _ = child.wait();
     let mut log = String::new();
     child
         .stderr
