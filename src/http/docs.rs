@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::me::consent,
         super::me::sessions,
         super::me::end_session,
+        super::admin::registry_runs,
         super::health::healthz,
         super::health::readyz,
     ),

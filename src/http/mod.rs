@@ -1,5 +1,6 @@
 //! HTTP API (actix-web): thin handlers that parse, authorize, call the use cases and map.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cases;
@@ -230,6 +231,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(me::end_session)
         .service(workflows::list_workflows)
         .service(workflows::get_workflow)
+        .service(admin::registry_runs)
         .service(health::healthz)
         .service(health::readyz)
         .service(login::begin)

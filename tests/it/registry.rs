@@ -208,3 +208,27 @@ fn cli_sync_prints_a_summary_and_rejections() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn run_reports_are_readable_over_the_admin_api() {
+    use accredo::domain::role::Role;
+    let app = crate::support::TestApp::spawn().await;
+    {
+        let mut conn = app.state.store.conn().expect("conn");
+        run(&mut conn, &[person(1, "Иванова"), "oops".to_owned()], false).expect("sync");
+    }
+    let admin = app.user("admin", &[Role::Admin]);
+    let res = app.get("/api/v1/admin/registry/runs", &admin).await;
+    assert_eq!(res.status(), 200);
+    let runs: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(
+        (runs[0]["inserted"].as_i64(), runs[0]["rejected"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(runs[0]["report"].as_str().expect("report")).expect("report json");
+    assert_eq!(report["rejections"][0]["code"], "unparseable_line");
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    let res = app.get("/api/v1/admin/registry/runs", &reviewer).await;
+    assert_eq!(res.status(), 403);
+}
