@@ -186,15 +186,7 @@ pub async fn callback(
             "Вход возможен только с подтверждённой учётной записью Госуслуг. Подтвердите её: в личном кабинете Госуслуг, через онлайн-банк или в центре обслуживания с паспортом и СНИЛС — и войдите снова",
         ));
     };
-    Ok(HttpResponse::Ok()
-        .cookie(session_cookie(state.https, &token))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(SessionStarted {
-            token,
-            session_id: session.id,
-            expires_at: session.expires_at.and_utc(),
-            display_name,
-        }))
+    Ok(session_started(state.https, session, token, display_name))
 }
 
 /// Where the browser goes after logout.
@@ -225,13 +217,8 @@ pub async fn logout(
         .as_ref()
         .and_then(|o| o.end_session_url(None))
         .map(|u| u.to_string());
-    let expired = Cookie::build(cookie_name(state.https), "")
-        .path("/")
-        .http_only(true)
-        .secure(state.https)
-        .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::ZERO)
-        .finish();
+    let mut expired = session_cookie(state.https, "");
+    expired.set_max_age(actix_web::cookie::time::Duration::ZERO);
     let browser = req
         .headers()
         .get(header::ACCEPT)
@@ -246,6 +233,24 @@ pub async fn logout(
             end_session_url: end,
         })),
     }
+}
+
+/// The answer that starts a session: the token as JSON for API clients and as a cookie.
+fn session_started(
+    https: bool,
+    session: crate::store::sessions::Session,
+    token: String,
+    display_name: String,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .cookie(session_cookie(https, &token))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(SessionStarted {
+            token,
+            session_id: session.id,
+            expires_at: session.expires_at.and_utc(),
+            display_name,
+        })
 }
 
 fn session_cookie(https: bool, token: &str) -> Cookie<'static> {
@@ -272,15 +277,7 @@ pub async fn refresh(state: web::Data<AppState>, who: Principal) -> Result<HttpR
             Ok((session, token, name))
         })
         .await?;
-    Ok(HttpResponse::Ok()
-        .cookie(session_cookie(state.https, &token))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(SessionStarted {
-            token,
-            session_id: session.id,
-            expires_at: session.expires_at.and_utc(),
-            display_name,
-        }))
+    Ok(session_started(state.https, session, token, display_name))
 }
 
 #[cfg(test)]

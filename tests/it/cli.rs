@@ -219,3 +219,47 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
         "the session token must not be logged"
     );
 }
+
+#[test]
+fn serve_refuses_to_start_on_bad_workflows_or_pending_migrations() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let run = |args: &[&str], env: &[(&str, String)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_accredo"));
+        cmd.args(args)
+            .current_dir(repo())
+            .env("DATABASE_URL", &db)
+            .env("ACCREDO_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Not migrated and told not to migrate: refuses, saying what to do.
+    let (code, err) = run(&["serve", "--bind", "127.0.0.1:0", "--no-migrate"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("run `accredo migrate`"), "{err}");
+    // A broken workflow definition: refuses, naming file, line and item.
+    let workflows = dir.path().join("workflows");
+    std::fs::create_dir(&workflows).expect("mkdir");
+    let text = std::fs::read_to_string(repo().join("workflows/periodic_accreditation.yaml"))
+        .expect("yaml");
+    std::fs::write(
+        workflows.join("periodic_accreditation.yaml"),
+        text.replace("to: approved", "to: aproved"),
+    )
+    .expect("write");
+    let (code, err) = run(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[("ACCREDO_WORKFLOWS_DIR", workflows.display().to_string())],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("periodic_accreditation.yaml:") && err.contains("unknown state `aproved`"),
+        "{err}"
+    );
+}
