@@ -52,14 +52,33 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum RegistryCmd {
-    /// Sync our copy from an export file (JSON Lines, schemas/frmr-person.schema.json).
+    /// Sync our copy from an export file (JSON Lines or CSV) or from the register's API.
+    /// The API's bearer token is read from ACCREDO_REGISTRY_TOKEN.
     Sync {
-        /// The export file.
+        /// The export file (`.csv` is read as CSV unless --format says otherwise).
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        file: Option<PathBuf>,
+        /// Format of the file.
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
+        /// The register API's base address (`person/list` is appended).
         #[arg(long)]
-        file: PathBuf,
-        /// The file is the whole register: mark everyone absent from it as removed.
+        url: Option<url::Url>,
+        /// The source is the whole register: mark everyone absent from it as removed.
         #[arg(long)]
         full: bool,
+        /// API requests per minute, retries included.
+        #[arg(long, env = "ACCREDO_REGISTRY_PER_MINUTE", default_value_t = 60)]
+        per_minute: u32,
+        /// API page size (at most 100).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
+        page_size: u32,
+        /// API attempts per page before the run stops (run again to resume).
+        #[arg(long, default_value_t = 6)]
+        attempts: u32,
+        /// First API retry backoff, in milliseconds (doubles with each attempt).
+        #[arg(long, default_value_t = 1000)]
+        backoff_ms: u64,
     },
     /// Recent sync runs and their reports.
     Runs {
@@ -67,6 +86,15 @@ enum RegistryCmd {
         #[arg(long, default_value_t = 10)]
         limit: i64,
     },
+}
+
+/// Format of an export file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// One JSON object per line (schemas/frmr-person.schema.json).
+    Jsonl,
+    /// CSV with the header documented in the README.
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,7 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Registry(RegistryCmd::Sync { file, full }) => registry_sync(&common, &file, full),
+        Command::Registry(sync @ RegistryCmd::Sync { .. }) => registry_sync(&common, sync),
         Command::Registry(RegistryCmd::Runs { limit }) => {
             let store = app::open_store(&common)?;
             let runs = crate::store::registry::runs(&mut *store.conn()?, limit)?;
@@ -247,33 +275,163 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn registry_sync(common: &Common, file: &std::path::Path, full: bool) -> anyhow::Result<ExitCode> {
+/// Progress for people (a bar on a terminal) and for cron (a plain line every few seconds).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    plain: bool,
+    last: std::time::Instant,
+}
+
+impl Progress {
+    fn new(bytes: Option<u64>) -> Self {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        let bar = match (terminal, bytes) {
+            (false, _) => ProgressBar::hidden(),
+            (true, Some(len)) => {
+                ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} ~{eta} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                )
+            }
+            (true, None) => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{elapsed_precise} {spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        Self {
+            bar,
+            plain: !terminal,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn update(&mut self, c: &crate::store::registry::Counts) {
+        let line = format!(
+            "read {} inserted {} updated {} unchanged {} rejected {}",
+            c.read, c.inserted, c.updated, c.unchanged, c.rejected
+        );
+        if self.plain {
+            if self.last.elapsed() >= std::time::Duration::from_secs(5) {
+                self.last = std::time::Instant::now();
+                eprintln!("progress: {line}");
+            }
+        } else {
+            self.bar.set_message(line);
+            self.bar.tick();
+        }
+    }
+}
+
+fn registry_sync(common: &Common, cmd: RegistryCmd) -> anyhow::Result<ExitCode> {
+    use crate::registry::{api::ApiSource, sync};
+    let RegistryCmd::Sync {
+        file,
+        format,
+        url,
+        full,
+        per_minute,
+        page_size,
+        attempts,
+        backoff_ms,
+    } = cmd
+    else {
+        return Ok(ExitCode::FAILURE);
+    };
     let store = app::open_store(common)?;
     let mut conn = store.conn()?;
     app::migrate_or_check(&mut conn, false)?;
-    let input =
-        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let started = std::time::Instant::now();
-    let mut last = std::time::Instant::now();
-    let summary = crate::registry::sync::from_json_lines(
-        &mut conn,
-        &SystemClock,
-        &file.display().to_string(),
-        std::io::BufReader::with_capacity(1 << 20, input),
-        full,
-        |c| {
-            if last.elapsed() >= std::time::Duration::from_secs(5) {
-                last = std::time::Instant::now();
-                eprintln!(
-                    "progress: read {} inserted {} updated {} unchanged {} rejected {}",
-                    c.read, c.inserted, c.updated, c.unchanged, c.rejected
-                );
-            }
-        },
-    )?;
+    let result = match (file, url) {
+        (Some(file), _) => {
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let len = input.metadata().ok().map(|m| m.len());
+            let csv = match format {
+                Some(f) => f == ExportFormat::Csv,
+                None => file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+            };
+            let mut progress = Progress::new(len);
+            let reader = std::io::BufReader::with_capacity(1 << 20, progress.bar.wrap_read(input));
+            let name = file.display().to_string();
+            let plan = sync::Plan {
+                source: &name,
+                full,
+                resumable: false,
+            };
+            let result = sync::run(
+                &mut conn,
+                &SystemClock,
+                plan,
+                |_, emit| {
+                    if csv {
+                        sync::read_csv(reader, sync::FILE_BATCH, emit)
+                    } else {
+                        sync::read_json_lines(reader, sync::FILE_BATCH, emit)
+                    }
+                },
+                |c| progress.update(c),
+            );
+            progress.bar.finish_and_clear();
+            result
+        }
+        (None, Some(url)) => {
+            let token = std::env::var("ACCREDO_REGISTRY_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty());
+            let source = ApiSource {
+                per_minute,
+                page_size,
+                max_attempts: attempts,
+                backoff: std::time::Duration::from_millis(backoff_ms),
+                ..ApiSource::new(url, token)
+            };
+            let name = source.name();
+            let plan = sync::Plan {
+                source: &name,
+                full,
+                resumable: true,
+            };
+            let mut progress = Progress::new(None);
+            let result = sync::run(
+                &mut conn,
+                &SystemClock,
+                plan,
+                |from, emit| source.produce(from, emit),
+                |c| progress.update(c),
+            );
+            progress.bar.finish_and_clear();
+            result
+        }
+        (None, None) => return Err(anyhow!("give --file or --url")),
+    };
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "sync failed after {:.1} s: {e}",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let c = summary.counts;
+    if let Some(from) = summary.resumed_from {
+        println!("resumed run {} from offset {from}", summary.run);
+    }
     for r in &summary.rejections {
         println!("rejected line {}: {} ({})", r.line, r.reason, r.code);
+    }
+    if c.rejected > i64::try_from(summary.rejections.len()).unwrap_or(i64::MAX) {
+        println!(
+            "… {} rejections in all; `accredo registry runs` has the report",
+            c.rejected
+        );
     }
     println!(
         "run {}: read {} inserted {} updated {} unchanged {} removed {} rejected {} in {:.1} s",

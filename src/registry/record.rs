@@ -104,7 +104,7 @@ fn reject(line: u64, code: &'static str, reason: impl Into<String>) -> Rejection
 impl RegisterPerson {
     /// Parses and checks one line; identifiers come back normalised.
     pub fn parse_line(line: u64, text: &str) -> Result<Self, Rejection> {
-        let mut p: RegisterPerson = serde_json::from_str(text).map_err(|e| {
+        let p: RegisterPerson = serde_json::from_str(text).map_err(|e| {
             let code = if e.is_data() {
                 "invalid_record"
             } else {
@@ -112,6 +112,19 @@ impl RegisterPerson {
             };
             reject(line, code, e.to_string())
         })?;
+        p.check(line)
+    }
+
+    /// Checks one record already read as JSON (a page item of the register API).
+    pub fn from_value(line: u64, value: serde_json::Value) -> Result<Self, Rejection> {
+        let p: RegisterPerson = serde_json::from_value(value)
+            .map_err(|e| reject(line, "invalid_record", e.to_string()))?;
+        p.check(line)
+    }
+
+    /// Checks required fields and identifiers; identifiers come back normalised.
+    pub fn check(mut self, line: u64) -> Result<Self, Rejection> {
+        let p = &mut self;
         for (name, value) in [
             ("register_id", &p.register_id),
             ("last_name", &p.last_name),
@@ -156,13 +169,73 @@ impl RegisterPerson {
                 })?;
             }
         }
-        Ok(p)
+        Ok(self)
     }
 
     /// Hash of the record's content: equal hashes mean nothing changed.
     pub fn content_hash(&self) -> String {
         let canonical = serde_json::to_string(self).unwrap_or_default();
         hex::encode(Sha256::digest(canonical.as_bytes()))
+    }
+}
+
+/// The columns of a CSV export, in order (the README documents them).
+pub const CSV_HEADER: [&str; 12] = [
+    "register_id",
+    "snils",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "birth_date",
+    "inn",
+    "gender",
+    "updated_at",
+    "employments",
+    "educations",
+    "accreditations",
+];
+
+/// A row of a CSV export: the person's fields flat, and the three lists as JSON arrays in
+/// their cells (empty for none).
+#[derive(Debug, Deserialize)]
+pub struct CsvPerson {
+    register_id: String,
+    snils: String,
+    last_name: String,
+    first_name: String,
+    middle_name: Option<String>,
+    birth_date: String,
+    inn: Option<String>,
+    gender: Option<String>,
+    updated_at: Option<String>,
+    employments: Option<String>,
+    educations: Option<String>,
+    accreditations: Option<String>,
+}
+
+impl CsvPerson {
+    /// Checks the row as a register record.
+    pub fn into_person(self, line: u64) -> Result<RegisterPerson, Rejection> {
+        let list = |name: &str, cell: Option<String>| match cell {
+            None => Ok(serde_json::Value::Array(Vec::new())),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| reject(line, "invalid_record", format!("{name}: {e}"))),
+        };
+        let value = serde_json::json!({
+            "register_id": self.register_id,
+            "snils": self.snils,
+            "last_name": self.last_name,
+            "first_name": self.first_name,
+            "middle_name": self.middle_name,
+            "birth_date": self.birth_date,
+            "inn": self.inn,
+            "gender": self.gender,
+            "updated_at": self.updated_at,
+            "employments": list("employments", self.employments)?,
+            "educations": list("educations", self.educations)?,
+            "accreditations": list("accreditations", self.accreditations)?,
+        });
+        RegisterPerson::from_value(line, value)
     }
 }
 

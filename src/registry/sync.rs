@@ -1,20 +1,31 @@
-//! Sync of our register copy from an export file (JSON Lines): streamed in batches, idempotent
-//! (unchanged records are only marked as seen), changed ones updated, and with a full export
-//! the ones missing from it marked removed (never deleted). One sync at a time (a lock row).
+//! Sync of our register copy from a source (an export file or the register's API).
+//!
+//! The source runs on its own thread and hands over chunks of checked records through a
+//! bounded channel, so reading and parsing overlap with writing and memory stays flat whatever
+//! the size of the export. Each chunk is written in one transaction: new records in one bulk
+//! write (binary `COPY` on PostgreSQL), changed ones in one set-based `UPDATE`, unchanged ones
+//! not rewritten at all (a full export only lists them in `registry_sync_seen`), the chunk's
+//! rejections, the run's counters and, for a resumable source, where to resume. If the bulk
+//! write fails (a SNILS moving between records, say), the chunk is rolled back and written
+//! again record by record, each in a savepoint, so a bad record is rejected alone and leaves
+//! nothing behind. A full export then marks every record it did not contain as removed (never
+//! deletes) with one anti-join. One sync at a time (a lock row).
 
 use super::record::{RegisterPerson, Rejection};
 use crate::domain::clock::Clock;
-use crate::store::registry::{self as rows, Counts, PersonRow};
+use crate::store::registry::{self as rows, Counts, PersonRow, RejectionRow};
 use crate::store::{DbConnection, StoreError, write_tx};
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
+use diesel::Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
-/// Records written per transaction.
-const BATCH: usize = 500;
-/// Rejections kept in the stored report (all are counted).
-const REPORT_LIMIT: usize = 1_000;
+/// Records per chunk when reading a file.
+pub const FILE_BATCH: usize = 5_000;
+/// Rejections listed in the stored report (all are kept in `registry_rejections`).
+const REPORT_LIMIT: i64 = 1_000;
 /// A lock not extended for this long belongs to a crashed run.
 const LOCK_TTL: Duration = Duration::minutes(10);
 
@@ -27,13 +38,16 @@ pub enum SyncError {
     /// Reading the source failed.
     #[error("cannot read the export: {0}")]
     Read(#[from] std::io::Error),
+    /// The source refused or broke off (after retries where they make sense).
+    #[error("{0}")]
+    Source(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl From<diesel::result::Error> for SyncError {
-    fn from(e: diesel::result::Error) -> Self {
+impl From<DieselError> for SyncError {
+    fn from(e: DieselError) -> Self {
         SyncError::Store(StoreError::Query(e))
     }
 }
@@ -43,202 +57,569 @@ impl From<diesel::result::Error> for SyncError {
 pub struct Summary {
     /// Run id (its report is stored).
     pub run: i64,
-    /// Counters.
+    /// Counters (over the whole run, including the part before a resume).
     pub counts: Counts,
-    /// Rejected records (at most the first thousand).
-    pub rejections: Vec<Rejection>,
+    /// Rejected records, in source order (at most the first thousand).
+    pub rejections: Vec<RejectionRow>,
+    /// Offset the run resumed from, if it continued an interrupted one.
+    pub resumed_from: Option<i64>,
 }
 
-fn to_row(p: &RegisterPerson, hash: String, run: i64, now: chrono::NaiveDateTime) -> PersonRow {
-    fn json(v: &impl serde::Serialize) -> String {
-        serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-    }
-    PersonRow {
-        register_id: p.register_id.clone(),
-        snils: p.snils.clone(),
-        last_name: p.last_name.clone(),
-        first_name: p.first_name.clone(),
-        middle_name: p.middle_name.clone(),
-        birth_date: p.birth_date,
-        inn: p.inn.clone(),
-        gender: p.gender.clone(),
-        employments: json(&p.employments),
-        educations: json(&p.educations),
-        accreditations: json(&p.accreditations),
-        source_updated_at: p.updated_at.map(|t| t.naive_utc()),
-        record_hash: hash,
-        removed_at: None,
-        last_seen_run: run,
-        synced_at: now,
+/// A checked record and its position in the source (line of a file, 1-based record number
+/// of the API).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Position in the source.
+    pub line: u64,
+    /// The row to store (run and time are filled in when written).
+    pub row: PersonRow,
+}
+
+impl Record {
+    /// Prepares a checked person for writing.
+    pub fn new(line: u64, p: RegisterPerson) -> Self {
+        fn json(v: &impl serde::Serialize) -> String {
+            serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+        }
+        let record_hash = p.content_hash();
+        let row = PersonRow {
+            employments: json(&p.employments),
+            educations: json(&p.educations),
+            accreditations: json(&p.accreditations),
+            source_updated_at: p.updated_at.map(|t| t.naive_utc()),
+            register_id: p.register_id,
+            snils: p.snils,
+            last_name: p.last_name,
+            first_name: p.first_name,
+            middle_name: p.middle_name,
+            birth_date: p.birth_date,
+            inn: p.inn,
+            gender: p.gender,
+            record_hash,
+            removed_at: None,
+            last_seen_run: 0,
+            synced_at: NaiveDateTime::default(),
+        };
+        Self { line, row }
     }
 }
 
-/// Writes one batch in one transaction; records whose SNILS belongs to another register id
-/// (in the database or earlier in the batch) are rejected, not written.
-fn write_batch(
-    conn: &mut DbConnection,
-    batch: &[(u64, RegisterPerson)],
+/// A piece of the source, committed in one transaction.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Lines or records read, rejected ones included.
+    pub read: i64,
+    /// Records that passed the checks.
+    pub records: Vec<Record>,
+    /// Records that did not.
+    pub rejected: Vec<Rejection>,
+    /// For a resumable source: where to resume once this chunk is committed.
+    pub resume_offset: Option<i64>,
+}
+
+/// Hands a chunk to the writer; false when the writer has stopped (the source should too).
+pub type Emit<'a> = dyn FnMut(Chunk) -> bool + 'a;
+
+/// What to sync.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    /// Names the source in the run's report (file path or API address); a resumable run is
+    /// continued only by a run of the same source.
+    pub source: &'a str,
+    /// The source is the whole register: mark everyone absent from it as removed.
+    pub full: bool,
+    /// Continue the newest interrupted run of this source from where it stopped.
+    pub resumable: bool,
+}
+
+struct Started {
     run: i64,
-    clock: &dyn Clock,
-    counts: &mut Counts,
-    rejections: &mut Vec<Rejection>,
-) -> Result<(), SyncError> {
-    let now = clock.now().naive_utc();
-    let (c, r) = write_tx(conn, |conn| {
-        let mut c = Counts::default();
-        let mut r = Vec::new();
-        let ids: Vec<&str> = batch.iter().map(|(_, p)| p.register_id.as_str()).collect();
-        let snils: Vec<&str> = batch.iter().map(|(_, p)| p.snils.as_str()).collect();
-        let stored = rows::existing(conn, &ids, &snils)?;
-        let by_id: HashMap<&str, (&str, &str, bool)> = stored
-            .iter()
-            .map(|(id, s, h, removed)| (id.as_str(), (s.as_str(), h.as_str(), *removed)))
-            .collect();
-        let mut snils_owner: HashMap<String, String> = stored
-            .iter()
-            .map(|(id, s, _, _)| (s.clone(), id.clone()))
-            .collect();
-        let mut seen_ids = HashSet::new();
-        let mut unchanged = Vec::new();
-        for (line, p) in batch {
-            if !seen_ids.insert(p.register_id.as_str()) {
-                r.push(Rejection {
-                    line: *line,
-                    code: "duplicate_record",
-                    reason: format!("register_id {} repeats in the export", p.register_id),
-                });
-                continue;
-            }
-            if snils_owner
-                .get(&p.snils)
-                .is_some_and(|owner| *owner != p.register_id)
-            {
-                r.push(Rejection {
-                    line: *line,
-                    code: "duplicate_snils",
-                    reason: format!("SNILS {} belongs to another register record", p.snils),
-                });
-                continue;
-            }
-            let hash = p.content_hash();
-            match by_id.get(p.register_id.as_str()) {
-                None => {
-                    rows::insert(conn, &to_row(p, hash, run, now))?;
-                    c.inserted += 1;
-                }
-                Some((_, old_hash, removed)) if *old_hash == hash && !removed => {
-                    unchanged.push(p.register_id.as_str());
-                    c.unchanged += 1;
-                }
-                Some((old_snils, _, _)) => {
-                    snils_owner.remove(*old_snils);
-                    rows::update(conn, &to_row(p, hash, run, now))?;
-                    c.updated += 1;
-                }
-            }
-            snils_owner.insert(p.snils.clone(), p.register_id.clone());
-        }
-        for chunk in unchanged.chunks(BATCH) {
-            rows::touch(conn, chunk, run)?;
-        }
-        rows::extend_lock(conn, run, now + LOCK_TTL)?;
-        Ok::<_, SyncError>((c, r))
-    })?;
-    counts.inserted += c.inserted;
-    counts.updated += c.updated;
-    counts.unchanged += c.unchanged;
-    counts.rejected += i64::try_from(r.len()).unwrap_or(i64::MAX);
-    rejections.extend(r);
-    Ok(())
+    counts: Counts,
+    resumed_from: Option<i64>,
 }
 
-/// Runs a sync from JSON Lines. `full`: the export is the whole register (absent records are
-/// marked removed). `progress` is called after each batch with the counters so far.
-pub fn from_json_lines(
+fn start(
     conn: &mut DbConnection,
-    clock: &dyn Clock,
-    source: &str,
-    input: impl BufRead,
-    full: bool,
-    mut progress: impl FnMut(&Counts),
-) -> Result<Summary, SyncError> {
-    let now = clock.now().naive_utc();
-    let run = write_tx(conn, |conn| {
-        let run = rows::start_run(conn, source, full, now)?;
-        if rows::lock(conn, run, now, now + LOCK_TTL)? {
-            Ok(Some(run))
+    now: NaiveDateTime,
+    plan: Plan<'_>,
+) -> Result<Started, SyncError> {
+    write_tx(conn, |conn| {
+        let previous = if plan.resumable {
+            rows::resumable(conn, plan.source)?.filter(|r| r.full_export == plan.full)
         } else {
-            rows::finish_run(conn, run, "refused_locked", Counts::default(), "{}", now)?;
-            Ok::<_, StoreError>(None)
+            None
+        };
+        let run = match &previous {
+            Some(r) => r.id,
+            None => rows::start_run(conn, plan.source, plan.full, now)?,
+        };
+        if !rows::lock(conn, run, now, now + LOCK_TTL)? {
+            let refused = match previous {
+                Some(_) => rows::start_run(conn, plan.source, plan.full, now)?,
+                None => run,
+            };
+            rows::finish_run(
+                conn,
+                refused,
+                "refused_locked",
+                Counts::default(),
+                "{}",
+                now,
+            )?;
+            return Ok(None);
         }
+        // We hold the lock, so no other run is alive: runs left "running" by a dead process
+        // that cannot resume are over, and only this run's seen list matters.
+        rows::close_interrupted(conn, run, now)?;
+        rows::clear_seen(conn, Some(run))?;
+        let started = match previous {
+            Some(r) => {
+                rows::reopen_run(conn, run)?;
+                Started {
+                    run,
+                    counts: r.counts(),
+                    resumed_from: r.resume_offset,
+                }
+            }
+            None => Started {
+                run,
+                counts: Counts::default(),
+                resumed_from: None,
+            },
+        };
+        Ok::<_, StoreError>(Some(started))
     })
-    .map_err(|e| {
+    .map_err(|e: StoreError| {
         if e.is_conflict() {
             SyncError::Locked
         } else {
             SyncError::Store(e)
         }
     })?
-    .ok_or(SyncError::Locked)?;
+    .ok_or(SyncError::Locked)
+}
 
-    let mut counts = Counts::default();
-    let mut rejections = Vec::new();
-    let result = (|| -> Result<(), SyncError> {
-        let mut batch = Vec::with_capacity(BATCH);
-        for (i, line) in input.lines().enumerate() {
-            let line_no = u64::try_from(i).unwrap_or(u64::MAX) + 1;
-            let text = line?;
-            if text.trim().is_empty() {
+/// How one chunk's records divide up against what is stored.
+#[derive(Default)]
+struct Sorted<'a> {
+    insert: Vec<&'a Record>,
+    update: Vec<&'a Record>,
+    unchanged: Vec<&'a Record>,
+    rejected: Vec<RejectionRow>,
+}
+
+fn rejection(run: i64, line: u64, code: &str, reason: String) -> RejectionRow {
+    RejectionRow {
+        run_id: run,
+        line: i64::try_from(line).unwrap_or(i64::MAX),
+        code: code.to_owned(),
+        reason,
+    }
+}
+
+fn sort<'a>(
+    conn: &mut DbConnection,
+    run: i64,
+    records: &'a [Record],
+) -> Result<Sorted<'a>, DieselError> {
+    let ids: Vec<&str> = records.iter().map(|r| r.row.register_id.as_str()).collect();
+    let snils: Vec<&str> = records.iter().map(|r| r.row.snils.as_str()).collect();
+    let stored = rows::existing(conn, &ids, &snils)?;
+    let by_id: HashMap<&str, &rows::Existing> =
+        stored.iter().map(|e| (e.register_id.as_str(), e)).collect();
+    let mut snils_owner: HashMap<&str, &str> = stored
+        .iter()
+        .map(|e| (e.snils.as_str(), e.register_id.as_str()))
+        .collect();
+    let mut seen_ids = HashSet::new();
+    let mut out = Sorted::default();
+    for rec in records {
+        let p = &rec.row;
+        let stored = by_id.get(p.register_id.as_str());
+        let earlier_in_run = stored.is_some_and(|e| e.last_seen_run == run && !e.removed);
+        if !seen_ids.insert(p.register_id.as_str()) || earlier_in_run {
+            out.rejected.push(rejection(
+                run,
+                rec.line,
+                "duplicate_record",
+                format!("register_id {} repeats in the export", p.register_id),
+            ));
+            continue;
+        }
+        if snils_owner
+            .get(p.snils.as_str())
+            .is_some_and(|owner| *owner != p.register_id)
+        {
+            out.rejected.push(rejection(
+                run,
+                rec.line,
+                "duplicate_snils",
+                format!("SNILS {} belongs to another register record", p.snils),
+            ));
+            continue;
+        }
+        match stored {
+            None => out.insert.push(rec),
+            Some(e) if e.record_hash == p.record_hash && !e.removed => out.unchanged.push(rec),
+            Some(e) => {
+                snils_owner.remove(e.snils.as_str());
+                out.update.push(rec);
+            }
+        }
+        snils_owner.insert(p.snils.as_str(), p.register_id.as_str());
+    }
+    Ok(out)
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The chunk's changes in bulk; any database error aborts the whole chunk.
+fn write_bulk(
+    conn: &mut DbConnection,
+    run: i64,
+    full: bool,
+    records: &[Record],
+    rejected: &mut Vec<RejectionRow>,
+    counts: &mut Counts,
+) -> Result<(), DieselError> {
+    let sorted = sort(conn, run, records)?;
+    let insert: Vec<PersonRow> = sorted.insert.iter().map(|r| r.row.clone()).collect();
+    let update: Vec<PersonRow> = sorted.update.iter().map(|r| r.row.clone()).collect();
+    rows::insert_many(conn, &insert)?;
+    rows::update_many(conn, &update)?;
+    if full {
+        let ids: Vec<&str> = sorted
+            .unchanged
+            .iter()
+            .map(|r| r.row.register_id.as_str())
+            .collect();
+        rows::mark_seen(conn, run, &ids)?;
+    }
+    counts.inserted += count(insert.len());
+    counts.updated += count(update.len());
+    counts.unchanged += count(sorted.unchanged.len());
+    rejected.extend(sorted.rejected);
+    Ok(())
+}
+
+/// The chunk record by record, each in a savepoint: a record the database refuses is rejected
+/// and leaves nothing behind; the others are written.
+fn write_one_by_one(
+    conn: &mut DbConnection,
+    run: i64,
+    full: bool,
+    records: &[Record],
+    rejected: &mut Vec<RejectionRow>,
+    counts: &mut Counts,
+) -> Result<(), DieselError> {
+    let sorted = sort(conn, run, records)?;
+    rejected.extend(sorted.rejected);
+    let refused = |e: &DieselError, unique_code: &str| match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => unique_code.to_owned(),
+        _ => "write_refused".to_owned(),
+    };
+    for (recs, kind) in [
+        (&sorted.insert, 0u8),
+        (&sorted.update, 1),
+        (&sorted.unchanged, 2),
+    ] {
+        for rec in recs {
+            if kind == 2 && !full {
+                counts.unchanged += 1;
                 continue;
             }
-            counts.read += 1;
-            match RegisterPerson::parse_line(line_no, &text) {
-                Ok(p) => batch.push((line_no, p)),
-                Err(rej) => {
-                    counts.rejected += 1;
-                    rejections.push(rej);
+            let done = conn.transaction(|c| match kind {
+                0 => rows::insert(c, &rec.row),
+                1 => rows::update(c, &rec.row),
+                _ => rows::mark_seen(c, run, &[rec.row.register_id.as_str()]),
+            });
+            match (done, kind) {
+                (Ok(()), 0) => counts.inserted += 1,
+                (Ok(()), 1) => counts.updated += 1,
+                (Ok(()), _) => counts.unchanged += 1,
+                (Err(e @ DieselError::DatabaseError(..)), _) => {
+                    let code = if kind == 2 {
+                        refused(&e, "duplicate_record")
+                    } else {
+                        refused(&e, "duplicate_snils")
+                    };
+                    rejected.push(rejection(run, rec.line, &code, e.to_string()));
                 }
+                (Err(e), _) => return Err(e),
             }
-            if batch.len() == BATCH {
-                write_batch(conn, &batch, run, clock, &mut counts, &mut rejections)?;
-                batch.clear();
+        }
+    }
+    Ok(())
+}
+
+fn write_chunk(
+    conn: &mut DbConnection,
+    clock: &dyn Clock,
+    run: i64,
+    full: bool,
+    mut chunk: Chunk,
+    counts: &mut Counts,
+) -> Result<(), SyncError> {
+    let now = clock.now().naive_utc();
+    for rec in &mut chunk.records {
+        rec.row.last_seen_run = run;
+        rec.row.synced_at = now;
+    }
+    let base: Vec<RejectionRow> = chunk
+        .rejected
+        .into_iter()
+        .map(|r| rejection(run, r.line, r.code, r.reason))
+        .collect();
+    let commit = |conn: &mut DbConnection, bulk: bool| {
+        write_tx(conn, |conn| {
+            let mut c = *counts;
+            c.read += chunk.read;
+            let mut rejected = base.clone();
+            if bulk {
+                write_bulk(conn, run, full, &chunk.records, &mut rejected, &mut c)?;
+            } else {
+                write_one_by_one(conn, run, full, &chunk.records, &mut rejected, &mut c)?;
+            }
+            c.rejected += count(rejected.len());
+            rows::add_rejections(conn, &rejected)?;
+            rows::checkpoint(conn, run, c, chunk.resume_offset)?;
+            rows::extend_lock(conn, run, now + LOCK_TTL)?;
+            Ok::<_, SyncError>(c)
+        })
+    };
+    *counts = match commit(conn, true) {
+        Ok(c) => c,
+        Err(SyncError::Store(StoreError::Query(DieselError::DatabaseError(kind, info)))) => {
+            tracing::debug!(
+                ?kind,
+                error = info.message(),
+                "bulk write refused, record by record"
+            );
+            commit(conn, false)?
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(())
+}
+
+/// Runs a sync. `produce` runs on its own thread: it gets the offset to start from (0, or
+/// where an interrupted run stopped) and emits chunks; `progress` is called after each chunk
+/// is committed.
+pub fn run<P>(
+    conn: &mut DbConnection,
+    clock: &dyn Clock,
+    plan: Plan<'_>,
+    produce: P,
+    mut progress: impl FnMut(&Counts),
+) -> Result<Summary, SyncError>
+where
+    P: FnOnce(i64, &mut Emit<'_>) -> Result<(), SyncError> + Send,
+{
+    let started = start(conn, clock.now().naive_utc(), plan)?;
+    let run = started.run;
+    let mut counts = started.counts;
+    let from = started.resumed_from.unwrap_or(0);
+
+    let result = std::thread::scope(|scope| {
+        // Two chunks in flight: the source reads ahead while one is written.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        let span = tracing::Span::current();
+        let producer = scope.spawn(move || {
+            span.in_scope(|| {
+                let mut emit = |chunk: Chunk| tx.send(chunk).is_ok();
+                produce(from, &mut emit)
+            })
+        });
+        let written = (|| {
+            for chunk in rx.iter() {
+                write_chunk(conn, clock, run, plan.full, chunk, &mut counts)?;
                 progress(&counts);
             }
-        }
-        if !batch.is_empty() {
-            write_batch(conn, &batch, run, clock, &mut counts, &mut rejections)?;
-            progress(&counts);
-        }
-        if full {
+            Ok::<_, SyncError>(())
+        })();
+        // Stop the source if the writer failed, then wait for it.
+        drop(rx);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|_| Err(SyncError::Source("the source thread panicked".into())));
+        written.and(produced)
+    });
+    let result = result.and_then(|()| {
+        if plan.full {
             let removed = write_tx(conn, |conn| {
                 rows::mark_removed(conn, run, clock.now().naive_utc()).map_err(StoreError::from)
             })?;
-            counts.removed = i64::try_from(removed).unwrap_or(i64::MAX);
+            counts.removed = count(removed);
         }
         Ok(())
-    })();
-    let status = if result.is_ok() {
-        "succeeded"
-    } else {
-        "failed"
-    };
-    rejections.sort_by_key(|r| r.line);
-    let report = json!({
-        "rejections": rejections.iter().take(REPORT_LIMIT).collect::<Vec<_>>(),
-        "rejections_total": rejections.len(),
-        "error": result.as_ref().err().map(ToString::to_string),
-    })
-    .to_string();
-    let end = clock.now().naive_utc();
-    write_tx(conn, |conn| {
-        rows::finish_run(conn, run, status, counts, &report, end)?;
-        rows::unlock(conn, run).map_err(StoreError::from)
-    })?;
+    });
+    finish(conn, clock, run, plan, counts, result.as_ref().err())?;
     result?;
-    rejections.truncate(REPORT_LIMIT);
+    let rejections = rows::rejections(conn, run, REPORT_LIMIT)?;
     Ok(Summary {
         run,
         counts,
         rejections,
+        resumed_from: started.resumed_from,
     })
+}
+
+fn finish(
+    conn: &mut DbConnection,
+    clock: &dyn Clock,
+    run: i64,
+    plan: Plan<'_>,
+    counts: Counts,
+    error: Option<&SyncError>,
+) -> Result<(), SyncError> {
+    let end = clock.now().naive_utc();
+    write_tx(conn, |conn| {
+        let listed = rows::rejections(conn, run, REPORT_LIMIT)?;
+        let report = json!({
+            "rejections": listed,
+            "rejections_total": counts.rejected,
+            "error": error.map(ToString::to_string),
+        })
+        .to_string();
+        let status = if error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        rows::finish_run(conn, run, status, counts, &report, end)?;
+        // A run that will not be resumed needs neither its seen list nor a resume offset.
+        if error.is_none() || !plan.resumable {
+            rows::clear_seen_of(conn, run)?;
+            rows::checkpoint(conn, run, counts, None)?;
+        }
+        rows::unlock(conn, run)?;
+        Ok::<_, SyncError>(())
+    })
+}
+
+/// Reads JSON Lines (`schemas/frmr-person.schema.json`) in chunks of `batch`.
+pub fn read_json_lines(
+    input: impl BufRead,
+    batch: usize,
+    emit: &mut Emit<'_>,
+) -> Result<(), SyncError> {
+    let mut chunk = Chunk::default();
+    for (i, line) in input.lines().enumerate() {
+        let line_no = u64::try_from(i).unwrap_or(u64::MAX) + 1;
+        let text = line?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        chunk.read += 1;
+        match RegisterPerson::parse_line(line_no, &text) {
+            Ok(p) => chunk.records.push(Record::new(line_no, p)),
+            Err(rej) => chunk.rejected.push(rej),
+        }
+        if chunk.records.len() + chunk.rejected.len() >= batch && !emit(std::mem::take(&mut chunk))
+        {
+            return Ok(());
+        }
+    }
+    if chunk.read > 0 {
+        emit(chunk);
+    }
+    Ok(())
+}
+
+/// Reads a CSV export with the header [`super::record::CSV_HEADER`] in chunks of `batch`.
+/// A header that differs stops the run before anything is written.
+pub fn read_csv(input: impl Read, batch: usize, emit: &mut Emit<'_>) -> Result<(), SyncError> {
+    use super::record::{CSV_HEADER, CsvPerson};
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let header = reader
+        .headers()
+        .map_err(|e| SyncError::Source(format!("cannot read the CSV header: {e}")))?
+        .clone();
+    if header.iter().map(str::trim).ne(CSV_HEADER) {
+        return Err(SyncError::Source(format!(
+            "the CSV header must be: {}",
+            CSV_HEADER.join(",")
+        )));
+    }
+    let mut chunk = Chunk::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                chunk.read += 1;
+                let line = record.position().map_or(line, csv::Position::line);
+                let parsed = if record.len() == CSV_HEADER.len() {
+                    record
+                        .deserialize::<CsvPerson>(Some(&header))
+                        .map_err(|e| Rejection {
+                            line,
+                            code: "invalid_record",
+                            reason: e.to_string(),
+                        })
+                        .and_then(|row| row.into_person(line))
+                } else {
+                    Err(Rejection {
+                        line,
+                        code: "unparseable_line",
+                        reason: format!(
+                            "{} fields, the header has {}",
+                            record.len(),
+                            CSV_HEADER.len()
+                        ),
+                    })
+                };
+                match parsed {
+                    Ok(p) => chunk.records.push(Record::new(line, p)),
+                    Err(rej) => chunk.rejected.push(rej),
+                }
+            }
+            Err(e) if e.is_io_error() => {
+                return Err(SyncError::Source(format!("cannot read the export: {e}")));
+            }
+            Err(e) => {
+                chunk.read += 1;
+                let line = e.position().map_or(line + 1, csv::Position::line);
+                chunk.rejected.push(Rejection {
+                    line,
+                    code: "unparseable_line",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        if chunk.records.len() + chunk.rejected.len() >= batch && !emit(std::mem::take(&mut chunk))
+        {
+            return Ok(());
+        }
+    }
+    if chunk.read > 0 {
+        emit(chunk);
+    }
+    Ok(())
+}
+
+/// Runs a sync from JSON Lines (a whole export in hand, as tests and the demo have it).
+pub fn from_json_lines(
+    conn: &mut DbConnection,
+    clock: &dyn Clock,
+    source: &str,
+    input: impl BufRead + Send,
+    full: bool,
+    progress: impl FnMut(&Counts),
+) -> Result<Summary, SyncError> {
+    let plan = Plan {
+        source,
+        full,
+        resumable: false,
+    };
+    run(
+        conn,
+        clock,
+        plan,
+        |_, emit| read_json_lines(input, FILE_BATCH, emit),
+        progress,
+    )
 }

@@ -1,14 +1,17 @@
 //! Rows of our register copy, sync runs and the sync lock.
 
 use super::DbConnection;
-use super::schema::{registry_lock as rl, registry_persons as rp, registry_runs as rr};
+use super::schema::{
+    registry_lock as rl, registry_persons as rp, registry_rejections as rj, registry_runs as rr,
+    registry_sync_seen as seen,
+};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 /// A stored register person.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = rp)]
-#[diesel(treat_none_as_null = true)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct PersonRow {
     pub register_id: String,
     pub snils: String,
@@ -28,12 +31,22 @@ pub struct PersonRow {
     pub synced_at: NaiveDateTime,
 }
 
-/// `(register_id, snils, record_hash, removed)` of the stored persons among `ids` or `snils`.
+/// What the database holds for a record the sync is about to write.
+#[derive(Debug, Clone, Queryable)]
+pub struct Existing {
+    pub register_id: String,
+    pub snils: String,
+    pub record_hash: String,
+    pub removed: bool,
+    pub last_seen_run: i64,
+}
+
+/// The stored persons among `ids` or `snils`.
 pub fn existing(
     conn: &mut DbConnection,
     ids: &[&str],
     snils: &[&str],
-) -> QueryResult<Vec<(String, String, String, bool)>> {
+) -> QueryResult<Vec<Existing>> {
     rp::table
         .filter(rp::register_id.eq_any(ids).or(rp::snils.eq_any(snils)))
         .select((
@@ -41,8 +54,65 @@ pub fn existing(
             rp::snils,
             rp::record_hash,
             rp::removed_at.is_not_null(),
+            rp::last_seen_run,
         ))
         .load(conn)
+}
+
+/// Inserts new persons: one binary `COPY` on PostgreSQL, row by row on SQLite.
+pub fn insert_many(conn: &mut DbConnection, rows: &[PersonRow]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        DbConnection::Pg(pg) => diesel::copy_from(rp::table)
+            .from_insertable(rows)
+            .execute(pg)
+            .map(drop),
+        DbConnection::Sqlite(_) => rows.iter().try_for_each(|row| insert(conn, row)),
+    }
+}
+
+/// Replaces changed persons: one `UPDATE … FROM unnest(…)` on PostgreSQL, row by row on SQLite.
+pub fn update_many(conn: &mut DbConnection, rows: &[PersonRow]) -> QueryResult<()> {
+    use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamp};
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let DbConnection::Pg(pg) = conn else {
+        return rows.iter().try_for_each(|row| update(conn, row));
+    };
+    fn col<T: Clone>(rows: &[PersonRow], f: impl Fn(&PersonRow) -> &T) -> Vec<T> {
+        rows.iter().map(|r| f(r).clone()).collect()
+    }
+    diesel::sql_query(
+        "UPDATE registry_persons AS p SET snils = s.snils, last_name = s.last_name, \
+         first_name = s.first_name, middle_name = s.middle_name, birth_date = s.birth_date, \
+         inn = s.inn, gender = s.gender, employments = s.employments, educations = s.educations, \
+         accreditations = s.accreditations, source_updated_at = s.source_updated_at, \
+         record_hash = s.record_hash, removed_at = NULL, last_seen_run = $14, synced_at = $15 \
+         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         AS s(register_id, snils, last_name, first_name, middle_name, birth_date, inn, gender, \
+              employments, educations, accreditations, source_updated_at, record_hash) \
+         WHERE p.register_id = s.register_id",
+    )
+    .bind::<Array<Text>, _>(col(rows, |r| &r.register_id))
+    .bind::<Array<Text>, _>(col(rows, |r| &r.snils))
+    .bind::<Array<Text>, _>(col(rows, |r| &r.last_name))
+    .bind::<Array<Text>, _>(col(rows, |r| &r.first_name))
+    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.middle_name))
+    .bind::<Array<Date>, _>(col(rows, |r| &r.birth_date))
+    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.inn))
+    .bind::<Array<Nullable<Text>>, _>(col(rows, |r| &r.gender))
+    .bind::<Array<Text>, _>(col(rows, |r| &r.employments))
+    .bind::<Array<Text>, _>(col(rows, |r| &r.educations))
+    .bind::<Array<Text>, _>(col(rows, |r| &r.accreditations))
+    .bind::<Array<Nullable<Timestamp>>, _>(col(rows, |r| &r.source_updated_at))
+    .bind::<Array<Text>, _>(col(rows, |r| &r.record_hash))
+    .bind::<BigInt, _>(first.last_seen_run)
+    .bind::<Timestamp, _>(first.synced_at)
+    .execute(pg)
+    .map(drop)
 }
 
 /// Inserts a new person.
@@ -61,23 +131,124 @@ pub fn update(conn: &mut DbConnection, row: &PersonRow) -> QueryResult<()> {
         .map(drop)
 }
 
-/// Records that these unchanged persons were present in run `run`.
-pub fn touch(conn: &mut DbConnection, ids: &[&str], run: i64) -> QueryResult<()> {
-    diesel::update(rp::table.filter(rp::register_id.eq_any(ids)))
-        .set(rp::last_seen_run.eq(run))
+#[derive(Insertable)]
+#[diesel(table_name = seen, treat_none_as_default_value = false)]
+struct SeenRow<'a> {
+    run_id: i64,
+    register_id: &'a str,
+}
+
+/// Records that these unchanged persons were in the full export `run` (a repeated id is a
+/// unique violation).
+pub fn mark_seen(conn: &mut DbConnection, run: i64, ids: &[&str]) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<SeenRow<'_>> = ids
+        .iter()
+        .map(|id| SeenRow {
+            run_id: run,
+            register_id: id,
+        })
+        .collect();
+    match conn {
+        DbConnection::Pg(pg) => diesel::copy_from(seen::table)
+            .from_insertable(&rows)
+            .execute(pg)
+            .map(drop),
+        DbConnection::Sqlite(_) => rows.iter().try_for_each(|row| {
+            diesel::insert_into(seen::table)
+                .values(row)
+                .execute(conn)
+                .map(drop)
+        }),
+    }
+}
+
+/// Marks as removed everyone the full export `run` did not contain; returns how many.
+pub fn mark_removed(conn: &mut DbConnection, run: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    use diesel::dsl::{exists, not};
+    diesel::update(
+        rp::table
+            .filter(rp::removed_at.is_null())
+            .filter(rp::last_seen_run.ne(run))
+            .filter(not(exists(
+                seen::table
+                    .filter(seen::run_id.eq(run))
+                    .filter(seen::register_id.eq(rp::register_id)),
+            ))),
+    )
+    .set(rp::removed_at.eq(now))
+    .execute(conn)
+}
+
+/// Forgets the seen lists of runs other than `keep` that cannot be resumed.
+pub fn clear_seen(conn: &mut DbConnection, keep: Option<i64>) -> QueryResult<()> {
+    let resumable = rr::table
+        .filter(rr::resume_offset.is_not_null())
+        .select(rr::id);
+    diesel::delete(
+        seen::table
+            .filter(seen::run_id.ne(keep.unwrap_or(0)))
+            .filter(seen::run_id.ne_all(resumable)),
+    )
+    .execute(conn)
+    .map(drop)
+}
+
+/// Forgets the seen list of `run`.
+pub fn clear_seen_of(conn: &mut DbConnection, run: i64) -> QueryResult<()> {
+    diesel::delete(seen::table.filter(seen::run_id.eq(run)))
         .execute(conn)
         .map(drop)
 }
 
-/// Marks as removed everyone a full export `run` did not contain; returns how many.
-pub fn mark_removed(conn: &mut DbConnection, run: i64, now: NaiveDateTime) -> QueryResult<usize> {
+/// Closes runs other than `keep` left "running" by a process that died and that cannot be
+/// resumed (called by the lock holder, so none of them is alive).
+pub fn close_interrupted(
+    conn: &mut DbConnection,
+    keep: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::update(
-        rp::table
-            .filter(rp::last_seen_run.ne(run))
-            .filter(rp::removed_at.is_null()),
+        rr::table
+            .filter(rr::status.eq("running"))
+            .filter(rr::id.ne(keep))
+            .filter(rr::resume_offset.is_null()),
     )
-    .set(rp::removed_at.eq(now))
+    .set((rr::status.eq("interrupted"), rr::finished_at.eq(now)))
     .execute(conn)
+    .map(drop)
+}
+
+/// A rejected record as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Insertable, serde::Serialize)]
+#[diesel(table_name = rj)]
+pub struct RejectionRow {
+    #[serde(skip)]
+    pub run_id: i64,
+    pub line: i64,
+    pub code: String,
+    pub reason: String,
+}
+
+/// Stores rejected records of a run.
+pub fn add_rejections(conn: &mut DbConnection, rows: &[RejectionRow]) -> QueryResult<()> {
+    rows.iter().try_for_each(|row| {
+        diesel::insert_into(rj::table)
+            .values(row)
+            .execute(conn)
+            .map(drop)
+    })
+}
+
+/// The first `limit` rejected records of a run, in source order.
+pub fn rejections(conn: &mut DbConnection, run: i64, limit: i64) -> QueryResult<Vec<RejectionRow>> {
+    rj::table
+        .filter(rj::run_id.eq(run))
+        .order(rj::line)
+        .limit(limit)
+        .load(conn)
 }
 
 /// The person with this SNILS (11 digits), removed or not.
@@ -106,6 +277,7 @@ pub struct RunRow {
     pub removed: i64,
     pub rejected: i64,
     pub report: String,
+    pub resume_offset: Option<i64>,
 }
 
 /// Starts a run; returns its id.
@@ -170,6 +342,65 @@ pub fn finish_run(
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// Saves a run's counters and where it would resume, with the batch that got it there.
+pub fn checkpoint(
+    conn: &mut DbConnection,
+    id: i64,
+    c: Counts,
+    resume_offset: Option<i64>,
+) -> QueryResult<()> {
+    diesel::update(rr::table.find(id))
+        .set((
+            rr::read_count.eq(c.read),
+            rr::inserted.eq(c.inserted),
+            rr::updated.eq(c.updated),
+            rr::unchanged.eq(c.unchanged),
+            rr::rejected.eq(c.rejected),
+            rr::resume_offset.eq(resume_offset),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The newest run of `source` that stopped part way (failed, or still marked running after
+/// its process died and its lock expired) and knows where to resume.
+pub fn resumable(conn: &mut DbConnection, source: &str) -> QueryResult<Option<RunRow>> {
+    let last = rr::table
+        .filter(rr::source.eq(source))
+        .filter(rr::status.ne("refused_locked"))
+        .order(rr::id.desc())
+        .select(RunRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(last
+        .filter(|r| matches!(r.status.as_str(), "failed" | "running") && r.resume_offset.is_some()))
+}
+
+/// Marks a stopped run as running again.
+pub fn reopen_run(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    diesel::update(rr::table.find(id))
+        .set((
+            rr::status.eq("running"),
+            rr::finished_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+impl RunRow {
+    /// The counters as stored.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            read: self.read_count,
+            inserted: self.inserted,
+            updated: self.updated,
+            unchanged: self.unchanged,
+            removed: self.removed,
+            rejected: self.rejected,
+        }
+    }
 }
 
 /// Recent runs, newest first.

@@ -148,6 +148,23 @@ diesel::table! {
         removed -> BigInt,
         rejected -> BigInt,
         report -> Text,
+        resume_offset -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    registry_sync_seen (run_id, register_id) {
+        run_id -> BigInt,
+        register_id -> Text,
+    }
+}
+
+diesel::table! {
+    registry_rejections (run_id, line) {
+        run_id -> BigInt,
+        line -> BigInt,
+        code -> Text,
+        reason -> Text,
     }
 }
 
@@ -176,4 +193,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     registry_persons,
     registry_runs,
     registry_lock,
+    registry_sync_seen,
+    registry_rejections,
 );

@@ -114,7 +114,11 @@ fn bad_records_are_rejected_one_by_one_and_the_run_goes_on() {
         (s.counts.read, s.counts.inserted, s.counts.rejected),
         (8, 2, 6)
     );
-    let got: Vec<(u64, &str)> = s.rejections.iter().map(|r| (r.line, r.code)).collect();
+    let got: Vec<(i64, &str)> = s
+        .rejections
+        .iter()
+        .map(|r| (r.line, r.code.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
