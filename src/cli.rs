@@ -80,6 +80,21 @@ enum RegistryCmd {
         #[arg(long, default_value_t = 1000)]
         backoff_ms: u64,
     },
+    /// Write synthetic register records (valid, deterministic) for trials and benchmarks.
+    Generate {
+        /// How many records.
+        #[arg(long)]
+        count: u64,
+        /// Make every N-th record a changed version of itself (0: none).
+        #[arg(long, default_value_t = 0)]
+        changed_every: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Recent sync runs and their reports.
     Runs {
         /// How many.
@@ -218,6 +233,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Registry(sync @ RegistryCmd::Sync { .. }) => registry_sync(&common, sync),
+        Command::Registry(RegistryCmd::Generate {
+            count,
+            changed_every,
+            format,
+            out,
+        }) => {
+            use crate::registry::generate;
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            match format {
+                ExportFormat::Jsonl => generate::write_json_lines(&mut w, count, changed_every)?,
+                ExportFormat::Csv => generate::write_csv(&mut w, count, changed_every)?,
+            }
+            std::io::Write::flush(&mut w)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Registry(RegistryCmd::Runs { limit }) => {
             let store = app::open_store(&common)?;
             let runs = crate::store::registry::runs(&mut *store.conn()?, limit)?;
@@ -326,6 +358,14 @@ impl Progress {
     }
 }
 
+/// This process's peak resident memory (Linux), in MiB.
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.div_ceil(1024))
+}
+
 fn registry_sync(common: &Common, cmd: RegistryCmd) -> anyhow::Result<ExitCode> {
     use crate::registry::{api::ApiSource, sync};
     let RegistryCmd::Sync {
@@ -420,6 +460,8 @@ fn registry_sync(common: &Common, cmd: RegistryCmd) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
+    // The register may now say something else about people waiting on a mismatch.
+    let rechecked = crate::registry::check::recheck_waiting(&mut conn, &SystemClock)?;
     let c = summary.counts;
     if let Some(from) = summary.resumed_from {
         println!("resumed run {} from offset {from}", summary.run);
@@ -434,7 +476,7 @@ fn registry_sync(common: &Common, cmd: RegistryCmd) -> anyhow::Result<ExitCode> 
         );
     }
     println!(
-        "run {}: read {} inserted {} updated {} unchanged {} removed {} rejected {} in {:.1} s",
+        "run {}: read {} inserted {} updated {} unchanged {} removed {} rejected {} in {:.1} s{}",
         summary.run,
         c.read,
         c.inserted,
@@ -442,8 +484,17 @@ fn registry_sync(common: &Common, cmd: RegistryCmd) -> anyhow::Result<ExitCode> 
         c.unchanged,
         c.removed,
         c.rejected,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        peak_memory_mib()
+            .map(|m| format!(", peak memory {m} MiB"))
+            .unwrap_or_default()
     );
+    if rechecked.cases > 0 || rechecked.profiles > 0 {
+        println!(
+            "re-checked {} waiting cases ({} now match the register) and {} profiles",
+            rechecked.cases, rechecked.cases_matching, rechecked.profiles
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -562,6 +613,7 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
             false,
             |_| {},
         )?;
+        crate::registry::check::recheck_waiting(&mut *state.store.conn()?, state.clock.as_ref())?;
         tracing::info!(
             inserted = summary.counts.inserted,
             updated = summary.counts.updated,

@@ -3,6 +3,7 @@
 //! Only guards that are implemented are known; a workflow naming any other is refused at load.
 
 use super::form::{FieldError, FormSchema, Mode};
+use crate::registry::cross_check::Outcome;
 use serde_json::Value;
 
 /// Everything a guard may look at.
@@ -12,6 +13,8 @@ pub struct GuardContext<'a> {
     pub form: &'a Value,
     /// The workflow's form schema.
     pub schema: &'a FormSchema,
+    /// The applicant's register cross-check, when a guard needs it (computed by the caller).
+    pub registry: Option<&'a Outcome>,
 }
 
 /// Why a guard refused.
@@ -22,14 +25,22 @@ pub struct GuardFailure {
     /// Stable code.
     pub code: &'static str,
     /// Russian message.
-    pub message: &'static str,
+    pub message: String,
     /// Per-field problems, when there are any.
     pub details: Vec<FieldError>,
 }
 
 type GuardFn = fn(&GuardContext<'_>) -> Result<(), GuardFailure>;
 
-const GUARDS: &[(&str, GuardFn)] = &[("form_valid", form_valid)];
+const GUARDS: &[(&str, GuardFn)] = &[
+    ("form_valid", form_valid),
+    ("registry_match", registry_match),
+];
+
+/// Whether these guards need the applicant's register cross-check.
+pub fn needs_registry(names: &[String]) -> bool {
+    names.iter().any(|n| n == "registry_match")
+}
 
 /// Whether a guard with that name exists.
 pub fn is_known(name: &str) -> bool {
@@ -54,8 +65,38 @@ fn form_valid(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
         Err(GuardFailure {
             guard: "form_valid",
             code: "form_incomplete",
-            message: "Заявление заполнено не полностью или с ошибками: исправьте отмеченные поля",
+            message: "Заявление заполнено не полностью или с ошибками: исправьте отмеченные поля"
+                .into(),
             details: errors,
         })
     }
+}
+
+/// The applicant matches the register of medical workers (ФРМР): found by SNILS, with the
+/// same name, birth date and INN. Each differing field is listed with both values.
+fn registry_match(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
+    let outcome = ctx.registry.unwrap_or(&Outcome::NoIdentity);
+    let details = match outcome {
+        Outcome::Match => return Ok(()),
+        Outcome::Discrepancy { differences } => differences
+            .iter()
+            .map(|d| FieldError {
+                field: format!("/registry/{}", d.field),
+                code: "registry_discrepancy".into(),
+                message: format!(
+                    "{}: у нас «{}», в ФРМР «{}»",
+                    d.label,
+                    d.ours.as_deref().unwrap_or("—"),
+                    d.register.as_deref().unwrap_or("—")
+                ),
+            })
+            .collect(),
+        Outcome::NotFound | Outcome::NoIdentity => Vec::new(),
+    };
+    Err(GuardFailure {
+        guard: "registry_match",
+        code: outcome.code(),
+        message: outcome.message(),
+        details,
+    })
 }

@@ -252,7 +252,7 @@ impl From<ServiceError> for ApiError {
                     details.push(ErrorDetail {
                         field: format!("guard:{}", f.guard),
                         code: f.code.into(),
-                        message: f.message.into(),
+                        message: f.message,
                     });
                     details.extend(field_details(f.details));
                 }

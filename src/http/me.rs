@@ -25,6 +25,24 @@ pub struct Me {
     pub session_id: String,
     /// Consent to the transfer of personal data is still to be given (no case access until then).
     pub consent_pending: bool,
+    /// The cross-check with the register of medical workers (ФРМР) from the last login, or
+    /// from the re-check after a register sync; none before the first login through the
+    /// identity provider.
+    pub register: Option<RegisterCheck>,
+}
+
+/// A register cross-check as the cabinet shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RegisterCheck {
+    /// `registry_match`, `registry_not_found`, `registry_discrepancy` or `registry_no_identity`.
+    pub code: String,
+    /// What to do, in Russian.
+    pub message: String,
+    /// The outcome: `result`, and for a discrepancy each differing field with both values.
+    #[schema(value_type = Object)]
+    pub outcome: serde_json::Value,
+    /// When it was checked.
+    pub checked_at: DateTime<Utc>,
 }
 
 /// Who am I.
@@ -43,7 +61,21 @@ pub async fn me(state: web::Data<AppState>, who: Principal) -> Result<HttpRespon
             let user = users::find(conn, &auth.user)
                 .map_err(StoreError::from)?
                 .ok_or_else(|| StoreError::Corrupt("session user missing".into()))?;
+            let register = crate::store::profiles::find(conn, &user.id)
+                .map_err(StoreError::from)?
+                .map(|p| {
+                    let outcome: serde_json::Value =
+                        serde_json::from_str(&p.registry_detail).unwrap_or_default();
+                    let message = outcome["message"].as_str().unwrap_or_default().to_owned();
+                    RegisterCheck {
+                        code: p.registry_result,
+                        message,
+                        outcome,
+                        checked_at: p.checked_at.and_utc(),
+                    }
+                });
             Ok(Me {
+                register,
                 id: user.id,
                 display_name: user.display_name,
                 roles: auth.roles.iter().copied().collect(),

@@ -112,6 +112,8 @@ pub fn complete(
                 },
             )?;
         }
+        // The register cross-check, kept on the profile the cabinet shows.
+        let registry = crate::registry::check::at_login(conn, id.as_str(), identity, at)?;
         let pending = !crate::store::consents::granted(conn, id.as_str())?;
         let (session, token) =
             session::create_until(conn, keys, &id, now, now + policy.absolute, pending)?;
@@ -123,7 +125,11 @@ pub fn complete(
                 actor: Some(id.to_string()),
                 case: None,
                 at,
-                payload: json!({"session": session.id, "client": client}),
+                payload: json!({
+                    "session": session.id,
+                    "client": client,
+                    "registry": registry.outcome.code(),
+                }),
             },
         )?;
         Ok::<_, StoreError>((session, token))

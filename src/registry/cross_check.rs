@@ -49,6 +49,8 @@ pub enum Outcome {
         /// Each differing field with both values.
         differences: Vec<Difference>,
     },
+    /// The identity provider gave no SNILS, name or birth date to check with.
+    NoIdentity,
 }
 
 impl Outcome {
@@ -58,6 +60,7 @@ impl Outcome {
             Outcome::Match => "registry_match",
             Outcome::NotFound => "registry_not_found",
             Outcome::Discrepancy { .. } => "registry_discrepancy",
+            Outcome::NoIdentity => "registry_no_identity",
         }
     }
 
@@ -65,6 +68,9 @@ impl Outcome {
     pub fn message(&self) -> String {
         match self {
             Outcome::Match => "Ваши данные совпадают со сведениями Федерального регистра медицинских работников".into(),
+            Outcome::NoIdentity => "Госуслуги не передали СНИЛС, ФИО или дату рождения, поэтому сверить вас с Федеральным регистром медицинских работников нельзя: \
+                проверьте, что эти сведения подтверждены в вашей учётной записи на Госуслугах, и войдите в кабинет заново"
+                .into(),
             Outcome::NotFound => "Вас нет в Федеральном регистре медицинских работников (ФРМР). Сведения в регистр вносит работодатель: \
                 обратитесь в отдел кадров вашей медицинской организации, попросите внести или обновить запись о вас в ФРМР \
                 (СНИЛС, ФИО, дата рождения, образование, должность), а после её появления в регистре повторите проверку"

@@ -3,6 +3,8 @@
 //! person from the identity provider against it.
 
 pub mod api;
+pub mod check;
 pub mod cross_check;
+pub mod generate;
 pub mod record;
 pub mod sync;

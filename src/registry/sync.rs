@@ -199,13 +199,28 @@ fn start(
     .ok_or(SyncError::Locked)
 }
 
-/// How one chunk's records divide up against what is stored.
+/// What to do with a record, given what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Insert,
+    Update,
+    Unchanged,
+}
+
+/// A chunk's records against what is stored, in source order.
 #[derive(Default)]
 struct Sorted<'a> {
-    insert: Vec<&'a Record>,
-    update: Vec<&'a Record>,
-    unchanged: Vec<&'a Record>,
+    actions: Vec<(Action, &'a Record)>,
     rejected: Vec<RejectionRow>,
+}
+
+impl<'a> Sorted<'a> {
+    fn with(&self, action: Action) -> impl Iterator<Item = &'a Record> + '_ {
+        self.actions
+            .iter()
+            .filter(move |(a, _)| *a == action)
+            .map(|(_, r)| *r)
+    }
 }
 
 fn rejection(run: i64, line: u64, code: &str, reason: String) -> RejectionRow {
@@ -258,14 +273,15 @@ fn sort<'a>(
             ));
             continue;
         }
-        match stored {
-            None => out.insert.push(rec),
-            Some(e) if e.record_hash == p.record_hash && !e.removed => out.unchanged.push(rec),
+        let action = match stored {
+            None => Action::Insert,
+            Some(e) if e.record_hash == p.record_hash && !e.removed => Action::Unchanged,
             Some(e) => {
                 snils_owner.remove(e.snils.as_str());
-                out.update.push(rec);
+                Action::Update
             }
-        }
+        };
+        out.actions.push((action, rec));
         snils_owner.insert(p.snils.as_str(), p.register_id.as_str());
     }
     Ok(out)
@@ -285,21 +301,21 @@ fn write_bulk(
     counts: &mut Counts,
 ) -> Result<(), DieselError> {
     let sorted = sort(conn, run, records)?;
-    let insert: Vec<PersonRow> = sorted.insert.iter().map(|r| r.row.clone()).collect();
-    let update: Vec<PersonRow> = sorted.update.iter().map(|r| r.row.clone()).collect();
-    rows::insert_many(conn, &insert)?;
+    let update: Vec<PersonRow> = sorted.with(Action::Update).map(|r| r.row.clone()).collect();
+    let insert: Vec<PersonRow> = sorted.with(Action::Insert).map(|r| r.row.clone()).collect();
+    let unchanged: Vec<&str> = sorted
+        .with(Action::Unchanged)
+        .map(|r| r.row.register_id.as_str())
+        .collect();
+    // Updates first: a SNILS a changed record gives up may be taken by a new one.
     rows::update_many(conn, &update)?;
+    rows::insert_many(conn, &insert)?;
     if full {
-        let ids: Vec<&str> = sorted
-            .unchanged
-            .iter()
-            .map(|r| r.row.register_id.as_str())
-            .collect();
-        rows::mark_seen(conn, run, &ids)?;
+        rows::mark_seen(conn, run, &unchanged)?;
     }
     counts.inserted += count(insert.len());
     counts.updated += count(update.len());
-    counts.unchanged += count(sorted.unchanged.len());
+    counts.unchanged += count(unchanged.len());
     rejected.extend(sorted.rejected);
     Ok(())
 }
@@ -316,39 +332,35 @@ fn write_one_by_one(
 ) -> Result<(), DieselError> {
     let sorted = sort(conn, run, records)?;
     rejected.extend(sorted.rejected);
-    let refused = |e: &DieselError, unique_code: &str| match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => unique_code.to_owned(),
-        _ => "write_refused".to_owned(),
-    };
-    for (recs, kind) in [
-        (&sorted.insert, 0u8),
-        (&sorted.update, 1),
-        (&sorted.unchanged, 2),
-    ] {
-        for rec in recs {
-            if kind == 2 && !full {
-                counts.unchanged += 1;
-                continue;
+    for (action, rec) in sorted.actions {
+        if action == Action::Unchanged && !full {
+            counts.unchanged += 1;
+            continue;
+        }
+        let done = conn.transaction(|c| match action {
+            Action::Insert => rows::insert(c, &rec.row),
+            Action::Update => rows::update(c, &rec.row),
+            Action::Unchanged => rows::mark_seen(c, run, &[rec.row.register_id.as_str()]),
+        });
+        match done {
+            Ok(()) => match action {
+                Action::Insert => counts.inserted += 1,
+                Action::Update => counts.updated += 1,
+                Action::Unchanged => counts.unchanged += 1,
+            },
+            Err(e @ DieselError::DatabaseError(..)) => {
+                let unique = matches!(
+                    e,
+                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+                );
+                let code = match (unique, action) {
+                    (true, Action::Unchanged) => "duplicate_record",
+                    (true, _) => "duplicate_snils",
+                    (false, _) => "write_refused",
+                };
+                rejected.push(rejection(run, rec.line, code, e.to_string()));
             }
-            let done = conn.transaction(|c| match kind {
-                0 => rows::insert(c, &rec.row),
-                1 => rows::update(c, &rec.row),
-                _ => rows::mark_seen(c, run, &[rec.row.register_id.as_str()]),
-            });
-            match (done, kind) {
-                (Ok(()), 0) => counts.inserted += 1,
-                (Ok(()), 1) => counts.updated += 1,
-                (Ok(()), _) => counts.unchanged += 1,
-                (Err(e @ DieselError::DatabaseError(..)), _) => {
-                    let code = if kind == 2 {
-                        refused(&e, "duplicate_record")
-                    } else {
-                        refused(&e, "duplicate_snils")
-                    };
-                    rejected.push(rejection(run, rec.line, &code, e.to_string()));
-                }
-                (Err(e), _) => return Err(e),
-            }
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -71,6 +71,9 @@ pub fn run(
     }
     let expected = req.if_match.ok_or(ServiceError::PreconditionRequired)?;
     let now = now.naive_utc();
+    // The applicant's register check, when the transition's guards made one: kept on the case
+    // and audited whether the transition then ran or not.
+    let mut checked: Option<(String, crate::registry::check::Checked)> = None;
     let result = single_write_tx(conn, |conn| {
         let Visible {
             case,
@@ -101,18 +104,30 @@ pub fn run(
         })?;
         let form: Value = serde_json::from_str(&case.form_data)
             .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
+        let registry = if guards::needs_registry(&t.guards) {
+            let c = crate::registry::check::for_applicant(conn, &case.owner_id)
+                .map_err(StoreError::from)?;
+            checked = Some((case.owner_id.clone(), c.clone()));
+            Some(c)
+        } else {
+            None
+        };
         let failures = guards::evaluate(
             &t.guards,
             &GuardContext {
                 form: &form,
                 schema: &workflow.form,
+                registry: registry.as_ref().map(|c| &c.outcome),
             },
         );
         if !failures.is_empty() {
             return Err(ServiceError::Guards(failures));
         }
-        let payload =
+        let mut payload =
             json!({"transition": t.name, "from": case.state, "to": t.to, "reason": reason});
+        if let Some(c) = &registry {
+            payload["registry"] = json!(c.outcome.code());
+        }
         let change = Change {
             submitted: crate::engine::submits(def, &case.state, t),
             state: Some(t.to.clone()),
@@ -144,6 +159,16 @@ pub fn run(
         apply_staged(conn, staged, remember.as_ref())?;
         Ok(dto)
     });
+    if let Some((owner, c)) = &checked {
+        crate::registry::check::record_for_case(
+            conn,
+            &req.case_id,
+            owner,
+            c,
+            &format!("transition:{}", req.name),
+            now,
+        )?;
+    }
     match result {
         Ok(dto) => Ok(Outcome::Done(dto)),
         // A concurrent identical request may have won: answer with its result.

@@ -9,6 +9,7 @@ pub mod definitions;
 pub mod idempotency;
 pub mod logins;
 pub mod migrate;
+pub mod profiles;
 pub mod registry;
 pub mod schema;
 pub mod sessions;

@@ -176,6 +176,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    person_profiles (user_id) {
+        user_id -> Text,
+        snils -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        middle_name -> Nullable<Text>,
+        birth_date -> Nullable<Date>,
+        inn -> Nullable<Text>,
+        registry_result -> Text,
+        registry_detail -> Text,
+        checked_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_registry_checks (case_id) {
+        case_id -> Text,
+        result -> Text,
+        detail -> Text,
+        register_id -> Nullable<Text>,
+        checked_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
@@ -195,4 +221,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     registry_lock,
     registry_sync_seen,
     registry_rejections,
+    person_profiles,
+    case_registry_checks,
 );

@@ -216,7 +216,11 @@ async fn submit_requires_a_complete_valid_form() {
         got.contains(&("/personal_data_consent".into(), "required".into())),
         "{got:?}"
     );
-    assert_eq!(app.audit_count(), before);
+    assert_eq!(
+        app.audit_count(),
+        before + 1,
+        "nothing but the register check the guards made is audited"
+    );
 
     let res = app.patch_form(&me, &id, v, complete_form()).await;
     assert_eq!(res.status(), 200);

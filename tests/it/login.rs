@@ -578,3 +578,61 @@ async fn browser_logout_goes_on_to_the_provider() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn login_checks_the_person_against_the_register() {
+    let (app, _idp) = TestApp::spawn_with_login(ClientAuth::Basic).await;
+    {
+        // The demo register data: everyone but the second reviewer, last names in capitals.
+        let lines = accredo::identity::demo_idp::register_export().join("\n");
+        let mut conn = app.state.store.conn().expect("conn");
+        accredo::registry::sync::from_json_lines(
+            &mut conn,
+            &accredo::domain::clock::SystemClock,
+            "demo",
+            lines.as_bytes(),
+            false,
+            |_| {},
+        )
+        .expect("register");
+    }
+    let login = |account: u64| {
+        let app = &app;
+        async move {
+            let b = browser();
+            let callback = authorize(app, &b, account).await;
+            let res = b.get(&callback).send().await.expect("callback");
+            assert_eq!(res.status(), StatusCode::OK);
+            let token = json_of(res).await["token"]
+                .as_str()
+                .expect("token")
+                .to_owned();
+            json_of(app.get("/api/v1/me", &token).await).await
+        }
+    };
+    let me = login(CONFIRMED).await;
+    assert_eq!(
+        me["register"]["code"], "registry_match",
+        "«ИВАНОВА» in the register is «Иванова»: {me}"
+    );
+    assert!(me["register"]["checked_at"].is_string());
+
+    let me = login(1_000_004).await;
+    assert_eq!(me["register"]["code"], "registry_not_found", "{me}");
+    assert!(
+        me["register"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("отдел кадров")),
+        "{me}"
+    );
+    let logins: Vec<String> = audit_kinds(&app)
+        .into_iter()
+        .filter(|(k, _)| k == "login.succeeded")
+        .map(|(_, p)| p)
+        .collect();
+    assert!(
+        logins[0].contains("\"registry\":\"registry_match\"")
+            && logins[1].contains("\"registry\":\"registry_not_found\""),
+        "{logins:?}"
+    );
+}

@@ -16,6 +16,8 @@ mod http_api;
 mod login;
 mod migrations;
 mod registry;
+mod registry_api;
+mod registry_check;
 mod rogue_idp;
 mod support;
 mod workflows;

@@ -236,3 +236,194 @@ async fn run_reports_are_readable_over_the_admin_api() {
     let res = app.get("/api/v1/admin/registry/runs", &reviewer).await;
     assert_eq!(res.status(), 403);
 }
+
+fn run_in_chunks(
+    conn: &mut DbConnection,
+    lines: &[String],
+    full: bool,
+    chunk: usize,
+) -> Result<sync::Summary, SyncError> {
+    let text = lines.join("\n");
+    let plan = sync::Plan {
+        source: "test",
+        full,
+        resumable: false,
+    };
+    sync::run(
+        conn,
+        &SystemClock,
+        plan,
+        |_, emit| sync::read_json_lines(text.as_bytes(), chunk, emit),
+        |_| {},
+    )
+}
+
+#[test]
+fn a_chunk_refused_in_bulk_is_written_record_by_record() {
+    let (_db, mut conn) = db();
+    let first: Vec<String> = (1..=6).map(|i| person(i, "Иванова")).collect();
+    assert_eq!(
+        run_in_chunks(&mut conn, &first, true, 3)
+            .expect("first")
+            .counts
+            .inserted,
+        6
+    );
+    // Record 2 appears again in the next chunk: the bulk write of that chunk fails on it, the
+    // chunk is written again one record at a time, and only the repeat is rejected.
+    let mut again = first.clone();
+    again.insert(4, person(2, "Иванова"));
+    let s = run_in_chunks(&mut conn, &again, true, 3).expect("again");
+    assert_eq!(
+        (
+            s.counts.read,
+            s.counts.unchanged,
+            s.counts.rejected,
+            s.counts.removed
+        ),
+        (7, 6, 1, 0)
+    );
+    assert_eq!(
+        (s.rejections[0].line, s.rejections[0].code.as_str()),
+        (5, "duplicate_record")
+    );
+
+    // A changed record gives up its SNILS and a new one takes it, in one chunk.
+    let moved = person(1, "Иванова").replace("00000000100", "00000009900");
+    let taker = person(7, "Новая").replace("00000000700", "00000000100");
+    let s = run_in_chunks(&mut conn, &[moved, taker], false, 3).expect("move");
+    assert_eq!(
+        (s.counts.updated, s.counts.inserted, s.counts.rejected),
+        (1, 1, 0)
+    );
+    let owner = rows::by_snils(&mut conn, "00000000100")
+        .expect("q")
+        .expect("taken");
+    assert_eq!(owner.register_id, "r7");
+}
+
+#[test]
+fn csv_exports_sync_like_json_lines_and_bad_rows_are_rejected() {
+    use accredo::registry::generate;
+    let (_db, mut conn) = db();
+    let mut out = Vec::new();
+    generate::write_csv(&mut out, 5, 0).expect("csv");
+    let mut text = String::from_utf8(out).expect("utf-8");
+    text.push_str("only,two\n");
+    text.push_str("bad-snils,112-233-445 96,Иванова,Мария,,1985-04-12,,,,,,\n");
+    text.push_str("bad-json,00000000700,Иванова,Мария,,1985-04-12,,,,[oops,,\n");
+    text.push_str("bad-date,00000000800,Иванова,Мария,,1985-02-30,,,,,,\n");
+    text.push_str("\"quoted, name\",00000000900,\"Иванова-Петрова\",Мария,,1985-04-12,,,,,,\n");
+    let plan = sync::Plan {
+        source: "export.csv",
+        full: false,
+        resumable: false,
+    };
+    let s = sync::run(
+        &mut conn,
+        &SystemClock,
+        plan,
+        |_, emit| sync::read_csv(text.as_bytes(), 4, emit),
+        |_| {},
+    )
+    .expect("csv sync");
+    assert_eq!(
+        (s.counts.read, s.counts.inserted, s.counts.rejected),
+        (10, 6, 4)
+    );
+    let got: Vec<(i64, &str)> = s
+        .rejections
+        .iter()
+        .map(|r| (r.line, r.code.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (7, "unparseable_line"),
+            (8, "invalid_snils"),
+            (9, "invalid_record"),
+            (10, "invalid_record")
+        ]
+    );
+    let quoted = rows::by_snils(&mut conn, "00000000900")
+        .expect("q")
+        .expect("stored");
+    assert_eq!(quoted.last_name, "Иванова-Петрова");
+
+    // The same five people as JSON Lines are the same records: nothing changes.
+    let mut jsonl = Vec::new();
+    generate::write_json_lines(&mut jsonl, 5, 0).expect("jsonl");
+    let s = sync::from_json_lines(
+        &mut conn,
+        &SystemClock,
+        "export.jsonl",
+        &jsonl[..],
+        false,
+        |_| {},
+    )
+    .expect("jsonl sync");
+    assert_eq!((s.counts.unchanged, s.counts.updated), (5, 0));
+
+    // A header that is not ours stops the run before anything is written.
+    let err = sync::run(
+        &mut conn,
+        &SystemClock,
+        plan,
+        |_, emit| sync::read_csv("snils,name\n00000000100,X\n".as_bytes(), 4, emit),
+        |_| {},
+    )
+    .expect_err("bad header");
+    assert!(err.to_string().contains("CSV header must be"), "{err}");
+    assert_eq!(rows::runs(&mut conn, 1).expect("runs")[0].status, "failed");
+}
+
+#[test]
+fn cli_syncs_csv_and_generated_files() {
+    let db = TestDb::new();
+    migrate::run_pending(&mut db.conn()).expect("migrate");
+    let dir = tempfile::tempdir().expect("dir");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_accredo"))
+            .args(args)
+            .current_dir(repo())
+            .env("DATABASE_URL", &db.url)
+            .env("ACCREDO_LOG", "warn")
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let csv = dir.path().join("export.csv");
+    let csv_path = csv.to_str().expect("path");
+    cli(&[
+        "registry", "generate", "--count", "40", "--format", "csv", "--out", csv_path,
+    ]);
+    let out = cli(&["registry", "sync", "--full", "--file", csv_path]);
+    assert!(
+        out.contains("read 40 inserted 40 updated 0 unchanged 0 removed 0 rejected 0"),
+        "{out}"
+    );
+    assert!(out.contains("peak memory"), "{out}");
+    let changed = dir.path().join("changed.jsonl");
+    let changed_path = changed.to_str().expect("path");
+    cli(&[
+        "registry",
+        "generate",
+        "--count",
+        "40",
+        "--changed-every",
+        "10",
+        "--out",
+        changed_path,
+    ]);
+    let out = cli(&["registry", "sync", "--full", "--file", changed_path]);
+    assert!(
+        out.contains("read 40 inserted 0 updated 4 unchanged 36 removed 0 rejected 0"),
+        "{out}"
+    );
+}

@@ -228,6 +228,7 @@ impl TestApp {
         let user = accredo::store::users::find_by_subject(&mut conn, subject)
             .expect("find")
             .expect("user");
+        enrol(&mut conn, &user.id, subject, now.naive_utc());
         let (_, token) = session::create(
             &mut conn,
             &self.state.keys,
@@ -421,4 +422,57 @@ pub fn complete_form() -> Value {
 
 pub async fn json_of(res: Response) -> Value {
     res.json().await.expect("json body")
+}
+
+/// The SNILS test user `subject` has (derived from the name, so it is stable).
+pub fn snils_of(subject: &str) -> String {
+    let hash = subject.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    accredo::domain::snils::Snils::from_number(2_000_000 + hash % 900_000_000)
+        .digits()
+        .to_owned()
+}
+
+/// Gives test user `subject` what a login through Gosuslugi gives a real one: a register
+/// record (ФРМР) and a profile checked against it, so their applications pass
+/// `registry_match`. Tests about mismatches change the register record afterwards.
+pub fn enrol(conn: &mut DbConnection, user_id: &str, subject: &str, now: chrono::NaiveDateTime) {
+    use accredo::store::registry as rows;
+    let snils = snils_of(subject);
+    let birth_date = chrono::NaiveDate::from_ymd_opt(1980, 1, 1).expect("date");
+    if rows::by_snils(conn, &snils).expect("register").is_none() {
+        rows::insert(
+            conn,
+            &rows::PersonRow {
+                register_id: format!("test-{subject}"),
+                snils: snils.clone(),
+                last_name: "Тестова".into(),
+                first_name: subject.into(),
+                middle_name: None,
+                birth_date,
+                inn: None,
+                gender: None,
+                employments: "[]".into(),
+                educations: "[]".into(),
+                accreditations: "[]".into(),
+                source_updated_at: None,
+                record_hash: String::new(),
+                removed_at: None,
+                last_seen_run: 0,
+                synced_at: now,
+            },
+        )
+        .expect("register record");
+    }
+    let identity = accredo::identity::oidc::Identity {
+        subject: subject.into(),
+        trusted: true,
+        last_name: Some("Тестова".into()),
+        first_name: Some(subject.into()),
+        middle_name: None,
+        birth_date: Some("1980-01-01".into()),
+        snils: Some(snils),
+    };
+    accredo::registry::check::at_login(conn, user_id, &identity, now).expect("profile");
 }

@@ -185,7 +185,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let edited = original
         .replace("version: 1", "version: 2")
         .replace(
-            "    guards: [form_valid]\n  - name: start_review",
+            "    guards: [form_valid, registry_match]\n  - name: start_review",
             "  - name: start_review",
         )
         .replace("label: В обработке", "label: Принято в обработку");

@@ -1,0 +1,2 @@
+DROP TABLE case_registry_checks;
+DROP TABLE person_profiles;
