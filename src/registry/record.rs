@@ -174,8 +174,61 @@ impl RegisterPerson {
 
     /// Hash of the record's content: equal hashes mean nothing changed.
     pub fn content_hash(&self) -> String {
-        let canonical = serde_json::to_string(self).unwrap_or_default();
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        let list = |v: &dyn erased::Json| v.json();
+        self.content_hash_with(
+            &list(&self.employments),
+            &list(&self.educations),
+            &list(&self.accreditations),
+        )
+    }
+
+    /// [`Self::content_hash`] given the three lists already serialized (as they are stored):
+    /// SHA-256 over every field, each marked present or absent and separated, so that no two
+    /// different records hash alike.
+    pub fn content_hash_with(
+        &self,
+        employments: &str,
+        educations: &str,
+        accreditations: &str,
+    ) -> String {
+        let mut h = Sha256::new();
+        let mut field = |v: Option<&str>| {
+            match v {
+                Some(text) => {
+                    h.update([1]);
+                    h.update(text.as_bytes());
+                }
+                None => h.update([0]),
+            }
+            h.update([0x1f]);
+        };
+        let birth = self.birth_date.to_string();
+        let updated = self.updated_at.map(|t| t.to_rfc3339());
+        field(Some(&self.register_id));
+        field(Some(&self.snils));
+        field(Some(&self.last_name));
+        field(Some(&self.first_name));
+        field(self.middle_name.as_deref());
+        field(Some(&birth));
+        field(self.inn.as_deref());
+        field(self.gender.as_deref());
+        field(updated.as_deref());
+        field(Some(employments));
+        field(Some(educations));
+        field(Some(accreditations));
+        hex::encode(h.finalize())
+    }
+}
+
+mod erased {
+    /// A list serialized as stored.
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for Vec<T> {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|_| "[]".into())
+        }
     }
 }
 

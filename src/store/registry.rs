@@ -60,13 +60,13 @@ pub fn existing(
 }
 
 /// Inserts new persons: one binary `COPY` on PostgreSQL, row by row on SQLite.
-pub fn insert_many(conn: &mut DbConnection, rows: &[PersonRow]) -> QueryResult<()> {
+pub fn insert_many(conn: &mut DbConnection, rows: &[&PersonRow]) -> QueryResult<()> {
     if rows.is_empty() {
         return Ok(());
     }
     match conn {
         DbConnection::Pg(pg) => diesel::copy_from(rp::table)
-            .from_insertable(rows)
+            .from_insertable(rows.to_vec())
             .execute(pg)
             .map(drop),
         DbConnection::Sqlite(_) => rows.iter().try_for_each(|row| insert(conn, row)),
@@ -74,7 +74,7 @@ pub fn insert_many(conn: &mut DbConnection, rows: &[PersonRow]) -> QueryResult<(
 }
 
 /// Replaces changed persons: one `UPDATE … FROM unnest(…)` on PostgreSQL, row by row on SQLite.
-pub fn update_many(conn: &mut DbConnection, rows: &[PersonRow]) -> QueryResult<()> {
+pub fn update_many(conn: &mut DbConnection, rows: &[&PersonRow]) -> QueryResult<()> {
     use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamp};
     let Some(first) = rows.first() else {
         return Ok(());
@@ -82,7 +82,7 @@ pub fn update_many(conn: &mut DbConnection, rows: &[PersonRow]) -> QueryResult<(
     let DbConnection::Pg(pg) = conn else {
         return rows.iter().try_for_each(|row| update(conn, row));
     };
-    fn col<T: Clone>(rows: &[PersonRow], f: impl Fn(&PersonRow) -> &T) -> Vec<T> {
+    fn col<T: Clone>(rows: &[&PersonRow], f: impl Fn(&PersonRow) -> &T) -> Vec<T> {
         rows.iter().map(|r| f(r).clone()).collect()
     }
     diesel::sql_query(
@@ -165,21 +165,88 @@ pub fn mark_seen(conn: &mut DbConnection, run: i64, ids: &[&str]) -> QueryResult
     }
 }
 
-/// Marks as removed everyone the full export `run` did not contain; returns how many.
-pub fn mark_removed(conn: &mut DbConnection, run: i64, now: NaiveDateTime) -> QueryResult<usize> {
-    use diesel::dsl::{exists, not};
-    diesel::update(
-        rp::table
-            .filter(rp::removed_at.is_null())
-            .filter(rp::last_seen_run.ne(run))
-            .filter(not(exists(
-                seen::table
-                    .filter(seen::run_id.eq(run))
-                    .filter(seen::register_id.eq(rp::register_id)),
-            ))),
-    )
-    .set(rp::removed_at.eq(now))
-    .execute(conn)
+/// What a sync needs to know of a stored record.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Fingerprint {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub register_id: String,
+    /// The first 16 hex digits of the content hash.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub content: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub removed: bool,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub last_seen_run: i64,
+}
+
+/// Reads every stored record's fingerprint, `page` at a time, on one snapshot: a cursor over a
+/// sequential scan on PostgreSQL, pages in id order on SQLite. Memory stays at one page.
+pub fn scan_fingerprints(
+    conn: &mut DbConnection,
+    page: i64,
+    mut each: impl FnMut(Vec<Fingerprint>),
+) -> Result<(), super::StoreError> {
+    const COLUMNS: &str = "register_id, substr(record_hash, 1, 16) AS content, \
+                           removed_at IS NOT NULL AS removed, last_seen_run";
+    super::snapshot_tx(conn, |conn| {
+        match conn {
+            DbConnection::Pg(pg) => {
+                diesel::sql_query(format!(
+                    "DECLARE registry_scan NO SCROLL CURSOR FOR SELECT {COLUMNS} FROM registry_persons"
+                ))
+                .execute(pg)?;
+                loop {
+                    let rows: Vec<Fingerprint> =
+                        diesel::sql_query(format!("FETCH {page} FROM registry_scan")).load(pg)?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    each(rows);
+                }
+                diesel::sql_query("CLOSE registry_scan").execute(pg)?;
+            }
+            DbConnection::Sqlite(lite) => {
+                let mut after = String::new();
+                loop {
+                    let rows: Vec<Fingerprint> = diesel::sql_query(format!(
+                        "SELECT {COLUMNS} FROM registry_persons WHERE register_id > ? \
+                         ORDER BY register_id LIMIT ?"
+                    ))
+                    .bind::<diesel::sql_types::Text, _>(&after)
+                    .bind::<diesel::sql_types::BigInt, _>(page)
+                    .load(lite)?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.register_id.clone();
+                    each(rows);
+                }
+            }
+        }
+        Ok::<_, super::StoreError>(())
+    })
+}
+
+/// Ids the (resumable) run `run` listed as seen unchanged.
+pub fn seen_ids(conn: &mut DbConnection, run: i64) -> QueryResult<Vec<String>> {
+    seen::table
+        .filter(seen::run_id.eq(run))
+        .select(seen::register_id)
+        .load(conn)
+}
+
+/// Marks these records removed; returns how many.
+pub fn mark_removed(
+    conn: &mut DbConnection,
+    ids: &[&str],
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let mut n = 0;
+    // Small enough for SQLite's limit on bound parameters.
+    for chunk in ids.chunks(1_000) {
+        n += diesel::update(rp::table.filter(rp::register_id.eq_any(chunk)))
+            .set(rp::removed_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(n)
 }
 
 /// Forgets the seen lists of runs other than `keep` that cannot be resumed.

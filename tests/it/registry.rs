@@ -269,8 +269,7 @@ fn a_chunk_refused_in_bulk_is_written_record_by_record() {
             .inserted,
         6
     );
-    // Record 2 appears again in the next chunk: the bulk write of that chunk fails on it, the
-    // chunk is written again one record at a time, and only the repeat is rejected.
+    // Record 2 appears again in the next chunk: only the repeat is rejected.
     let mut again = first.clone();
     again.insert(4, person(2, "Иванова"));
     let s = run_in_chunks(&mut conn, &again, true, 3).expect("again");
@@ -286,6 +285,35 @@ fn a_chunk_refused_in_bulk_is_written_record_by_record() {
     assert_eq!(
         (s.rejections[0].line, s.rejections[0].code.as_str()),
         (5, "duplicate_record")
+    );
+
+    // A new record with the SNILS of a stored one: the database refuses the chunk's bulk
+    // write, the chunk is written again one record at a time, and only that record is
+    // rejected.
+    let thief = person(8, "Чужая").replace("00000000800", "00000000300");
+    let s = run_in_chunks(
+        &mut conn,
+        &[person(9, "Новая"), thief, person(10, "Новая")],
+        false,
+        3,
+    )
+    .expect("thief");
+    assert_eq!((s.counts.inserted, s.counts.rejected), (2, 1));
+    assert_eq!(
+        (s.rejections[0].line, s.rejections[0].code.as_str()),
+        (2, "duplicate_snils")
+    );
+    assert!(
+        rows::by_snils(&mut conn, "00000000900")
+            .expect("q")
+            .is_some()
+    );
+    assert_eq!(
+        rows::by_snils(&mut conn, "00000000300")
+            .expect("q")
+            .expect("kept")
+            .register_id,
+        "r3"
     );
 
     // A changed record gives up its SNILS and a new one takes it, in one chunk.
@@ -426,4 +454,23 @@ fn cli_syncs_csv_and_generated_files() {
         out.contains("read 40 inserted 0 updated 4 unchanged 36 removed 0 rejected 0"),
         "{out}"
     );
+
+    // A failed run exits non-zero and says why; its report is stored.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "snils,name\n00000000100,X\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_accredo"))
+        .args(["registry", "sync", "--file", bad.to_str().expect("path")])
+        .current_dir(repo())
+        .env("DATABASE_URL", &db.url)
+        .env("ACCREDO_LOG", "warn")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sync failed") && stderr.contains("CSV header"),
+        "{stderr}"
+    );
+    let runs = cli(&["registry", "runs", "--limit", "1"]);
+    assert!(runs.contains("\"status\": \"failed\""), "{runs}");
 }
