@@ -366,12 +366,7 @@ fn classify<'a>(known: &Known, run: i64, records: &'a [Record]) -> Sorted<'a> {
             .insert(p.snils.as_str(), p.register_id.as_str())
             .is_some_and(|owner| owner != p.register_id)
         {
-            out.rejected.push(rejection(
-                run,
-                rec.line,
-                "duplicate_snils",
-                format!("SNILS {} belongs to another register record", p.snils),
-            ));
+            out.rejected.push(snils_taken(run, rec));
             continue;
         }
         let action = match stored {
@@ -382,6 +377,15 @@ fn classify<'a>(known: &Known, run: i64, records: &'a [Record]) -> Sorted<'a> {
         out.actions.push((action, rec));
     }
     out
+}
+
+fn snils_taken(run: i64, rec: &Record) -> RejectionRow {
+    rejection(
+        run,
+        rec.line,
+        "duplicate_snils",
+        format!("SNILS {} belongs to another register record", rec.row.snils),
+    )
 }
 
 fn duplicate(run: i64, rec: &Record) -> RejectionRow {
@@ -424,12 +428,7 @@ fn sort<'a>(
             .get(p.snils.as_str())
             .is_some_and(|owner| *owner != p.register_id)
         {
-            out.rejected.push(rejection(
-                run,
-                rec.line,
-                "duplicate_snils",
-                format!("SNILS {} belongs to another register record", p.snils),
-            ));
+            out.rejected.push(snils_taken(run, rec));
             continue;
         }
         let action = match stored {
