@@ -48,6 +48,25 @@ enum Command {
     /// The register of medical workers (ФРМР).
     #[command(subcommand)]
     Registry(RegistryCmd),
+    /// Inspect one untrusted file from standard input (started by the server with limits).
+    #[command(hide = true)]
+    InspectWorker {
+        /// CPU seconds.
+        #[arg(long, default_value_t = 1)]
+        cpu_secs: u64,
+        /// Address space, MiB.
+        #[arg(long, default_value_t = 1024)]
+        memory_mib: u64,
+        /// Largest image side, pixels.
+        #[arg(long, default_value_t = 20_000)]
+        max_side: u32,
+        /// Largest decoder allocation, bytes.
+        #[arg(long, default_value_t = 256 << 20)]
+        max_alloc: u64,
+        /// Least resolution, dpi.
+        #[arg(long, default_value_t = 300)]
+        min_dpi: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +251,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::InspectWorker {
+            cpu_secs,
+            memory_mib,
+            max_side,
+            max_alloc,
+            min_dpi,
+        } => Ok(crate::documents::worker::worker_main(
+            cpu_secs,
+            memory_mib,
+            crate::documents::inspect::Limits {
+                max_side,
+                max_alloc,
+                min_dpi,
+            },
+        )),
         Command::Registry(sync @ RegistryCmd::Sync { .. }) => registry_sync(&common, sync),
         Command::Registry(RegistryCmd::Generate {
             count,

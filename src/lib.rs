@@ -7,6 +7,7 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod domain;
 pub mod engine;
 pub mod http;

@@ -12,6 +12,7 @@ mod audit;
 mod cases;
 mod cli;
 mod concurrency;
+mod documents;
 mod http_api;
 mod login;
 mod migrations;

@@ -1,0 +1,355 @@
+//! Inspection of untrusted files in the worker process: good scans and PDFs pass, and hostile
+//! or broken files (a Flate bomb, a PNG declaring enormous dimensions, a truncated PDF, deeply
+//! nested PDF objects, a PDF/JPEG polyglot, an empty file) each get their own refusal within
+//! the time limit, without harming the calling process.
+
+use accredo::documents::inspect::{self, Format, Limits};
+use accredo::documents::worker::{InspectError, Inspector, WorkerConfig};
+use pdf_extract::{Document, Object, Stream, dictionary};
+use std::io::{Cursor, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn inspector() -> Inspector {
+    Inspector::new(WorkerConfig::new(env!("CARGO_BIN_EXE_accredo").into()))
+}
+
+fn image(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
+    let img = image::GrayImage::from_pixel(w, h, image::Luma([200]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("encode");
+    out.into_inner()
+}
+
+/// A one-page A4 PDF whose page content is `content` (with `filter` if given).
+fn pdf(content: Vec<u8>, filter: Option<&str>) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+    });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let mut dict = dictionary! {};
+    if let Some(f) = filter {
+        dict.set("Filter", Object::Name(f.as_bytes().to_vec()));
+    }
+    let mut stream = Stream::new(dict, content);
+    stream.allows_compression = false;
+    let content_id = doc.add_object(stream);
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page",
+        "Parent" => pages_id,
+        "Contents" => content_id,
+        "Resources" => resources_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save");
+    out
+}
+
+/// A well-formed one-page PDF written by hand (with a correct cross-reference table) whose
+/// page dictionary carries `/Foo <extra>`.
+fn raw_pdf(extra: &str) -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Foo {extra} >>"),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A one-page A4 PDF holding only a scanned image of `w`×`h` pixels over the whole page.
+fn scan_pdf(w: u32, h: u32) -> Vec<u8> {
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let mut scan = Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Image",
+            "Width" => i64::from(w), "Height" => i64::from(h),
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+        },
+        vec![200u8; (w * h) as usize],
+    );
+    scan.compress().expect("compress");
+    let image_id = doc.add_object(scan);
+    let resources_id =
+        doc.add_object(dictionary! { "XObject" => dictionary! { "Im1" => image_id } });
+    let content_id = doc.add_object(Stream::new(
+        dictionary! {},
+        b"q 595 0 0 842 0 0 cm /Im1 Do Q".to_vec(),
+    ));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        "Resources" => resources_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save");
+    out
+}
+
+fn text_pdf() -> Vec<u8> {
+    pdf(
+        b"BT /F1 24 Tf 100 700 Td (Diploma of a physician, 2024) Tj ET".to_vec(),
+        None,
+    )
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header declares 1,000,000 × 1,000,000 pixels.
+fn enormous_png() -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&u32::try_from(data.len()).expect("len").to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&1_000_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&1_000_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// A Flate stream that inflates to 1 GiB of zeros (about 1 MB compressed).
+fn flate_bomb() -> Vec<u8> {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        enc.write_all(&zeros).expect("deflate");
+    }
+    enc.finish().expect("finish")
+}
+
+async fn refused(bytes: Vec<u8>) -> (String, Duration) {
+    let started = Instant::now();
+    let result = inspector().inspect(Arc::new(bytes)).await;
+    let took = started.elapsed();
+    match result {
+        Err(InspectError::Refused(p)) => (p.code, took),
+        // Inspected, with the reason it is not acceptable.
+        Ok(r) if !r.problems.is_empty() => (r.problems[0].code.clone(), took),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn good_scans_and_pdfs_pass_and_low_resolution_is_named() {
+    let ins = inspector();
+    // A4 at 300 dpi.
+    let r = ins
+        .inspect(Arc::new(image(2481, 3508, image::ImageFormat::Png)))
+        .await
+        .expect("png");
+    assert_eq!(
+        (r.format, r.dpi, r.problems.len()),
+        (Format::Png, Some(300), 0),
+        "{r:?}"
+    );
+    let r = ins
+        .inspect(Arc::new(image(1240, 1754, image::ImageFormat::Jpeg)))
+        .await
+        .expect("jpeg");
+    assert_eq!((r.format, r.dpi), (Format::Jpeg, Some(149)));
+    assert_eq!(r.problems[0].code, "low_resolution");
+    assert_eq!(
+        r.problems[0].message,
+        "разрешение 149 dpi, требуется не менее 300: отсканируйте документ заново с разрешением не ниже 300 dpi"
+    );
+    let r = ins.inspect(Arc::new(text_pdf())).await.expect("pdf");
+    assert_eq!(
+        (r.format, r.pages, r.has_text, r.problems.len()),
+        (Format::Pdf, 1, true, 0),
+        "{r:?}"
+    );
+    // Scans without a text layer: judged by the image's resolution on the page.
+    let r = ins
+        .inspect(Arc::new(scan_pdf(2481, 3508)))
+        .await
+        .expect("scan");
+    assert_eq!(
+        (r.has_text, r.dpi, r.problems.len()),
+        (false, Some(300), 0),
+        "{r:?}"
+    );
+    let r = ins
+        .inspect(Arc::new(scan_pdf(1240, 1754)))
+        .await
+        .expect("poor scan");
+    assert_eq!(r.dpi, Some(150));
+    assert_eq!(r.problems[0].code, "low_resolution");
+}
+
+#[tokio::test]
+async fn hostile_and_broken_files_are_refused_in_the_worker_within_the_limit() {
+    let mut truncated = text_pdf();
+    truncated.truncate(truncated.len() / 2);
+    // 100,000 nested arrays in a page dictionary, in an otherwise well-formed file.
+    let nested = {
+        let depth = 100_000;
+        raw_pdf(&format!("{}{}", "[".repeat(depth), "]".repeat(depth)))
+    };
+    let mut polyglot = image(64, 64, image::ImageFormat::Jpeg);
+    polyglot.splice(20..20, b"%PDF-1.4 ".iter().copied());
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        // Inflating it runs into the worker's address-space limit: the worker aborts on the
+        // failed allocation, or the decoder gives the stream up and the page has no content.
+        (
+            "flate bomb",
+            pdf(flate_bomb(), Some("FlateDecode")),
+            &["unreadable_file", "empty_pdf"],
+        ),
+        ("enormous PNG", enormous_png(), &["image_too_large"]),
+        ("truncated PDF", truncated, &["corrupt_pdf"]),
+        // lopdf bounds its recursion (the page parses, its content is empty) but takes its
+        // time over it: under load the worker's CPU or wall limit may end it first.
+        (
+            "deeply nested PDF",
+            nested,
+            &["empty_pdf", "unreadable_file", "inspection_timeout"],
+        ),
+        ("PDF/JPEG polyglot", polyglot, &["ambiguous_format"]),
+        ("empty file", Vec::new(), &["empty_file"]),
+        (
+            "not a document",
+            b"MZ\x90\x00 an executable".to_vec(),
+            &["unsupported_format"],
+        ),
+        (
+            "broken JPEG",
+            image(64, 64, image::ImageFormat::Jpeg)[..200].to_vec(),
+            &["corrupt_image"],
+        ),
+    ];
+    let rss_before = rss_kib();
+    for (name, bytes, codes) in cases {
+        let (code, took) = refused(bytes).await;
+        assert!(codes.contains(&code.as_str()), "{name}: got {code}");
+        assert!(took < Duration::from_secs(2), "{name}: took {took:?}");
+    }
+    let grown = rss_kib().saturating_sub(rss_before);
+    assert!(grown < 64 * 1024, "the caller's memory grew by {grown} KiB");
+}
+
+/// This process's resident memory, KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_format_comes_from_the_content() {
+    let plain = raw_pdf("1");
+    assert_eq!(inspect::sniff(&plain), Ok(Format::Pdf));
+    assert_eq!(inspect::sniff(&text_pdf()), Ok(Format::Pdf));
+    assert_eq!(
+        inspect::sniff(&image(8, 8, image::ImageFormat::Png)),
+        Ok(Format::Png)
+    );
+    assert_eq!(
+        inspect::sniff(b"GIF89a").map_err(|p| p.code),
+        Err("unsupported_format".to_owned())
+    );
+    assert_eq!(Format::Jpeg.extensions(), ["jpg", "jpeg"]);
+    let limits = Limits::default();
+    assert_eq!(limits.min_dpi, 300);
+}
+
+/// Whatever way a worker dies (a signal from a crash or an abort, a hang, garbage on its
+/// output), the caller gets a refusal in time and goes on; checked with stand-in workers.
+#[tokio::test]
+async fn a_worker_that_crashes_hangs_or_babbles_is_a_refusal() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let cases = [
+        ("segfault", "kill -SEGV $$", "unreadable_file"),
+        ("abort", "kill -ABRT $$", "unreadable_file"),
+        ("hang", "exec sleep 30", "inspection_timeout"),
+        (
+            "garbage",
+            "cat >/dev/null; echo '{not json'",
+            "unreadable_file",
+        ),
+    ];
+    for (name, script, code) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let ins = Inspector::new(WorkerConfig::new(path));
+        let started = Instant::now();
+        let got = ins.inspect(Arc::new(text_pdf())).await;
+        assert!(
+            matches!(&got, Err(InspectError::Refused(p)) if p.code == code),
+            "{name}: {got:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{name}");
+    }
+    // And the real worker still answers afterwards.
+    let r = inspector()
+        .inspect(Arc::new(text_pdf()))
+        .await
+        .expect("pdf");
+    assert!(r.problems.is_empty());
+}
