@@ -116,6 +116,7 @@ fn main() -> anyhow::Result<()> {
         (tokens, rows.into_iter().map(|c| c.id).collect::<Vec<_>>())
     };
 
+    let documents_dir = tempfile::tempdir()?;
     let state = AppState {
         store,
         catalog,
@@ -125,6 +126,10 @@ fn main() -> anyhow::Result<()> {
         oidc: None,
         https: false,
         failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(1_000)),
+        documents: Arc::new(accredo::documents::Documents::local(
+            documents_dir.path(),
+            env!("CARGO_BIN_EXE_accredo").into(),
+        )?),
     };
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);

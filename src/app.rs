@@ -133,6 +133,10 @@ pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppSta
         oidc: None,
         https: false,
         failures: std::sync::Arc::new(crate::http::limit::FailureLimiter::new(1_000)),
+        documents: Arc::new(crate::documents::Documents::local(
+            &common.documents_dir,
+            std::env::current_exe().context("cannot find the accredo binary")?,
+        )?),
     })
 }
 

@@ -35,6 +35,14 @@ pub struct Common {
     /// Database connection pool size (default: 16 for PostgreSQL, 4 for SQLite).
     #[arg(long, env = "ACCREDO_DB_POOL_SIZE", global = true)]
     pub db_pool_size: Option<u32>,
+    /// Directory for document files (content-addressed blobs).
+    #[arg(
+        long,
+        env = "ACCREDO_DOCUMENTS_DIR",
+        default_value = "data/documents",
+        global = true
+    )]
+    pub documents_dir: std::path::PathBuf,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "ACCREDO_LOG", default_value = "info", global = true)]
     pub log: String,

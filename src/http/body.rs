@@ -84,7 +84,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-/// Refuses any request whose declared length exceeds the limit before reading it.
+/// The largest declared body of a document upload: the largest document type (5 MB) with
+/// room for the multipart framing; each type's own limit is checked while reading.
+pub const MAX_UPLOAD: usize = 6 << 20;
+
+fn is_upload(req: &actix_web::dev::ServiceRequest) -> bool {
+    req.method() == actix_web::http::Method::POST
+        && req.path().starts_with("/api/v1/cases/")
+        && req.path().ends_with("/documents")
+}
+
+/// Refuses any request whose declared length exceeds the limit (larger for document
+/// uploads) before reading it.
 pub fn declared_too_large(req: &actix_web::dev::ServiceRequest) -> Option<ApiError> {
     let len = req
         .headers()
@@ -93,5 +104,6 @@ pub fn declared_too_large(req: &actix_web::dev::ServiceRequest) -> Option<ApiErr
         .ok()?
         .parse::<u64>()
         .ok()?;
-    (len > MAX_BODY as u64).then(too_large)
+    let limit = if is_upload(req) { MAX_UPLOAD } else { MAX_BODY };
+    (len > limit as u64).then(too_large)
 }

@@ -282,6 +282,30 @@ impl From<ServiceError> for ApiError {
                 err.etag = Some(current);
                 err
             }
+            ServiceError::UnknownDocumentType(code) => ApiError::new(
+                S::BAD_REQUEST,
+                "unknown_document_type",
+                format!("Документы вида «{code}» к этому заявлению не прикладываются"),
+            ),
+            ServiceError::TooManyFiles { label, max } => ApiError::new(
+                S::CONFLICT,
+                "too_many_files",
+                format!(
+                    "Документов вида «{label}» можно приложить не больше {max}: удалите или замените лишний"
+                ),
+            ),
+            ServiceError::QuotaExceeded { quota_mb } => ApiError::new(
+                S::PAYLOAD_TOO_LARGE,
+                "quota_exceeded",
+                format!(
+                    "Превышен объём ваших документов ({quota_mb} МБ): удалите ненужные файлы"
+                ),
+            ),
+            ServiceError::DocumentNotFound => ApiError::new(
+                S::NOT_FOUND,
+                "document_not_found",
+                "Документ не найден",
+            ),
             ServiceError::NotEditable { state_label } => ApiError::new(
                 S::CONFLICT,
                 "case_not_editable",

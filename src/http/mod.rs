@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod cases;
 pub mod docs;
+pub mod documents;
 pub mod error;
 pub mod health;
 pub mod limit;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub https: bool,
     /// Failed logins and invalid tokens per client address.
     pub failures: Arc<limit::FailureLimiter>,
+    /// Document storage and inspection.
+    pub documents: Arc<crate::documents::Documents>,
 }
 
 impl AppState {
@@ -220,6 +223,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     json_error_handlers(cfg);
     // Most frequent first: the router tries patterns in registration order.
     cfg.service(cases::run_transition)
+        .service(documents::upload)
+        .service(documents::list)
+        .service(documents::download)
         .service(cases::patch_form)
         .service(cases::get_case)
         .service(cases::case_history)

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod cases;
+pub mod documents;
 pub mod form;
 pub mod transition;
 
@@ -55,6 +56,26 @@ pub enum ServiceError {
     /// The patch is not a JSON object.
     #[error("patch is not an object")]
     PatchNotObject,
+    /// The workflow has no such document type.
+    #[error("unknown document type")]
+    UnknownDocumentType(String),
+    /// The case already holds as many files of this type as allowed.
+    #[error("too many files")]
+    TooManyFiles {
+        /// Russian label of the type.
+        label: String,
+        /// How many are allowed.
+        max: u32,
+    },
+    /// The user's documents would exceed their storage quota.
+    #[error("quota exceeded")]
+    QuotaExceeded {
+        /// The quota in MB.
+        quota_mb: i64,
+    },
+    /// No such document in this case.
+    #[error("document not found")]
+    DocumentNotFound,
     /// The idempotency key was used for another request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,

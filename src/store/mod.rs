@@ -6,6 +6,7 @@ pub mod cases;
 pub mod conn;
 pub mod consents;
 pub mod definitions;
+pub mod documents;
 pub mod idempotency;
 pub mod logins;
 pub mod migrate;

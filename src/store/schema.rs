@@ -202,6 +202,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    documents (id) {
+        id -> Text,
+        case_id -> Text,
+        doc_type -> Text,
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        content_type -> Text,
+        file_name -> Text,
+        status -> Text,
+        inspection -> Text,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
@@ -223,4 +240,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     registry_rejections,
     person_profiles,
     case_registry_checks,
+    documents,
 );

@@ -249,11 +249,12 @@ async fn hostile_and_broken_files_are_refused_in_the_worker_within_the_limit() {
     polyglot.splice(20..20, b"%PDF-1.4 ".iter().copied());
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
         // Inflating it runs into the worker's address-space limit: the worker aborts on the
-        // failed allocation, or the decoder gives the stream up and the page has no content.
+        // failed allocation, or the decoder gives the stream up and the page has no content;
+        // on a loaded machine the wall-clock limit may end it first.
         (
             "flate bomb",
             pdf(flate_bomb(), Some("FlateDecode")),
-            &["unreadable_file", "empty_pdf"],
+            &["unreadable_file", "empty_pdf", "inspection_timeout"],
         ),
         ("enormous PNG", enormous_png(), &["image_too_large"]),
         ("truncated PDF", truncated, &["corrupt_pdf"]),
@@ -352,4 +353,299 @@ async fn a_worker_that_crashes_hangs_or_babbles_is_a_refusal() {
         .await
         .expect("pdf");
     assert!(r.problems.is_empty());
+}
+
+mod over_http {
+    use super::{enormous_png, image, text_pdf};
+    use crate::support::{TestApp, json_of};
+    use reqwest::multipart::{Form, Part};
+    use serde_json::Value;
+
+    async fn upload(
+        app: &TestApp,
+        token: &str,
+        case: &str,
+        ty: Option<&str>,
+        name: &str,
+        bytes: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut form = Form::new();
+        if let Some(ty) = ty {
+            form = form.text("type", ty.to_owned());
+        }
+        if let Some(bytes) = bytes {
+            form = form.part("file", Part::bytes(bytes).file_name(name.to_owned()));
+        }
+        let res = app
+            .client
+            .post(format!("{}/api/v1/cases/{case}/documents", app.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn blob_count(app: &TestApp) -> usize {
+        fn walk(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| {
+                            let p = e.path();
+                            if p.is_dir() { walk(&p) } else { 1 }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(app.documents_dir.path())
+    }
+
+    #[tokio::test]
+    async fn upload_list_and_download_with_safe_headers() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-owner");
+        let (case, v) = app.create_case(&me, "periodic_accreditation").await;
+        let pdf = text_pdf();
+        let (status, doc) = upload(
+            &app,
+            &me,
+            &case,
+            Some("diploma"),
+            "Диплом.pdf",
+            Some(pdf.clone()),
+        )
+        .await;
+        assert_eq!(status, 201, "{doc}");
+        assert_eq!(
+            (doc["status"].as_str(), doc["content_type"].as_str()),
+            (Some("valid"), Some("application/pdf"))
+        );
+        let listed = json_of(
+            app.get(&format!("/api/v1/cases/{case}/documents"), &me)
+                .await,
+        )
+        .await;
+        assert_eq!(listed[0]["id"], doc["id"]);
+        let case_now = json_of(app.get(&format!("/api/v1/cases/{case}"), &me).await).await;
+        assert_eq!(
+            case_now["version"].as_i64(),
+            Some(v + 1),
+            "a document changes the case"
+        );
+
+        let res = app
+            .get(
+                &format!(
+                    "/api/v1/cases/{case}/documents/{}",
+                    doc["id"].as_str().expect("id")
+                ),
+                &me,
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let h = res.headers().clone();
+        assert_eq!(h["content-type"], "application/pdf");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let cd = h["content-disposition"].to_str().expect("cd");
+        assert!(
+            cd.starts_with("attachment") && cd.contains("filename*=UTF-8''"),
+            "{cd}"
+        );
+        assert_eq!(res.bytes().await.expect("body").to_vec(), pdf);
+
+        // Nobody else sees it: another specialist, or the commission before submission.
+        let other = app.specialist("doc-stranger");
+        let res = app
+            .get(
+                &format!(
+                    "/api/v1/cases/{case}/documents/{}",
+                    doc["id"].as_str().expect("id")
+                ),
+                &other,
+            )
+            .await;
+        assert_eq!(res.status(), 404);
+
+        // A readable but poor scan is kept, marked invalid with the reason.
+        let (status, doc) = upload(
+            &app,
+            &me,
+            &case,
+            Some("identity_document"),
+            "passport.jpg",
+            Some(image(1240, 1754, ::image::ImageFormat::Jpeg)),
+        )
+        .await;
+        assert_eq!(status, 201, "{doc}");
+        assert_eq!(doc["status"], "invalid");
+        assert_eq!(doc["problems"][0]["code"], "low_resolution");
+        assert_eq!(blob_count(&app), 2);
+    }
+
+    /// (what, type, file name, content, status, code)
+    type Refusal<'a> = (
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        Option<Vec<u8>>,
+        u16,
+        &'a str,
+    );
+
+    #[tokio::test]
+    async fn bad_uploads_are_refused_before_anything_is_kept() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-refused");
+        let (case, _) = app.create_case(&me, "periodic_accreditation").await;
+        let jpeg = image(64, 64, ::image::ImageFormat::Jpeg);
+        let mut polyglot = jpeg.clone();
+        polyglot.splice(20..20, b"%PDF-1.4 ".iter().copied());
+        let cases: Vec<Refusal<'_>> = vec![
+            (
+                "over the size",
+                Some("identity_document"),
+                "a.pdf",
+                Some(vec![b'%'; 2_100_000]),
+                413,
+                "file_too_large",
+            ),
+            (
+                "lying extension",
+                Some("diploma"),
+                "scan.jpg",
+                Some(text_pdf()),
+                400,
+                "extension_mismatch",
+            ),
+            (
+                "format the type refuses",
+                Some("professional_activity_report"),
+                "report.jpg",
+                Some(jpeg.clone()),
+                415,
+                "format_not_allowed",
+            ),
+            (
+                "not a document",
+                Some("diploma"),
+                "x.pdf",
+                Some(b"MZ\x90\x00".to_vec()),
+                415,
+                "unsupported_format",
+            ),
+            (
+                "polyglot",
+                Some("diploma"),
+                "x.jpg",
+                Some(polyglot),
+                415,
+                "ambiguous_format",
+            ),
+            (
+                "empty",
+                Some("diploma"),
+                "x.pdf",
+                Some(Vec::new()),
+                400,
+                "empty_file",
+            ),
+            (
+                "enormous PNG",
+                Some("diploma"),
+                "x.png",
+                Some(enormous_png()),
+                422,
+                "image_too_large",
+            ),
+            (
+                "no file part",
+                Some("diploma"),
+                "x.pdf",
+                None,
+                400,
+                "file_missing",
+            ),
+            (
+                "no type",
+                None,
+                "x.pdf",
+                Some(text_pdf()),
+                400,
+                "document_type_missing",
+            ),
+            (
+                "unknown type",
+                Some("horoscope"),
+                "x.pdf",
+                Some(text_pdf()),
+                400,
+                "unknown_document_type",
+            ),
+        ];
+        for (name, ty, file, bytes, status, code) in cases {
+            let (got, body) = upload(&app, &me, &case, ty, file, bytes).await;
+            assert_eq!(
+                (got, body["code"].as_str()),
+                (status, Some(code)),
+                "{name}: {body}"
+            );
+            assert!(
+                body["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{name}"
+            );
+        }
+        assert_eq!(blob_count(&app), 0, "nothing kept");
+        let listed = json_of(
+            app.get(&format!("/api/v1/cases/{case}/documents"), &me)
+                .await,
+        )
+        .await;
+        assert_eq!(listed.as_array().map(Vec::len), Some(0));
+
+        // Count limit, then a case that is no longer editable.
+        let (status, _) = upload(
+            &app,
+            &me,
+            &case,
+            Some("identity_document"),
+            "p.pdf",
+            Some(text_pdf()),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let (status, body) = upload(
+            &app,
+            &me,
+            &case,
+            Some("identity_document"),
+            "p2.pdf",
+            Some(text_pdf()),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("too_many_files")),
+            "{body}"
+        );
+        let (submitted, _) = app.submitted_case(&me).await;
+        let (status, body) = upload(
+            &app,
+            &me,
+            &submitted,
+            Some("diploma"),
+            "d.pdf",
+            Some(text_pdf()),
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("case_not_editable")),
+            "{body}"
+        );
+    }
 }

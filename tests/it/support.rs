@@ -84,6 +84,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub client: Client,
     pub db: Arc<TestDb>,
+    /// Where the app's document blobs live (removed with the app).
+    pub documents_dir: Arc<tempfile::TempDir>,
 }
 
 pub fn catalog_from(workflows: &Path) -> Catalog {
@@ -173,6 +175,7 @@ impl TestApp {
             }
         }
         let shared: SharedClock = clock.clone();
+        let documents_dir = Arc::new(tempfile::tempdir().expect("documents dir"));
         let state = AppState {
             store,
             catalog,
@@ -185,6 +188,13 @@ impl TestApp {
             failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(
                 login.as_ref().map_or(1_000, |(_, _, n)| *n),
             )),
+            documents: Arc::new(
+                accredo::documents::Documents::local(
+                    documents_dir.path(),
+                    env!("CARGO_BIN_EXE_accredo").into(),
+                )
+                .expect("documents"),
+            ),
         };
         let listener = match login {
             Some((l, _, _)) => l,
@@ -204,6 +214,7 @@ impl TestApp {
             clock,
             client: Client::new(),
             db,
+            documents_dir,
         }
     }
 

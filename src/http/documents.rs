@@ -1,0 +1,348 @@
+//! Case documents over HTTP: upload (multipart), list, download.
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ErrorBody};
+use crate::documents::inspect::{self, Format};
+use crate::documents::worker::InspectError;
+use crate::service::documents::{self, DocumentDto, NewDocument};
+use actix_web::http::StatusCode as S;
+use actix_web::http::header::{
+    Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+};
+use actix_web::{HttpResponse, get, post, web};
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The upload form.
+#[derive(Debug, utoipa::ToSchema)]
+pub struct UploadForm {
+    /// Document type code from the workflow (must come before `file`).
+    #[schema(rename = "type")]
+    pub doc_type: String,
+    /// The file (PDF, JPEG or PNG).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// `?type=` may name the document type instead of a form field.
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// Document type code.
+    #[serde(rename = "type")]
+    pub doc_type: Option<String>,
+}
+
+/// How much of an oversized file is read and dropped before the connection is given up.
+const DRAIN_LIMIT: usize = 8 << 20;
+
+fn case_id(raw: &str) -> Result<String, ApiError> {
+    crate::domain::ids::CaseId::parse(raw)
+        .map(|id| id.to_string())
+        .ok_or_else(|| ApiError::new(S::NOT_FOUND, "case_not_found", "Заявление не найдено"))
+}
+
+fn bad_form(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        S::BAD_REQUEST,
+        "invalid_multipart",
+        format!("Форма с файлом передана неправильно: {e}"),
+    )
+}
+
+fn refused(p: inspect::Problem) -> ApiError {
+    let status = match p.code.as_str() {
+        "empty_file" => S::BAD_REQUEST,
+        "unsupported_format" | "ambiguous_format" => S::UNSUPPORTED_MEDIA_TYPE,
+        _ => S::UNPROCESSABLE_ENTITY,
+    };
+    let code: &'static str = match p.code.as_str() {
+        "empty_file" => "empty_file",
+        "unsupported_format" => "unsupported_format",
+        "ambiguous_format" => "ambiguous_format",
+        "image_too_large" => "image_too_large",
+        "corrupt_image" => "corrupt_image",
+        "corrupt_pdf" => "corrupt_pdf",
+        "encrypted_pdf" => "encrypted_pdf",
+        "empty_pdf" => "empty_pdf",
+        "inspection_timeout" => "inspection_timeout",
+        _ => "unreadable_file",
+    };
+    ApiError::new(status, code, p.message)
+}
+
+/// Upload a document to a case (multipart: `type`, then `file`). The file's format is taken
+/// from its content; size, format, extension, count and quota are checked before it is kept,
+/// and it is inspected in a worker process. A file that is readable but not good enough (a
+/// low-resolution scan) is kept with status `invalid` and its problems.
+#[utoipa::path(
+    tag = "documents",
+    params(("id" = String, Path, description = "Case id")),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored and inspected", body = DocumentDto),
+        (status = 400, description = "No file, no type, empty file, extension that disagrees with the content", body = ErrorBody),
+        (status = 409, description = "Case not editable, or too many files of this type", body = ErrorBody),
+        (status = 413, description = "File over its type's limit, or quota exceeded", body = ErrorBody),
+        (status = 415, description = "Not PDF/JPEG/PNG, or a format this type does not take", body = ErrorBody),
+        (status = 422, description = "The file cannot be read", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[post("/api/v1/cases/{id}/documents")]
+pub async fn upload(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+    query: web::Query<UploadQuery>,
+    mut form: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let id = case_id(&id)?;
+    let quota = state.documents.quota_bytes;
+    let mut doc_type = query.into_inner().doc_type;
+    let mut upload: Option<(crate::engine::definition::DocumentType, String, Vec<u8>)> = None;
+    while let Some(mut field) = form.try_next().await.map_err(bad_form)? {
+        match field.name().unwrap_or_default() {
+            "type" => {
+                let mut text = Vec::new();
+                while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
+                    if text.len() + chunk.len() > 200 {
+                        return Err(bad_form("the type field is too long"));
+                    }
+                    text.extend_from_slice(&chunk);
+                }
+                doc_type = Some(String::from_utf8_lossy(&text).trim().to_owned());
+            }
+            "file" if upload.is_none() => {
+                let code = doc_type.clone().ok_or_else(|| {
+                    ApiError::new(
+                        S::BAD_REQUEST,
+                        "document_type_missing",
+                        "Укажите вид документа (поле type перед файлом)",
+                    )
+                })?;
+                let check_id = id.clone();
+                // Refused before a byte of the file is read.
+                let ty = state
+                    .use_case(
+                        &who,
+                        "document.upload",
+                        Some(id.clone()),
+                        move |conn, catalog, actor, _| {
+                            documents::check_upload(
+                                conn, catalog, actor, &check_id, &code, quota, 0,
+                            )
+                        },
+                    )
+                    .await?;
+                let limit =
+                    usize::try_from(ty.max_size_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
+                    if bytes.len() + chunk.len() > limit {
+                        // Nothing more is kept. The rest of the request is read and dropped
+                        // up to a bound, so that the client gets to read this answer; a
+                        // larger one just has its connection closed.
+                        let mut rest = 0usize;
+                        while let Ok(Some(chunk)) = field.try_next().await {
+                            rest += chunk.len();
+                            if rest > DRAIN_LIMIT {
+                                break;
+                            }
+                        }
+                        return Err(ApiError::new(
+                            S::PAYLOAD_TOO_LARGE,
+                            "file_too_large",
+                            format!(
+                                "Файл больше {} КБ — предела для документа «{}»: уменьшите его (например, сканируйте в оттенках серого)",
+                                ty.max_size_kb, ty.label
+                            ),
+                        ));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let name = field
+                    .content_disposition()
+                    .and_then(|cd| cd.get_filename().map(str::to_owned))
+                    .unwrap_or_else(|| "document".into());
+                upload = Some((ty, name, bytes));
+            }
+            _ => {
+                // Unknown parts are read and dropped.
+                while field.try_next().await.map_err(bad_form)?.is_some() {}
+            }
+        }
+    }
+    let (ty, file_name, bytes) = upload.ok_or_else(|| {
+        ApiError::new(
+            S::BAD_REQUEST,
+            "file_missing",
+            "В запросе нет файла (поле file)",
+        )
+    })?;
+    let format = inspect::sniff(&bytes).map_err(refused)?;
+    if !ty.formats.iter().any(|f| f == format_name(format)) {
+        return Err(ApiError::new(
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "format_not_allowed",
+            format!(
+                "Для документа «{}» принимаются форматы: {}",
+                ty.label,
+                ty.formats.join(", ").to_uppercase()
+            ),
+        ));
+    }
+    if let Some(ext) = std::path::Path::new(&file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        if !format.extensions().contains(&ext.as_str()) {
+            return Err(ApiError::new(
+                S::BAD_REQUEST,
+                "extension_mismatch",
+                format!(
+                    "Расширение .{ext} не соответствует содержимому файла ({}): переименуйте файл или сохраните его заново",
+                    format_name(format).to_uppercase()
+                ),
+            ));
+        }
+    }
+    let bytes = Arc::new(bytes);
+    let report = match state.documents.inspector.inspect(bytes.clone()).await {
+        Ok(r) => r,
+        Err(InspectError::Refused(p)) => return Err(refused(p)),
+        Err(InspectError::Unavailable(e)) => {
+            tracing::error!(error = %e, "inspection worker unavailable");
+            return Err(ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "inspection_unavailable",
+                "Проверка файлов временно недоступна, попробуйте позже",
+            ));
+        }
+    };
+    let sha256 = hex::encode(Sha256::digest(bytes.as_slice()));
+    let size_bytes = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    state
+        .documents
+        .blobs
+        .put(&sha256, bytes.as_ref().clone())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing a document failed");
+            ApiError::new(
+                S::INTERNAL_SERVER_ERROR,
+                "storage_failed",
+                "Не удалось сохранить файл, попробуйте ещё раз",
+            )
+        })?;
+    let new = NewDocument {
+        doc_type: ty.code.clone(),
+        file_name,
+        sha256,
+        size_bytes,
+        report,
+    };
+    let dto = state
+        .use_case(
+            &who,
+            "document.upload",
+            Some(id.clone()),
+            move |conn, catalog, actor, now| {
+                documents::record_upload(conn, catalog, actor, &id, new, quota, now)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(dto))
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Pdf => "pdf",
+        Format::Jpeg => "jpeg",
+        Format::Png => "png",
+    }
+}
+
+/// The case's documents.
+#[utoipa::path(
+    tag = "documents",
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "Documents, oldest first", body = [DocumentDto]),
+        (status = 404, description = "No such case (or not yours to see)", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/cases/{id}/documents")]
+pub async fn list(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = case_id(&id)?;
+    let list = state
+        .use_case(
+            &who,
+            "document.list",
+            Some(id.clone()),
+            move |conn, catalog, actor, _| documents::list(conn, catalog, actor, &id),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Download a document: as an attachment, with its true content type and `nosniff`. Only the
+/// case's owner and the commission may.
+#[utoipa::path(
+    tag = "documents",
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("doc" = String, Path, description = "Document id"),
+    ),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 404, description = "No such document (or not yours to see)", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/cases/{id}/documents/{doc}")]
+pub async fn download(
+    state: web::Data<AppState>,
+    who: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, doc) = path.into_inner();
+    let id = case_id(&id)?;
+    let row = state
+        .use_case(
+            &who,
+            "document.download",
+            Some(id.clone()),
+            move |conn, catalog, actor, _| documents::find(conn, catalog, actor, &id, &doc),
+        )
+        .await?;
+    let bytes = state.documents.blobs.get(&row.sha256).await.map_err(|e| {
+        tracing::error!(error = %e, "reading a document failed");
+        ApiError::new(
+            S::INTERNAL_SERVER_ERROR,
+            "storage_failed",
+            "Не удалось прочитать файл, попробуйте ещё раз",
+        )
+    })?;
+    let disposition = ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![DispositionParam::FilenameExt(ExtendedValue {
+            charset: Charset::Ext("UTF-8".into()),
+            language_tag: None,
+            value: row.file_name.into_bytes(),
+        })],
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(row.content_type)
+        .insert_header(disposition)
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(bytes))
+}

@@ -1,0 +1,233 @@
+//! Documents of a case: the checks before a file is read, recording an inspected upload
+//! (with its audit event in the case's chain), listing, and finding one to download.
+
+use super::access::{Visible, load_visible};
+use super::{Change, ServiceError, apply_staged, stage_change};
+use crate::documents::inspect::{Problem, Report};
+use crate::engine::Actor;
+use crate::engine::catalog::Catalog;
+use crate::engine::definition::DocumentType;
+use crate::store::documents::{self as rows, DocumentRow};
+use crate::store::{DbConnection, StoreError, write_tx};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+/// A document as the cabinet shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DocumentDto {
+    /// Document id.
+    pub id: String,
+    /// Type code.
+    pub doc_type: String,
+    /// Russian label of the type.
+    pub doc_type_label: String,
+    /// The user's file name (metadata only).
+    pub file_name: String,
+    /// The true content type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// SHA-256 of the content.
+    pub sha256: String,
+    /// `valid`, or `invalid` with the problems.
+    pub status: String,
+    /// What is wrong with the file, if anything.
+    pub problems: Vec<Problem>,
+    /// When it was uploaded.
+    pub uploaded_at: DateTime<Utc>,
+}
+
+fn to_dto(row: DocumentRow, types: &[DocumentType]) -> DocumentDto {
+    let problems = serde_json::from_str::<Report>(&row.inspection)
+        .map(|r| r.problems)
+        .unwrap_or_default();
+    DocumentDto {
+        doc_type_label: types
+            .iter()
+            .find(|t| t.code == row.doc_type)
+            .map_or_else(|| row.doc_type.clone(), |t| t.label.clone()),
+        id: row.id,
+        doc_type: row.doc_type,
+        file_name: row.file_name,
+        content_type: row.content_type,
+        size_bytes: row.size_bytes,
+        sha256: row.sha256,
+        status: row.status,
+        problems,
+        uploaded_at: row.uploaded_at.and_utc(),
+    }
+}
+
+/// Everything that can be refused before the file is read: the case is the caller's and
+/// editable, the type exists and has room, the caller is under their quota. Returns the type
+/// (with its size limit).
+pub fn check_upload(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    doc_type: &str,
+    quota_bytes: i64,
+    incoming: i64,
+) -> Result<DocumentType, ServiceError> {
+    let Visible {
+        case,
+        workflow,
+        owner,
+    } = load_visible(conn, catalog, actor, case_id)?;
+    if owner != actor.user {
+        return Err(ServiceError::Transition(
+            crate::engine::TransitionError::Forbidden,
+        ));
+    }
+    let def = &workflow.definition;
+    if !def.state(&case.state).is_some_and(|s| s.editable) {
+        return Err(ServiceError::NotEditable {
+            state_label: def.label_of(&case.state).to_owned(),
+        });
+    }
+    let ty = def
+        .document_types
+        .iter()
+        .find(|t| t.code == doc_type)
+        .cloned()
+        .ok_or_else(|| ServiceError::UnknownDocumentType(doc_type.to_owned()))?;
+    let present = rows::of_case(conn, case_id)
+        .map_err(StoreError::from)?
+        .iter()
+        .filter(|d| d.doc_type == doc_type)
+        .count();
+    if present >= ty.max_count as usize {
+        return Err(ServiceError::TooManyFiles {
+            label: ty.label.clone(),
+            max: ty.max_count,
+        });
+    }
+    let used = rows::bytes_of_user(conn, actor.user.as_str()).map_err(StoreError::from)?;
+    if used + incoming > quota_bytes {
+        return Err(ServiceError::QuotaExceeded {
+            quota_mb: quota_bytes >> 20,
+        });
+    }
+    Ok(ty)
+}
+
+/// An inspected file to record.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    /// Type code.
+    pub doc_type: String,
+    /// The user's file name.
+    pub file_name: String,
+    /// SHA-256 of the content (the blob is already stored under it).
+    pub sha256: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// The worker's report.
+    pub report: Report,
+}
+
+/// Records an uploaded, inspected and stored file: the checks again (the case may have moved
+/// on while the file was inspected), the row, and a `document.uploaded` event in the case's
+/// chain (which also moves the case's version: its documents are part of what is signed).
+pub fn record_upload(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    new: NewDocument,
+    quota_bytes: i64,
+    now: DateTime<Utc>,
+) -> Result<DocumentDto, ServiceError> {
+    let at: NaiveDateTime = now.naive_utc();
+    write_tx(conn, |conn| {
+        check_upload(
+            conn,
+            catalog,
+            actor,
+            case_id,
+            &new.doc_type,
+            quota_bytes,
+            new.size_bytes,
+        )?;
+        let Visible { case, workflow, .. } = load_visible(conn, catalog, actor, case_id)?;
+        let status = if new.report.problems.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        };
+        let row = DocumentRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: case_id.to_owned(),
+            doc_type: new.doc_type.clone(),
+            sha256: new.sha256.clone(),
+            size_bytes: new.size_bytes,
+            content_type: new.report.format.content_type().to_owned(),
+            file_name: new.file_name.clone(),
+            status: status.to_owned(),
+            inspection: serde_json::to_string(&new.report)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            uploaded_by: actor.user.to_string(),
+            uploaded_at: at,
+            deleted_at: None,
+        };
+        rows::insert(conn, &row).map_err(StoreError::from)?;
+        let codes: Vec<&str> = new
+            .report
+            .problems
+            .iter()
+            .map(|p| p.code.as_str())
+            .collect();
+        let change = Change {
+            submitted: false,
+            state: None,
+            form_data: None,
+            kind: "document.uploaded",
+            payload: json!({
+                "document_id": row.id,
+                "type": row.doc_type,
+                "sha256": row.sha256,
+                "size": row.size_bytes,
+                "status": status,
+                "problems": codes,
+            }),
+        };
+        apply_staged(
+            conn,
+            stage_change(&case, case.version, change, actor, at),
+            None,
+        )?;
+        Ok(to_dto(row, &workflow.definition.document_types))
+    })
+}
+
+/// The case's documents (anyone who may see the case).
+pub fn list(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+) -> Result<Vec<DocumentDto>, ServiceError> {
+    let Visible { workflow, .. } = load_visible(conn, catalog, actor, case_id)?;
+    let types = &workflow.definition.document_types;
+    Ok(rows::of_case(conn, case_id)
+        .map_err(StoreError::from)?
+        .into_iter()
+        .map(|r| to_dto(r, types))
+        .collect())
+}
+
+/// One document to download (anyone who may see the case: its owner and the commission).
+pub fn find(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    document_id: &str,
+) -> Result<DocumentRow, ServiceError> {
+    load_visible(conn, catalog, actor, case_id)?;
+    rows::find(conn, case_id, document_id)
+        .map_err(StoreError::from)?
+        .ok_or(ServiceError::DocumentNotFound)
+}

@@ -1,0 +1,64 @@
+//! Rows of case documents.
+
+use super::DbConnection;
+use super::schema::documents as d;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = d)]
+pub struct DocumentRow {
+    pub id: String,
+    pub case_id: String,
+    pub doc_type: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub content_type: String,
+    pub file_name: String,
+    pub status: String,
+    pub inspection: String,
+    pub uploaded_by: String,
+    pub uploaded_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// Stores a new document.
+pub fn insert(conn: &mut DbConnection, row: &DocumentRow) -> QueryResult<()> {
+    diesel::insert_into(d::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The case's documents (not deleted), oldest first.
+pub fn of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<DocumentRow>> {
+    d::table
+        .filter(d::case_id.eq(case_id))
+        .filter(d::deleted_at.is_null())
+        .order((d::uploaded_at.asc(), d::id.asc()))
+        .select(DocumentRow::as_select())
+        .load(conn)
+}
+
+/// One document of a case.
+pub fn find(conn: &mut DbConnection, case_id: &str, id: &str) -> QueryResult<Option<DocumentRow>> {
+    d::table
+        .filter(d::case_id.eq(case_id))
+        .filter(d::id.eq(id))
+        .filter(d::deleted_at.is_null())
+        .select(DocumentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Bytes of all live documents a user uploaded.
+pub fn bytes_of_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<i64> {
+    d::table
+        .filter(d::uploaded_by.eq(user_id))
+        .filter(d::deleted_at.is_null())
+        .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT)",
+        ))
+        .first(conn)
+}
