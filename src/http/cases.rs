@@ -94,7 +94,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn case_id(raw: &str) -> Result<String, ApiError> {
+/// A case id from the path; a malformed one is answered like an unknown case.
+pub(super) fn case_id(raw: &str) -> Result<String, ApiError> {
     crate::domain::ids::CaseId::parse(raw)
         .map(|id| id.to_string())
         .ok_or_else(|| {

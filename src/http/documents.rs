@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::auth::Principal;
+use super::cases::case_id;
 use super::error::{ApiError, ErrorBody};
 use crate::documents::inspect::{self, Format};
 use crate::documents::worker::InspectError;
@@ -37,12 +38,6 @@ pub struct UploadQuery {
 
 /// How much of an oversized file is read and dropped before the connection is given up.
 const DRAIN_LIMIT: usize = 8 << 20;
-
-fn case_id(raw: &str) -> Result<String, ApiError> {
-    crate::domain::ids::CaseId::parse(raw)
-        .map(|id| id.to_string())
-        .ok_or_else(|| ApiError::new(S::NOT_FOUND, "case_not_found", "Заявление не найдено"))
-}
 
 fn bad_form(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(

@@ -287,7 +287,10 @@ async fn hostile_and_broken_files_are_refused_in_the_worker_within_the_limit() {
     // The bomb alone inflates to 1 GiB; other tests of this binary run meanwhile, so the
     // bound is loose, but an inflation in this process could not pass it.
     let grown = rss_kib().saturating_sub(rss_before);
-    assert!(grown < 256 * 1024, "the caller's memory grew by {grown} KiB");
+    assert!(
+        grown < 256 * 1024,
+        "the caller's memory grew by {grown} KiB"
+    );
 }
 
 /// This process's resident memory, KiB.
