@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         super::documents::upload,
         super::documents::list,
         super::documents::download,
+        super::documents::remove,
         super::workflows::list_workflows,
         super::workflows::get_workflow,
         super::me::me,

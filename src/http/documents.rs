@@ -11,7 +11,7 @@ use actix_web::http::StatusCode as S;
 use actix_web::http::header::{
     Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use futures_util::TryStreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -340,4 +340,39 @@ pub async fn download(
         .insert_header(disposition)
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(bytes))
+}
+
+/// Delete a document from a draft.
+#[utoipa::path(
+    tag = "documents",
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("doc" = String, Path, description = "Document id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such document (or not yours)", body = ErrorBody),
+        (status = 409, description = "The case is no longer a draft", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[delete("/api/v1/cases/{id}/documents/{doc}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    who: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, doc) = path.into_inner();
+    let id = case_id(&id)?;
+    state
+        .use_case(
+            &who,
+            "document.delete",
+            Some(id.clone()),
+            move |conn, catalog, actor, now| {
+                documents::delete(conn, catalog, actor, &id, &doc, now)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

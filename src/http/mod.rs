@@ -226,6 +226,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(documents::upload)
         .service(documents::list)
         .service(documents::download)
+        .service(documents::remove)
         .service(cases::patch_form)
         .service(cases::get_case)
         .service(cases::case_history)

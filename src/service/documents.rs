@@ -231,3 +231,51 @@ pub fn find(
         .map_err(StoreError::from)?
         .ok_or(ServiceError::DocumentNotFound)
 }
+
+/// Deletes a document from a case that is still a draft (the workflow's initial state); the
+/// row is kept with its deletion time and the case's chain gets a `document.deleted` event.
+pub fn delete(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    document_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    let at = now.naive_utc();
+    write_tx(conn, |conn| {
+        let Visible {
+            case,
+            workflow,
+            owner,
+        } = load_visible(conn, catalog, actor, case_id)?;
+        if owner != actor.user {
+            return Err(ServiceError::Transition(
+                crate::engine::TransitionError::Forbidden,
+            ));
+        }
+        let def = &workflow.definition;
+        if case.state != def.initial {
+            return Err(ServiceError::NotEditable {
+                state_label: def.label_of(&case.state).to_owned(),
+            });
+        }
+        let row = rows::find(conn, case_id, document_id)
+            .map_err(StoreError::from)?
+            .ok_or(ServiceError::DocumentNotFound)?;
+        rows::mark_deleted(conn, &row.id, at).map_err(StoreError::from)?;
+        let change = Change {
+            submitted: false,
+            state: None,
+            form_data: None,
+            kind: "document.deleted",
+            payload: json!({"document_id": row.id, "type": row.doc_type, "sha256": row.sha256}),
+        };
+        apply_staged(
+            conn,
+            stage_change(&case, case.version, change, actor, at),
+            None,
+        )?;
+        Ok(())
+    })
+}

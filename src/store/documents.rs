@@ -62,3 +62,12 @@ pub fn bytes_of_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<i64>
         ))
         .first(conn)
 }
+
+/// Marks a document deleted (the row stays for the audit trail; its blob may be swept once
+/// no live document refers to it).
+pub fn mark_deleted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(d::table.find(id))
+        .set(d::deleted_at.eq(Some(at)))
+        .execute(conn)
+        .map(drop)
+}

@@ -490,6 +490,112 @@ mod over_http {
         assert_eq!(doc["status"], "invalid");
         assert_eq!(doc["problems"][0]["code"], "low_resolution");
         assert_eq!(blob_count(&app), 2);
+
+        // Deleting from a draft: gone from the list and from download, audited.
+        let first = listed[0]["id"].as_str().expect("id").to_owned();
+        let res = app
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/cases/{case}/documents/{first}"),
+                Some(&me),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 204);
+        let listed = json_of(
+            app.get(&format!("/api/v1/cases/{case}/documents"), &me)
+                .await,
+        )
+        .await;
+        assert!(
+            listed
+                .as_array()
+                .is_some_and(|l| l.iter().all(|d| d["id"] != first.as_str()))
+        );
+        let res = app
+            .get(&format!("/api/v1/cases/{case}/documents/{first}"), &me)
+            .await;
+        assert_eq!(res.status(), 404);
+        {
+            use accredo::store::schema::audit_events as ae;
+            use diesel::prelude::*;
+            let mut conn = app.state.store.conn().expect("conn");
+            let kinds: Vec<String> = ae::table
+                .filter(ae::case_id.eq(&case))
+                .order(ae::id.asc())
+                .select(ae::kind)
+                .load(&mut *conn)
+                .expect("audit");
+            assert_eq!(
+                kinds
+                    .iter()
+                    .filter(|k| k.starts_with("document."))
+                    .collect::<Vec<_>>(),
+                ["document.uploaded", "document.uploaded", "document.deleted"]
+            );
+        }
+
+        // Not once the case has been submitted.
+        let (sub, v) = app.create_case(&me, "periodic_accreditation").await;
+        let res = app
+            .patch_form(&me, &sub, v, crate::support::complete_form())
+            .await;
+        assert_eq!(res.status(), 200);
+        let (status, doc) =
+            upload(&app, &me, &sub, Some("diploma"), "d.pdf", Some(text_pdf())).await;
+        assert_eq!(status, 201, "{doc}");
+        app.step(&me, &sub, "submit", v + 2, serde_json::json!({}))
+            .await;
+        let res = app
+            .call(
+                reqwest::Method::DELETE,
+                &format!(
+                    "/api/v1/cases/{sub}/documents/{}",
+                    doc["id"].as_str().expect("id")
+                ),
+                Some(&me),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 409);
+    }
+
+    #[tokio::test]
+    async fn the_server_keeps_serving_while_a_hostile_file_is_inspected() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-bomber");
+        let (case, _) = app.create_case(&me, "periodic_accreditation").await;
+        let bomb = super::pdf(super::flate_bomb(), Some("FlateDecode"));
+        let health = async {
+            let mut slowest = std::time::Duration::ZERO;
+            for _ in 0..10 {
+                let t = std::time::Instant::now();
+                let res = app
+                    .client
+                    .get(format!("{}/healthz", app.base))
+                    .send()
+                    .await
+                    .expect("health");
+                assert_eq!(res.status(), 200);
+                slowest = slowest.max(t.elapsed());
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            }
+            slowest
+        };
+        let ((status, body), slowest) = tokio::join!(
+            upload(&app, &me, &case, Some("diploma"), "bomb.pdf", Some(bomb)),
+            health
+        );
+        let refused = status == 422
+            && (body["code"] == "unreadable_file" || body["code"] == "inspection_timeout");
+        let kept_invalid = status == 201 && body["status"] == "invalid";
+        assert!(refused || kept_invalid, "{status} {body}");
+        assert!(
+            slowest < std::time::Duration::from_millis(500),
+            "health took {slowest:?}"
+        );
     }
 
     /// (what, type, file name, content, status, code)
