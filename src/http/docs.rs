@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::documents::list,
         super::documents::download,
         super::documents::remove,
+        super::documents::replace,
         super::workflows::list_workflows,
         super::workflows::get_workflow,
         super::me::me,

@@ -6,12 +6,13 @@ use super::cases::case_id;
 use super::error::{ApiError, ErrorBody};
 use crate::documents::inspect::{self, Format};
 use crate::documents::worker::InspectError;
+use crate::engine::definition::DocumentType;
 use crate::service::documents::{self, DocumentDto, NewDocument};
 use actix_web::http::StatusCode as S;
 use actix_web::http::header::{
     Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use futures_util::TryStreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -97,7 +98,7 @@ pub async fn upload(
     let id = case_id(&id)?;
     let quota = state.documents.quota_bytes;
     let mut doc_type = query.into_inner().doc_type;
-    let mut upload: Option<(crate::engine::definition::DocumentType, String, Vec<u8>)> = None;
+    let mut upload: Option<(DocumentType, String, Vec<u8>)> = None;
     while let Some(mut field) = form.try_next().await.map_err(bad_form)? {
         match field.name().unwrap_or_default() {
             "type" => {
@@ -132,36 +133,7 @@ pub async fn upload(
                         },
                     )
                     .await?;
-                let limit =
-                    usize::try_from(ty.max_size_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
-                let mut bytes = Vec::new();
-                while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
-                    if bytes.len() + chunk.len() > limit {
-                        // Nothing more is kept. The rest of the request is read and dropped
-                        // up to a bound, so that the client gets to read this answer; a
-                        // larger one just has its connection closed.
-                        let mut rest = 0usize;
-                        while let Ok(Some(chunk)) = field.try_next().await {
-                            rest += chunk.len();
-                            if rest > DRAIN_LIMIT {
-                                break;
-                            }
-                        }
-                        return Err(ApiError::new(
-                            S::PAYLOAD_TOO_LARGE,
-                            "file_too_large",
-                            format!(
-                                "Файл больше {} КБ — предела для документа «{}»: уменьшите его (например, сканируйте в оттенках серого)",
-                                ty.max_size_kb, ty.label
-                            ),
-                        ));
-                    }
-                    bytes.extend_from_slice(&chunk);
-                }
-                let name = field
-                    .content_disposition()
-                    .and_then(|cd| cd.get_filename().map(str::to_owned))
-                    .unwrap_or_else(|| "document".into());
+                let (name, bytes) = read_file(&mut field, &ty).await?;
                 upload = Some((ty, name, bytes));
             }
             _ => {
@@ -177,6 +149,64 @@ pub async fn upload(
             "В запросе нет файла (поле file)",
         )
     })?;
+    let new = accept_content(&state, &ty, file_name, bytes).await?;
+    let dto = state
+        .use_case(
+            &who,
+            "document.upload",
+            Some(id.clone()),
+            move |conn, catalog, actor, now| {
+                documents::record_upload(conn, catalog, actor, &id, new, quota, now)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(dto))
+}
+
+/// Reads the file part, keeping at most the type's limit. Past it, nothing more is kept: the
+/// rest of the request is read and dropped up to a bound, so that the client gets to read the
+/// answer; a larger one just has its connection closed.
+async fn read_file(
+    field: &mut actix_multipart::Field,
+    ty: &DocumentType,
+) -> Result<(String, Vec<u8>), ApiError> {
+    let limit = usize::try_from(ty.max_size_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
+        if bytes.len() + chunk.len() > limit {
+            let mut rest = 0usize;
+            while let Ok(Some(chunk)) = field.try_next().await {
+                rest += chunk.len();
+                if rest > DRAIN_LIMIT {
+                    break;
+                }
+            }
+            return Err(ApiError::new(
+                S::PAYLOAD_TOO_LARGE,
+                "file_too_large",
+                format!(
+                    "Файл больше {} КБ — предела для документа «{}»: уменьшите его (например, сканируйте в оттенках серого)",
+                    ty.max_size_kb, ty.label
+                ),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let name = field
+        .content_disposition()
+        .and_then(|cd| cd.get_filename().map(str::to_owned))
+        .unwrap_or_else(|| "document".into());
+    Ok((name, bytes))
+}
+
+/// Everything decided from the content: the format (allowed for the type, and agreeing with
+/// the file name's extension), the inspection in a worker, and the blob in storage.
+async fn accept_content(
+    state: &AppState,
+    ty: &DocumentType,
+    file_name: String,
+    bytes: Vec<u8>,
+) -> Result<NewDocument, ApiError> {
     let format = inspect::sniff(&bytes).map_err(refused)?;
     if !ty.formats.iter().any(|f| f == format_name(format)) {
         return Err(ApiError::new(
@@ -233,24 +263,81 @@ pub async fn upload(
                 "Не удалось сохранить файл, попробуйте ещё раз",
             )
         })?;
-    let new = NewDocument {
+    Ok(NewDocument {
         doc_type: ty.code.clone(),
         file_name,
         sha256,
         size_bytes,
         report,
-    };
-    let dto = state
+    })
+}
+
+/// Replace a document's file within 48 hours of its first upload (multipart: `file`); the
+/// same checks and inspection as an upload, for the document's own type.
+#[utoipa::path(
+    tag = "documents",
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("doc" = String, Path, description = "Document id"),
+    ),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Replaced and inspected", body = DocumentDto),
+        (status = 409, description = "Case not editable, or the 48 hours have passed", body = ErrorBody),
+        (status = 413, description = "File over its type's limit", body = ErrorBody),
+        (status = 415, description = "Not a format this type takes", body = ErrorBody),
+        (status = 422, description = "The file cannot be read", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[put("/api/v1/cases/{id}/documents/{doc}")]
+pub async fn replace(
+    state: web::Data<AppState>,
+    who: Principal,
+    path: web::Path<(String, String)>,
+    mut form: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let (id, doc) = path.into_inner();
+    let id = case_id(&id)?;
+    let (check_id, check_doc) = (id.clone(), doc.clone());
+    // Refused before a byte of the file is read.
+    let (ty, _) = state
         .use_case(
             &who,
-            "document.upload",
+            "document.replace",
             Some(id.clone()),
             move |conn, catalog, actor, now| {
-                documents::record_upload(conn, catalog, actor, &id, new, quota, now)
+                documents::check_replace(conn, catalog, actor, &check_id, &check_doc, now)
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(dto))
+    let mut file = None;
+    while let Some(mut field) = form.try_next().await.map_err(bad_form)? {
+        if field.name() == Some("file") && file.is_none() {
+            file = Some(read_file(&mut field, &ty).await?);
+        } else {
+            while field.try_next().await.map_err(bad_form)?.is_some() {}
+        }
+    }
+    let (file_name, bytes) = file.ok_or_else(|| {
+        ApiError::new(
+            S::BAD_REQUEST,
+            "file_missing",
+            "В запросе нет файла (поле file)",
+        )
+    })?;
+    let new = accept_content(&state, &ty, file_name, bytes).await?;
+    let dto = state
+        .use_case(
+            &who,
+            "document.replace",
+            Some(id.clone()),
+            move |conn, catalog, actor, now| {
+                documents::record_replace(conn, catalog, actor, &id, &doc, new, now)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(dto))
 }
 
 fn format_name(f: Format) -> &'static str {

@@ -301,6 +301,11 @@ impl From<ServiceError> for ApiError {
                     "Превышен объём ваших документов ({quota_mb} МБ): удалите ненужные файлы"
                 ),
             ),
+            ServiceError::ReplaceWindowClosed => ApiError::new(
+                S::CONFLICT,
+                "replace_window_closed",
+                "Заменить документ можно в течение 48 часов после первой загрузки; этот срок истёк",
+            ),
             ServiceError::DocumentNotFound => ApiError::new(
                 S::NOT_FOUND,
                 "document_not_found",

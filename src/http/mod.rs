@@ -227,6 +227,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(documents::list)
         .service(documents::download)
         .service(documents::remove)
+        .service(documents::replace)
         .service(cases::patch_form)
         .service(cases::get_case)
         .service(cases::case_history)

@@ -13,6 +13,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 
+/// How long after its first upload a document may be replaced.
+pub const REPLACE_WINDOW: chrono::Duration = chrono::Duration::hours(48);
+
 /// A document as the cabinet shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DocumentDto {
@@ -59,18 +62,13 @@ fn to_dto(row: DocumentRow, types: &[DocumentType]) -> DocumentDto {
     }
 }
 
-/// Everything that can be refused before the file is read: the case is the caller's and
-/// editable, the type exists and has room, the caller is under their quota. Returns the type
-/// (with its size limit).
-pub fn check_upload(
+/// The caller's own case in a state where its applicant may change it; returns its workflow.
+fn own_editable_case(
     conn: &mut DbConnection,
     catalog: &Catalog,
     actor: &Actor,
     case_id: &str,
-    doc_type: &str,
-    quota_bytes: i64,
-    incoming: i64,
-) -> Result<DocumentType, ServiceError> {
+) -> Result<std::sync::Arc<crate::engine::catalog::Workflow>, ServiceError> {
     let Visible {
         case,
         workflow,
@@ -87,6 +85,23 @@ pub fn check_upload(
             state_label: def.label_of(&case.state).to_owned(),
         });
     }
+    Ok(workflow)
+}
+
+/// Everything that can be refused before the file is read: the case is the caller's and
+/// editable, the type exists and has room, the caller is under their quota. Returns the type
+/// (with its size limit).
+pub fn check_upload(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    doc_type: &str,
+    quota_bytes: i64,
+    incoming: i64,
+) -> Result<DocumentType, ServiceError> {
+    let workflow = own_editable_case(conn, catalog, actor, case_id)?;
+    let def = &workflow.definition;
     let ty = def
         .document_types
         .iter()
@@ -170,6 +185,7 @@ pub fn record_upload(
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             uploaded_by: actor.user.to_string(),
             uploaded_at: at,
+            replaced_at: None,
             deleted_at: None,
         };
         rows::insert(conn, &row).map_err(StoreError::from)?;
@@ -277,5 +293,88 @@ pub fn delete(
             None,
         )?;
         Ok(())
+    })
+}
+
+/// Everything that can refuse a replacement before the new file is read: the case is the
+/// caller's and editable, the document exists and its first upload was at most 48 hours ago.
+/// Returns the document's type (with its limits) and its current row.
+pub fn check_replace(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    document_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(DocumentType, DocumentRow), ServiceError> {
+    let workflow = own_editable_case(conn, catalog, actor, case_id)?;
+    let def = &workflow.definition;
+    let row = rows::find(conn, case_id, document_id)
+        .map_err(StoreError::from)?
+        .ok_or(ServiceError::DocumentNotFound)?;
+    if now.naive_utc() - row.uploaded_at > REPLACE_WINDOW {
+        return Err(ServiceError::ReplaceWindowClosed);
+    }
+    let ty = def
+        .document_types
+        .iter()
+        .find(|t| t.code == row.doc_type)
+        .cloned()
+        .ok_or_else(|| ServiceError::UnknownDocumentType(row.doc_type.clone()))?;
+    Ok((ty, row))
+}
+
+/// Puts an inspected, stored file in place of a document: the checks again, the row, and a
+/// `document.replaced` event in the case's chain (old and new hash).
+pub fn record_replace(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    document_id: &str,
+    new: NewDocument,
+    now: DateTime<Utc>,
+) -> Result<DocumentDto, ServiceError> {
+    let at = now.naive_utc();
+    write_tx(conn, |conn| {
+        let (_, old) = check_replace(conn, catalog, actor, case_id, document_id, now)?;
+        let Visible { case, workflow, .. } = load_visible(conn, catalog, actor, case_id)?;
+        let status = if new.report.problems.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        };
+        let row = DocumentRow {
+            sha256: new.sha256.clone(),
+            size_bytes: new.size_bytes,
+            content_type: new.report.format.content_type().to_owned(),
+            file_name: new.file_name.clone(),
+            status: status.to_owned(),
+            inspection: serde_json::to_string(&new.report)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            replaced_at: Some(at),
+            ..old.clone()
+        };
+        rows::replace_content(conn, &row).map_err(StoreError::from)?;
+        let change = Change {
+            submitted: false,
+            state: None,
+            form_data: None,
+            kind: "document.replaced",
+            payload: json!({
+                "document_id": row.id,
+                "type": row.doc_type,
+                "old_sha256": old.sha256,
+                "sha256": row.sha256,
+                "size": row.size_bytes,
+                "status": status,
+            }),
+        };
+        apply_staged(
+            conn,
+            stage_change(&case, case.version, change, actor, at),
+            None,
+        )?;
+        Ok(to_dto(row, &workflow.definition.document_types))
     })
 }

@@ -73,6 +73,9 @@ pub enum ServiceError {
         /// The quota in MB.
         quota_mb: i64,
     },
+    /// The 48 hours for replacing a document have passed.
+    #[error("replace window closed")]
+    ReplaceWindowClosed,
     /// No such document in this case.
     #[error("document not found")]
     DocumentNotFound,

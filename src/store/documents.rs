@@ -20,6 +20,7 @@ pub struct DocumentRow {
     pub inspection: String,
     pub uploaded_by: String,
     pub uploaded_at: NaiveDateTime,
+    pub replaced_at: Option<NaiveDateTime>,
     pub deleted_at: Option<NaiveDateTime>,
 }
 
@@ -68,6 +69,22 @@ pub fn bytes_of_user(conn: &mut DbConnection, user_id: &str) -> QueryResult<i64>
 pub fn mark_deleted(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<()> {
     diesel::update(d::table.find(id))
         .set(d::deleted_at.eq(Some(at)))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Puts new content in place of a document's (its first upload time stays).
+pub fn replace_content(conn: &mut DbConnection, row: &DocumentRow) -> QueryResult<()> {
+    diesel::update(d::table.find(&row.id))
+        .set((
+            d::sha256.eq(&row.sha256),
+            d::size_bytes.eq(row.size_bytes),
+            d::content_type.eq(&row.content_type),
+            d::file_name.eq(&row.file_name),
+            d::status.eq(&row.status),
+            d::inspection.eq(&row.inspection),
+            d::replaced_at.eq(row.replaced_at),
+        ))
         .execute(conn)
         .map(drop)
 }

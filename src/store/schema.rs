@@ -215,6 +215,7 @@ diesel::table! {
         inspection -> Text,
         uploaded_by -> Text,
         uploaded_at -> Timestamp,
+        replaced_at -> Nullable<Timestamp>,
         deleted_at -> Nullable<Timestamp>,
     }
 }

@@ -562,6 +562,83 @@ mod over_http {
         assert_eq!(res.status(), 409);
     }
 
+    async fn replace(
+        app: &TestApp,
+        token: &str,
+        case: &str,
+        doc: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
+        let res = app
+            .client
+            .put(format!("{}/api/v1/cases/{case}/documents/{doc}", app.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("replace");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn a_document_can_be_replaced_within_48_hours_of_its_first_upload() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-replacer");
+        let (case, _) = app.create_case(&me, "periodic_accreditation").await;
+        let (status, old) = upload(
+            &app,
+            &me,
+            &case,
+            Some("diploma"),
+            "scan.jpg",
+            Some(image(1240, 1754, ::image::ImageFormat::Jpeg)),
+        )
+        .await;
+        assert_eq!(
+            (status, old["status"].as_str()),
+            (201, Some("invalid")),
+            "{old}"
+        );
+        let id = old["id"].as_str().expect("id").to_owned();
+
+        app.clock.advance(chrono::Duration::hours(47));
+        let me = app.specialist("doc-replacer");
+        let pdf = text_pdf();
+        let (status, new) = replace(&app, &me, &case, &id, "better.pdf", pdf.clone()).await;
+        assert_eq!(status, 200, "{new}");
+        assert_eq!(
+            (new["id"].as_str(), new["status"].as_str()),
+            (Some(id.as_str()), Some("valid"))
+        );
+        assert_ne!(new["sha256"], old["sha256"]);
+        assert_eq!(
+            new["uploaded_at"], old["uploaded_at"],
+            "the first upload time stays"
+        );
+        let res = app
+            .get(&format!("/api/v1/cases/{case}/documents/{id}"), &me)
+            .await;
+        assert_eq!(res.bytes().await.expect("body").to_vec(), pdf);
+        // The same checks as an upload.
+        let (status, body) = replace(&app, &me, &case, &id, "x.jpg", text_pdf()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("extension_mismatch"))
+        );
+
+        app.clock.advance(chrono::Duration::hours(2));
+        let me = app.specialist("doc-replacer");
+        let (status, body) = replace(&app, &me, &case, &id, "late.pdf", text_pdf()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("replace_window_closed")),
+            "{body}"
+        );
+    }
+
     #[tokio::test]
     async fn the_server_keeps_serving_while_a_hostile_file_is_inspected() {
         let app = TestApp::spawn().await;

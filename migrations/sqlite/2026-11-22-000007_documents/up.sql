@@ -1,6 +1,7 @@
 -- Documents of a case. The file itself is a blob in the object store, named by its SHA-256;
 -- the user's file name is metadata only. `inspection` is the worker's report (JSON): `status`
--- is `valid`, or `invalid` with the reasons in the report.
+-- is `valid`, or `invalid` with the reasons in the report. `uploaded_at` is the first upload
+-- (a replacement is allowed for 48 hours after it), `replaced_at` the last replacement.
 CREATE TABLE documents (
     id TEXT PRIMARY KEY,
     case_id TEXT NOT NULL REFERENCES cases (id),
@@ -13,6 +14,7 @@ CREATE TABLE documents (
     inspection TEXT NOT NULL,
     uploaded_by TEXT NOT NULL REFERENCES users (id),
     uploaded_at TIMESTAMP NOT NULL,
+    replaced_at TIMESTAMP,
     deleted_at TIMESTAMP
 );
 CREATE INDEX documents_case_idx ON documents (case_id);
