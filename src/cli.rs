@@ -54,7 +54,7 @@ enum Command {
         /// CPU seconds.
         #[arg(long, default_value_t = 1)]
         cpu_secs: u64,
-        /// Address space, MiB.
+        /// Memory (data segment), MiB.
         #[arg(long, default_value_t = 1024)]
         memory_mib: u64,
         /// Largest image side, pixels.

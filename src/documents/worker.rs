@@ -1,5 +1,5 @@
 //! Untrusted files are parsed in a worker process: the same binary as `accredo
-//! inspect-worker`, with limits on CPU time, address space and file writes set on itself
+//! inspect-worker`, with limits on CPU time, memory (data segment) and file writes set on itself
 //! before it reads a byte, and a wall-clock limit enforced by the server, which kills it.
 //! A parser that panics, aborts on a failed allocation, overflows its stack or loops ends the
 //! worker, never the server; the upload gets a clean refusal. At most N inspections run at
@@ -25,7 +25,7 @@ pub struct WorkerConfig {
     pub wall: Duration,
     /// CPU seconds per file.
     pub cpu_secs: u64,
-    /// Address space of the worker, in MiB.
+    /// Data segment (heap and private writable mappings) of the worker, in MiB.
     pub memory_mib: u64,
     /// Decoder limits.
     pub limits: Limits,
@@ -156,7 +156,9 @@ pub fn worker_main(cpu_secs: u64, memory_mib: u64, limits: Limits) -> ExitCode {
     let memory = memory_mib.saturating_mul(1 << 20);
     let limited = Resource::CPU
         .set(cpu_secs, cpu_secs.saturating_add(1))
-        .and_then(|()| Resource::AS.set(memory, memory))
+        // DATA (heap and private writable mappings), not AS: the binary's own mapped code
+        // and the allocator's address-space reservations must not count against the file.
+        .and_then(|()| Resource::DATA.set(memory, memory))
         .and_then(|()| Resource::FSIZE.set(0, 0))
         .and_then(|()| Resource::CORE.set(0, 0));
     if limited.is_err() {

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         super::documents::download,
         super::documents::remove,
         super::documents::replace,
+        super::documents::readiness,
         super::workflows::list_workflows,
         super::workflows::get_workflow,
         super::me::me,

@@ -463,3 +463,32 @@ pub async fn remove(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// What is missing before the case can be submitted, as rows for a table: the form, the
+/// register match, each required document.
+#[utoipa::path(
+    tag = "documents",
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The readiness table", body = documents::Readiness),
+        (status = 404, description = "No such case (or not yours to see)", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/cases/{id}/readiness")]
+pub async fn readiness(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = case_id(&id)?;
+    let report = state
+        .use_case(
+            &who,
+            "case.readiness",
+            Some(id.clone()),
+            move |conn, catalog, actor, _| documents::readiness(conn, catalog, actor, &id),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}

@@ -228,6 +228,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(documents::download)
         .service(documents::remove)
         .service(documents::replace)
+        .service(documents::readiness)
         .service(cases::patch_form)
         .service(cases::get_case)
         .service(cases::case_history)

@@ -378,3 +378,123 @@ pub fn record_replace(
         Ok(to_dto(row, &workflow.definition.document_types))
     })
 }
+
+/// One line of the readiness table: what is needed before the application can be submitted.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReadinessRow {
+    /// `form`, `registry`, or `document:<type>`.
+    pub item: String,
+    /// What it is, in Russian.
+    pub label: String,
+    /// Whether it is in order.
+    pub ready: bool,
+    /// Stable code of its state (`ok`, `form_incomplete`, `document_missing`,
+    /// `document_invalid`, or the register check's code).
+    pub code: String,
+    /// What to do, in Russian (empty when ready).
+    pub message: String,
+}
+
+/// The readiness report of a case.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Every row is ready.
+    pub ready: bool,
+    /// Form, register match, then each required document type.
+    pub rows: Vec<ReadinessRow>,
+}
+
+/// What is missing before the case can be submitted: the form complete and valid, the
+/// applicant matching the register, each required document present and valid.
+pub fn readiness(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+) -> Result<Readiness, ServiceError> {
+    let Visible { case, workflow, .. } = load_visible(conn, catalog, actor, case_id)?;
+    let mut rows_out = Vec::new();
+    let form: serde_json::Value = serde_json::from_str(&case.form_data)
+        .map_err(|e| StoreError::Corrupt(format!("form of case {case_id}: {e}")))?;
+    let errors = workflow
+        .form
+        .validate(&form, crate::engine::form::Mode::Complete);
+    rows_out.push(ReadinessRow {
+        item: "form".into(),
+        label: "Заявление".into(),
+        ready: errors.is_empty(),
+        code: if errors.is_empty() {
+            "ok"
+        } else {
+            "form_incomplete"
+        }
+        .into(),
+        message: if errors.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Заполните или исправьте поля заявления (замечаний: {})",
+                errors.len()
+            )
+        },
+    });
+    let checked =
+        crate::registry::check::for_applicant(conn, &case.owner_id).map_err(StoreError::from)?;
+    let matched = checked.outcome == crate::registry::cross_check::Outcome::Match;
+    rows_out.push(ReadinessRow {
+        item: "registry".into(),
+        label: "Сведения в Федеральном регистре медицинских работников".into(),
+        ready: matched,
+        code: if matched {
+            "ok"
+        } else {
+            checked.outcome.code()
+        }
+        .into(),
+        message: if matched {
+            String::new()
+        } else {
+            checked.outcome.message()
+        },
+    });
+    let docs = rows::of_case(conn, case_id).map_err(StoreError::from)?;
+    for ty in workflow
+        .definition
+        .document_types
+        .iter()
+        .filter(|t| t.required)
+    {
+        let of_type: Vec<&DocumentRow> = docs.iter().filter(|d| d.doc_type == ty.code).collect();
+        let valid = of_type.iter().any(|d| d.status == "valid");
+        let (code, message) = if valid {
+            ("ok".to_owned(), String::new())
+        } else if let Some(bad) = of_type.first() {
+            let problem = serde_json::from_str::<Report>(&bad.inspection)
+                .ok()
+                .and_then(|r| r.problems.into_iter().next());
+            (
+                "document_invalid".to_owned(),
+                problem.map_or_else(
+                    || format!("Документ «{}» не прошёл проверку: замените его", ty.label),
+                    |p| format!("«{}»: {}", ty.label, p.message),
+                ),
+            )
+        } else {
+            (
+                "document_missing".to_owned(),
+                format!("Приложите документ «{}»", ty.label),
+            )
+        };
+        rows_out.push(ReadinessRow {
+            item: format!("document:{}", ty.code),
+            label: ty.label.clone(),
+            ready: valid,
+            code,
+            message,
+        });
+    }
+    Ok(Readiness {
+        ready: rows_out.iter().all(|r| r.ready),
+        rows: rows_out,
+    })
+}

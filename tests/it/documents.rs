@@ -248,7 +248,7 @@ async fn hostile_and_broken_files_are_refused_in_the_worker_within_the_limit() {
     let mut polyglot = image(64, 64, image::ImageFormat::Jpeg);
     polyglot.splice(20..20, b"%PDF-1.4 ".iter().copied());
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
-        // Inflating it runs into the worker's address-space limit: the worker aborts on the
+        // Inflating it runs into the worker's memory limit: the worker aborts on the
         // failed allocation, or the decoder gives the stream up and the page has no content;
         // on a loaded machine the wall-clock limit may end it first.
         (
@@ -637,6 +637,70 @@ mod over_http {
             (409, Some("replace_window_closed")),
             "{body}"
         );
+    }
+
+    fn row<'a>(report: &'a Value, item: &str) -> &'a Value {
+        report["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["item"] == item))
+            .unwrap_or_else(|| panic!("no row {item} in {report}"))
+    }
+
+    #[tokio::test]
+    async fn readiness_lists_what_is_missing_before_submission() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-ready");
+        let (case, v) = app.create_case(&me, "periodic_accreditation").await;
+        let path = format!("/api/v1/cases/{case}/readiness");
+        let report = json_of(app.get(&path, &me).await).await;
+        assert_eq!(report["ready"], false);
+        assert_eq!(row(&report, "form")["code"], "form_incomplete");
+        assert_eq!(row(&report, "registry")["code"], "ok");
+        let diploma = row(&report, "document:diploma");
+        assert_eq!(
+            (diploma["ready"].as_bool(), diploma["code"].as_str()),
+            (Some(false), Some("document_missing"))
+        );
+        assert_eq!(
+            diploma["message"],
+            "Приложите документ «Документ об образовании»"
+        );
+        assert!(
+            report["rows"].as_array().is_some_and(|r| r
+                .iter()
+                .all(|x| x["item"] != "document:name_change_document")),
+            "optional types are not listed"
+        );
+
+        let res = app
+            .patch_form(&me, &case, v, crate::support::complete_form())
+            .await;
+        assert_eq!(res.status(), 200);
+        let (status, _) =
+            upload(&app, &me, &case, Some("diploma"), "d.pdf", Some(text_pdf())).await;
+        assert_eq!(status, 201);
+        let (status, _) = upload(
+            &app,
+            &me,
+            &case,
+            Some("identity_document"),
+            "p.jpg",
+            Some(image(1240, 1754, ::image::ImageFormat::Jpeg)),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let report = json_of(app.get(&path, &me).await).await;
+        assert_eq!(row(&report, "form")["ready"], true);
+        assert_eq!(row(&report, "document:diploma")["code"], "ok");
+        let id = row(&report, "document:identity_document");
+        assert_eq!(id["code"], "document_invalid");
+        assert!(
+            id["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("разрешение 149 dpi")),
+            "{id}"
+        );
+        assert_eq!(report["ready"], false);
     }
 
     #[tokio::test]
