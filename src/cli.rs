@@ -73,32 +73,7 @@ enum Command {
 enum RegistryCmd {
     /// Sync our copy from an export file (JSON Lines or CSV) or from the register's API.
     /// The API's bearer token is read from ACCREDO_REGISTRY_TOKEN.
-    Sync {
-        /// The export file (`.csv` is read as CSV unless --format says otherwise).
-        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
-        file: Option<PathBuf>,
-        /// Format of the file.
-        #[arg(long, value_enum)]
-        format: Option<ExportFormat>,
-        /// The register API's base address (`person/list` is appended).
-        #[arg(long)]
-        url: Option<url::Url>,
-        /// The source is the whole register: mark everyone absent from it as removed.
-        #[arg(long)]
-        full: bool,
-        /// API requests per minute, retries included.
-        #[arg(long, env = "ACCREDO_REGISTRY_PER_MINUTE", default_value_t = 60)]
-        per_minute: u32,
-        /// API page size (at most 100).
-        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
-        page_size: u32,
-        /// API attempts per page before the run stops (run again to resume).
-        #[arg(long, default_value_t = 6)]
-        attempts: u32,
-        /// First API retry backoff, in milliseconds (doubles with each attempt).
-        #[arg(long, default_value_t = 1000)]
-        backoff_ms: u64,
-    },
+    Sync(SyncArgs),
     /// Write synthetic register records (valid, deterministic) for trials and benchmarks.
     Generate {
         /// How many records.
@@ -120,6 +95,35 @@ enum RegistryCmd {
         #[arg(long, default_value_t = 10)]
         limit: i64,
     },
+}
+
+/// What `registry sync` reads and how.
+#[derive(Debug, clap::Args)]
+struct SyncArgs {
+    /// The export file (`.csv` is read as CSV unless --format says otherwise).
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    file: Option<PathBuf>,
+    /// Format of the file.
+    #[arg(long, value_enum)]
+    format: Option<ExportFormat>,
+    /// The register API's base address (`person/list` is appended).
+    #[arg(long)]
+    url: Option<url::Url>,
+    /// The source is the whole register: mark everyone absent from it as removed.
+    #[arg(long)]
+    full: bool,
+    /// API requests per minute, retries included.
+    #[arg(long, env = "ACCREDO_REGISTRY_PER_MINUTE", default_value_t = 60)]
+    per_minute: u32,
+    /// API page size (at most 100).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
+    page_size: u32,
+    /// API attempts per page before the run stops (run again to resume).
+    #[arg(long, default_value_t = 6)]
+    attempts: u32,
+    /// First API retry backoff, in milliseconds (doubles with each attempt).
+    #[arg(long, default_value_t = 1000)]
+    backoff_ms: u64,
 }
 
 /// Format of an export file.
@@ -266,7 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 min_dpi,
             },
         )),
-        Command::Registry(sync @ RegistryCmd::Sync { .. }) => registry_sync(&common, sync),
+        Command::Registry(RegistryCmd::Sync(args)) => registry_sync(&common, args),
         Command::Registry(RegistryCmd::Generate {
             count,
             changed_every,
@@ -400,9 +404,9 @@ fn peak_memory_mib() -> Option<u64> {
     Some(kib.div_ceil(1024))
 }
 
-fn registry_sync(common: &Common, cmd: RegistryCmd) -> anyhow::Result<ExitCode> {
+fn registry_sync(common: &Common, args: SyncArgs) -> anyhow::Result<ExitCode> {
     use crate::registry::{api::ApiSource, sync};
-    let RegistryCmd::Sync {
+    let SyncArgs {
         file,
         format,
         url,
@@ -411,10 +415,7 @@ fn registry_sync(common: &Common, cmd: RegistryCmd) -> anyhow::Result<ExitCode> 
         page_size,
         attempts,
         backoff_ms,
-    } = cmd
-    else {
-        return Ok(ExitCode::FAILURE);
-    };
+    } = args;
     let store = app::open_store(common)?;
     let mut conn = store.conn()?;
     app::migrate_or_check(&mut conn, false)?;

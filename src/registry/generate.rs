@@ -2,7 +2,7 @@
 //! with their control digits), and about the size of real ones (a job, a diploma, an
 //! accreditation). `accredo registry generate` writes them.
 
-use super::record::{CSV_HEADER, Document, Employment, RegisterPerson};
+use super::record::{CSV_HEADER, Document, Employment, RegisterPerson, list_json};
 use crate::domain::{inn::Inn, snils::Snils};
 use chrono::{Days, NaiveDate};
 use std::io::{self, Write};
@@ -111,16 +111,12 @@ pub fn write_csv(out: &mut impl Write, count: u64, changed_every: u64) -> io::Re
             p.inn.as_deref().unwrap_or(""),
             p.gender.as_deref().unwrap_or(""),
             &p.updated_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-            &json(&p.employments),
-            &json(&p.educations),
-            &json(&p.accreditations),
+            &list_json(&p.employments),
+            &list_json(&p.educations),
+            &list_json(&p.accreditations),
         ])?;
     }
     w.flush()
-}
-
-fn json(v: &impl serde::Serialize) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
 #[cfg(test)]

@@ -174,11 +174,10 @@ impl RegisterPerson {
 
     /// Hash of the record's content: equal hashes mean nothing changed.
     pub fn content_hash(&self) -> String {
-        let list = |v: &dyn erased::Json| v.json();
         self.content_hash_with(
-            &list(&self.employments),
-            &list(&self.educations),
-            &list(&self.accreditations),
+            &list_json(&self.employments),
+            &list_json(&self.educations),
+            &list_json(&self.accreditations),
         )
     }
 
@@ -220,16 +219,9 @@ impl RegisterPerson {
     }
 }
 
-mod erased {
-    /// A list serialized as stored.
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for Vec<T> {
-        fn json(&self) -> String {
-            serde_json::to_string(self).unwrap_or_else(|_| "[]".into())
-        }
-    }
+/// A list of employments or documents as it is stored and hashed (JSON).
+pub fn list_json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
 /// The columns of a CSV export, in order (the README documents them).

@@ -11,7 +11,7 @@
 //! nothing behind. A full export then marks every record it did not contain as removed (never
 //! deletes) with one anti-join. One sync at a time (a lock row).
 
-use super::record::{RegisterPerson, Rejection};
+use super::record::{RegisterPerson, Rejection, list_json};
 use crate::domain::clock::Clock;
 use crate::store::registry::{self as rows, Counts, PersonRow, RejectionRow};
 use crate::store::{DbConnection, StoreError, write_tx};
@@ -78,12 +78,9 @@ pub struct Record {
 impl Record {
     /// Prepares a checked person for writing.
     pub fn new(line: u64, p: RegisterPerson) -> Self {
-        fn json(v: &impl serde::Serialize) -> String {
-            serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-        }
-        let employments = json(&p.employments);
-        let educations = json(&p.educations);
-        let accreditations = json(&p.accreditations);
+        let employments = list_json(&p.employments);
+        let educations = list_json(&p.educations);
+        let accreditations = list_json(&p.accreditations);
         let record_hash = p.content_hash_with(&employments, &educations, &accreditations);
         let row = PersonRow {
             employments,
@@ -174,7 +171,7 @@ fn start(
         // We hold the lock, so no other run is alive: runs left "running" by a dead process
         // that cannot resume are over, and only this run's seen list matters.
         rows::close_interrupted(conn, run, now)?;
-        rows::clear_seen(conn, Some(run))?;
+        rows::clear_seen(conn, run)?;
         let started = match previous {
             Some(r) => {
                 rows::reopen_run(conn, run)?;

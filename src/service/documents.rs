@@ -62,30 +62,26 @@ fn to_dto(row: DocumentRow, types: &[DocumentType]) -> DocumentDto {
     }
 }
 
-/// The caller's own case in a state where its applicant may change it; returns its workflow.
+/// The caller's own case, in a state where its applicant may change it.
 fn own_editable_case(
     conn: &mut DbConnection,
     catalog: &Catalog,
     actor: &Actor,
     case_id: &str,
-) -> Result<std::sync::Arc<crate::engine::catalog::Workflow>, ServiceError> {
-    let Visible {
-        case,
-        workflow,
-        owner,
-    } = load_visible(conn, catalog, actor, case_id)?;
-    if owner != actor.user {
+) -> Result<Visible, ServiceError> {
+    let visible = load_visible(conn, catalog, actor, case_id)?;
+    if visible.owner != actor.user {
         return Err(ServiceError::Transition(
             crate::engine::TransitionError::Forbidden,
         ));
     }
-    let def = &workflow.definition;
-    if !def.state(&case.state).is_some_and(|s| s.editable) {
+    let def = &visible.workflow.definition;
+    if !def.state(&visible.case.state).is_some_and(|s| s.editable) {
         return Err(ServiceError::NotEditable {
-            state_label: def.label_of(&case.state).to_owned(),
+            state_label: def.label_of(&visible.case.state).to_owned(),
         });
     }
-    Ok(workflow)
+    Ok(visible)
 }
 
 /// Everything that can be refused before the file is read: the case is the caller's and
@@ -100,8 +96,21 @@ pub fn check_upload(
     quota_bytes: i64,
     incoming: i64,
 ) -> Result<DocumentType, ServiceError> {
-    let workflow = own_editable_case(conn, catalog, actor, case_id)?;
-    let def = &workflow.definition;
+    let visible = own_editable_case(conn, catalog, actor, case_id)?;
+    upload_checks(conn, actor, &visible, doc_type, quota_bytes, incoming)
+}
+
+/// [`check_upload`] on a case already loaded.
+fn upload_checks(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    visible: &Visible,
+    doc_type: &str,
+    quota_bytes: i64,
+    incoming: i64,
+) -> Result<DocumentType, ServiceError> {
+    let case_id = visible.case.id.as_str();
+    let def = &visible.workflow.definition;
     let ty = def
         .document_types
         .iter()
@@ -143,6 +152,17 @@ pub struct NewDocument {
     pub report: Report,
 }
 
+impl NewDocument {
+    /// `valid` when the inspection found nothing wrong, else `invalid`.
+    fn status(&self) -> &'static str {
+        if self.report.problems.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        }
+    }
+}
+
 /// Records an uploaded, inspected and stored file: the checks again (the case may have moved
 /// on while the file was inspected), the row, and a `document.uploaded` event in the case's
 /// chain (which also moves the case's version: its documents are part of what is signed).
@@ -157,21 +177,17 @@ pub fn record_upload(
 ) -> Result<DocumentDto, ServiceError> {
     let at: NaiveDateTime = now.naive_utc();
     write_tx(conn, |conn| {
-        check_upload(
+        let visible = own_editable_case(conn, catalog, actor, case_id)?;
+        upload_checks(
             conn,
-            catalog,
             actor,
-            case_id,
+            &visible,
             &new.doc_type,
             quota_bytes,
             new.size_bytes,
         )?;
-        let Visible { case, workflow, .. } = load_visible(conn, catalog, actor, case_id)?;
-        let status = if new.report.problems.is_empty() {
-            "valid"
-        } else {
-            "invalid"
-        };
+        let Visible { case, workflow, .. } = visible;
+        let status = new.status();
         let row = DocumentRow {
             id: uuid::Uuid::now_v7().to_string(),
             case_id: case_id.to_owned(),
@@ -307,8 +323,19 @@ pub fn check_replace(
     document_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(DocumentType, DocumentRow), ServiceError> {
-    let workflow = own_editable_case(conn, catalog, actor, case_id)?;
-    let def = &workflow.definition;
+    let visible = own_editable_case(conn, catalog, actor, case_id)?;
+    replace_checks(conn, &visible, document_id, now)
+}
+
+/// [`check_replace`] on a case already loaded.
+fn replace_checks(
+    conn: &mut DbConnection,
+    visible: &Visible,
+    document_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(DocumentType, DocumentRow), ServiceError> {
+    let case_id = visible.case.id.as_str();
+    let def = &visible.workflow.definition;
     let row = rows::find(conn, case_id, document_id)
         .map_err(StoreError::from)?
         .ok_or(ServiceError::DocumentNotFound)?;
@@ -337,13 +364,10 @@ pub fn record_replace(
 ) -> Result<DocumentDto, ServiceError> {
     let at = now.naive_utc();
     write_tx(conn, |conn| {
-        let (_, old) = check_replace(conn, catalog, actor, case_id, document_id, now)?;
-        let Visible { case, workflow, .. } = load_visible(conn, catalog, actor, case_id)?;
-        let status = if new.report.problems.is_empty() {
-            "valid"
-        } else {
-            "invalid"
-        };
+        let visible = own_editable_case(conn, catalog, actor, case_id)?;
+        let (_, old) = replace_checks(conn, &visible, document_id, now)?;
+        let Visible { case, workflow, .. } = visible;
+        let status = new.status();
         let row = DocumentRow {
             sha256: new.sha256.clone(),
             size_bytes: new.size_bytes,

@@ -38,7 +38,6 @@ pub struct Existing {
     pub snils: String,
     pub record_hash: String,
     pub removed: bool,
-    pub last_seen_run: i64,
 }
 
 /// The stored persons among `ids` or `snils`.
@@ -54,7 +53,6 @@ pub fn existing(
             rp::snils,
             rp::record_hash,
             rp::removed_at.is_not_null(),
-            rp::last_seen_run,
         ))
         .load(conn)
 }
@@ -250,13 +248,13 @@ pub fn mark_removed(
 }
 
 /// Forgets the seen lists of runs other than `keep` that cannot be resumed.
-pub fn clear_seen(conn: &mut DbConnection, keep: Option<i64>) -> QueryResult<()> {
+pub fn clear_seen(conn: &mut DbConnection, keep: i64) -> QueryResult<()> {
     let resumable = rr::table
         .filter(rr::resume_offset.is_not_null())
         .select(rr::id);
     diesel::delete(
         seen::table
-            .filter(seen::run_id.ne(keep.unwrap_or(0)))
+            .filter(seen::run_id.ne(keep))
             .filter(seen::run_id.ne_all(resumable)),
     )
     .execute(conn)

@@ -191,7 +191,13 @@ async fn refused(bytes: Vec<u8>) -> (String, Duration) {
 
 #[tokio::test]
 async fn good_scans_and_pdfs_pass_and_low_resolution_is_named() {
-    let ins = inspector();
+    // Full-page A4 scans at 300 dpi take the debug build a while to decode on a loaded
+    // machine; the limits are about hostile files, so here they are generous.
+    let ins = Inspector::new(WorkerConfig {
+        wall: Duration::from_secs(20),
+        cpu_secs: 10,
+        ..WorkerConfig::new(env!("CARGO_BIN_EXE_accredo").into())
+    });
     // A4 at 300 dpi.
     let r = ins
         .inspect(Arc::new(image(2481, 3508, image::ImageFormat::Png)))
