@@ -15,6 +15,10 @@ pub struct GuardContext<'a> {
     pub schema: &'a FormSchema,
     /// The applicant's register cross-check, when a guard needs it (computed by the caller).
     pub registry: Option<&'a Outcome>,
+    /// What is wrong with the case's required documents (one entry per type that is missing
+    /// or invalid, field `/documents/<type>`), when a guard needs it (computed by the caller
+    /// with the readiness report's rules).
+    pub documents: Option<&'a [FieldError]>,
 }
 
 /// Why a guard refused.
@@ -35,11 +39,17 @@ type GuardFn = fn(&GuardContext<'_>) -> Result<(), GuardFailure>;
 const GUARDS: &[(&str, GuardFn)] = &[
     ("form_valid", form_valid),
     ("registry_match", registry_match),
+    ("documents_complete", documents_complete),
 ];
 
 /// Whether these guards need the applicant's register cross-check.
 pub fn needs_registry(names: &[String]) -> bool {
     names.iter().any(|n| n == "registry_match")
+}
+
+/// Whether these guards need the state of the case's documents.
+pub fn needs_documents(names: &[String]) -> bool {
+    names.iter().any(|n| n == "documents_complete")
 }
 
 /// Whether a guard with that name exists.
@@ -99,4 +109,26 @@ fn registry_match(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
         message: outcome.message(),
         details,
     })
+}
+
+/// Every required document type of the workflow has a valid document on the case.
+fn documents_complete(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
+    match ctx.documents {
+        Some([]) => Ok(()),
+        Some(problems) => Err(GuardFailure {
+            guard: "documents_complete",
+            code: "documents_incomplete",
+            message: "Приложены не все обязательные документы или некоторые из них не прошли \
+                      проверку: смотрите список"
+                .into(),
+            details: problems.to_vec(),
+        }),
+        // The caller did not compute the documents' state: refuse rather than pass.
+        None => Err(GuardFailure {
+            guard: "documents_complete",
+            code: "documents_incomplete",
+            message: "Не удалось проверить документы заявления".into(),
+            details: Vec::new(),
+        }),
+    }
 }

@@ -7,6 +7,7 @@ use crate::documents::inspect::{Problem, Report};
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::engine::definition::DocumentType;
+use crate::engine::form::FieldError;
 use crate::store::documents::{self as rows, DocumentRow};
 use crate::store::{DbConnection, StoreError, write_tx};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -482,43 +483,68 @@ pub fn readiness(
         },
     });
     let docs = rows::of_case(conn, case_id).map_err(StoreError::from)?;
-    for ty in workflow
-        .definition
-        .document_types
-        .iter()
-        .filter(|t| t.required)
-    {
-        let of_type: Vec<&DocumentRow> = docs.iter().filter(|d| d.doc_type == ty.code).collect();
-        let valid = of_type.iter().any(|d| d.status == "valid");
-        let (code, message) = if valid {
-            ("ok".to_owned(), String::new())
-        } else if let Some(bad) = of_type.first() {
-            let problem = serde_json::from_str::<Report>(&bad.inspection)
-                .ok()
-                .and_then(|r| r.problems.into_iter().next());
-            (
-                "document_invalid".to_owned(),
-                problem.map_or_else(
-                    || format!("Документ «{}» не прошёл проверку: замените его", ty.label),
-                    |p| format!("«{}»: {}", ty.label, p.message),
-                ),
-            )
-        } else {
-            (
-                "document_missing".to_owned(),
-                format!("Приложите документ «{}»", ty.label),
-            )
-        };
-        rows_out.push(ReadinessRow {
-            item: format!("document:{}", ty.code),
-            label: ty.label.clone(),
-            ready: valid,
-            code,
-            message,
-        });
-    }
+    rows_out.extend(document_rows(&workflow.definition.document_types, &docs));
     Ok(Readiness {
         ready: rows_out.iter().all(|r| r.ready),
         rows: rows_out,
     })
+}
+
+/// One row per required document type: `ok` when the case has a valid document of it,
+/// otherwise `document_missing` or `document_invalid` (with the inspection's first problem).
+fn document_rows(types: &[DocumentType], docs: &[DocumentRow]) -> Vec<ReadinessRow> {
+    types
+        .iter()
+        .filter(|t| t.required)
+        .map(|ty| {
+            let of_type: Vec<&DocumentRow> =
+                docs.iter().filter(|d| d.doc_type == ty.code).collect();
+            let valid = of_type.iter().any(|d| d.status == "valid");
+            let (code, message) = if valid {
+                ("ok".to_owned(), String::new())
+            } else if let Some(bad) = of_type.first() {
+                let problem = serde_json::from_str::<Report>(&bad.inspection)
+                    .ok()
+                    .and_then(|r| r.problems.into_iter().next());
+                (
+                    "document_invalid".to_owned(),
+                    problem.map_or_else(
+                        || format!("Документ «{}» не прошёл проверку: замените его", ty.label),
+                        |p| format!("«{}»: {}", ty.label, p.message),
+                    ),
+                )
+            } else {
+                (
+                    "document_missing".to_owned(),
+                    format!("Приложите документ «{}»", ty.label),
+                )
+            };
+            ReadinessRow {
+                item: format!("document:{}", ty.code),
+                label: ty.label.clone(),
+                ready: valid,
+                code,
+                message,
+            }
+        })
+        .collect()
+}
+
+/// The `documents_complete` guard's input: the readiness report's document rows that are
+/// not ready, as field problems (`/documents/<type>`).
+pub(super) fn document_problems(
+    conn: &mut DbConnection,
+    types: &[DocumentType],
+    case_id: &str,
+) -> Result<Vec<FieldError>, StoreError> {
+    let docs = rows::of_case(conn, case_id)?;
+    Ok(document_rows(types, &docs)
+        .into_iter()
+        .filter(|r| !r.ready)
+        .map(|r| FieldError {
+            field: format!("/documents/{}", r.item.trim_start_matches("document:")),
+            code: r.code,
+            message: r.message,
+        })
+        .collect())
 }

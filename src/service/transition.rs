@@ -112,12 +112,22 @@ pub fn run(
         } else {
             None
         };
+        let documents = if guards::needs_documents(&t.guards) {
+            Some(super::documents::document_problems(
+                conn,
+                &def.document_types,
+                &case.id,
+            )?)
+        } else {
+            None
+        };
         let failures = guards::evaluate(
             &t.guards,
             &GuardContext {
                 form: &form,
                 schema: &workflow.form,
                 registry: registry.as_ref().map(|c| &c.outcome),
+                documents: documents.as_deref(),
             },
         );
         if !failures.is_empty() {

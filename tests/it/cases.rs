@@ -224,7 +224,45 @@ async fn submit_requires_a_complete_valid_form() {
 
     let res = app.patch_form(&me, &id, v, complete_form()).await;
     assert_eq!(res.status(), 200);
-    let body = json_of(app.transition(&me, &id, "submit", v + 1, json!({})).await).await;
+    // The form is complete, the documents are not: the same rows as the readiness report.
+    let res = app.transition(&me, &id, "submit", v + 1, json!({})).await;
+    assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    let got = codes(&body);
+    assert!(
+        !got.iter().any(|(_, code)| code == "form_incomplete"),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(
+            "guard:documents_complete".into(),
+            "documents_incomplete".into()
+        )),
+        "{got:?}"
+    );
+    let readiness = json_of(app.get(&format!("/api/v1/cases/{id}/readiness"), &me).await).await;
+    let missing: Vec<(String, String)> = readiness["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["ready"] == json!(false))
+        .map(|r| {
+            (
+                r["item"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("document:", "/documents/"),
+                r["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(missing.len(), 6, "{missing:?}");
+    for row in &missing {
+        assert!(got.contains(row), "{row:?} not in {got:?}");
+    }
+
+    let v = app.attach_required(&me, &id).await;
+    let body = json_of(app.transition(&me, &id, "submit", v, json!({})).await).await;
     assert_eq!(
         (body["state"].clone(), body["state_label"].clone()),
         (json!("submitted"), json!("В обработке"))

@@ -3,6 +3,7 @@
 //! nested PDF objects, a PDF/JPEG polyglot, an empty file) each get their own refusal within
 //! the time limit, without harming the calling process.
 
+use crate::support::{pdf, text_pdf};
 use accredo::documents::inspect::{self, Format, Limits};
 use accredo::documents::worker::{InspectError, Inspector, WorkerConfig};
 use pdf_extract::{Document, Object, Stream, dictionary};
@@ -19,41 +20,6 @@ fn image(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, format).expect("encode");
     out.into_inner()
-}
-
-/// A one-page A4 PDF whose page content is `content` (with `filter` if given).
-fn pdf(content: Vec<u8>, filter: Option<&str>) -> Vec<u8> {
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
-    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
-    let mut dict = dictionary! {};
-    if let Some(f) = filter {
-        dict.set("Filter", Object::Name(f.as_bytes().to_vec()));
-    }
-    let mut stream = Stream::new(dict, content);
-    stream.allows_compression = false;
-    let content_id = doc.add_object(stream);
-    let page_id = doc.add_object(dictionary! {
-        "Type" => "Page",
-        "Parent" => pages_id,
-        "Contents" => content_id,
-        "Resources" => resources_id,
-        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
-        }),
-    );
-    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog_id);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).expect("save");
-    out
 }
 
 /// A well-formed one-page PDF written by hand (with a correct cross-reference table) whose
@@ -123,13 +89,6 @@ fn scan_pdf(w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::new();
     doc.save_to(&mut out).expect("save");
     out
-}
-
-fn text_pdf() -> Vec<u8> {
-    pdf(
-        b"BT /F1 24 Tf 100 700 Td (Diploma of a physician, 2024) Tj ET".to_vec(),
-        None,
-    )
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -551,7 +510,8 @@ mod over_http {
         let (status, doc) =
             upload(&app, &me, &sub, Some("diploma"), "d.pdf", Some(text_pdf())).await;
         assert_eq!(status, 201, "{doc}");
-        app.step(&me, &sub, "submit", v + 2, serde_json::json!({}))
+        let v = app.attach_required(&me, &sub).await;
+        app.step(&me, &sub, "submit", v, serde_json::json!({}))
             .await;
         let res = app
             .call(

@@ -15,7 +15,8 @@ async fn ready_case(app: &TestApp, token: &str) -> (String, i64) {
     let (id, v) = app.create_case(token, "periodic_accreditation").await;
     let res = app.patch_form(token, &id, v, complete_form()).await;
     assert_eq!(res.status(), 200);
-    (id, v + 1)
+    let v = app.attach_required(token, &id).await;
+    (id, v)
 }
 
 /// Submits; returns the status and the body.

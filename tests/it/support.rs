@@ -13,6 +13,7 @@ use accredo::identity::token::TokenKeys;
 use accredo::store::{DbConnection, DbTarget, Store, definitions, migrate};
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
+use pdf_extract::dictionary;
 use reqwest::{Client, Method, Response};
 use serde_json::{Value, json};
 use std::net::TcpListener;
@@ -339,6 +340,67 @@ impl TestApp {
             .expect("version")
     }
 
+    /// Uploads a valid text PDF for every required document the case's readiness report lists
+    /// as not ready; returns the case's version afterwards.
+    pub async fn attach_required(&self, token: &str, id: &str) -> i64 {
+        let res = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/cases/{id}/readiness"),
+                Some(token),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 200, "readiness");
+        let report: Value = res.json().await.expect("json");
+        for row in report["rows"].as_array().expect("rows") {
+            let Some(ty) = row["item"]
+                .as_str()
+                .and_then(|i| i.strip_prefix("document:"))
+            else {
+                continue;
+            };
+            if row["ready"] == json!(true) {
+                continue;
+            }
+            let form = reqwest::multipart::Form::new()
+                .text("type", ty.to_owned())
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(text_pdf()).file_name(format!("{ty}.pdf")),
+                );
+            let res = self
+                .client
+                .post(format!("{}/api/v1/cases/{id}/documents", self.base))
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+                .await
+                .expect("upload");
+            let status = res.status();
+            assert_eq!(
+                status,
+                201,
+                "upload {ty}: {}",
+                res.text().await.unwrap_or_default()
+            );
+        }
+        let res = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/cases/{id}"),
+                Some(token),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 200, "case");
+        res.json::<Value>().await.expect("json")["version"]
+            .as_i64()
+            .expect("version")
+    }
+
     /// A case whose form is complete and which was submitted; returns (id, version).
     pub async fn submitted_case(&self, token: &str) -> (String, i64) {
         let (id, v) = self.create_case(token, "periodic_accreditation").await;
@@ -349,7 +411,8 @@ impl TestApp {
             "{}",
             res.text().await.unwrap_or_default()
         );
-        let v = self.step(token, &id, "submit", v + 1, json!({})).await;
+        let v = self.attach_required(token, &id).await;
+        let v = self.step(token, &id, "submit", v, json!({})).await;
         (id, v)
     }
 
@@ -486,4 +549,47 @@ pub fn enrol(conn: &mut DbConnection, user_id: &str, subject: &str, now: chrono:
         snils: Some(snils),
     };
     accredo::registry::check::at_login(conn, user_id, &identity, now).expect("profile");
+}
+
+/// A one-page A4 PDF whose page content is `content` (with `filter` if given).
+pub fn pdf(content: Vec<u8>, filter: Option<&str>) -> Vec<u8> {
+    let mut doc = pdf_extract::Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+    });
+    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
+    let mut dict = dictionary! {};
+    if let Some(f) = filter {
+        dict.set("Filter", pdf_extract::Object::Name(f.as_bytes().to_vec()));
+    }
+    let mut stream = pdf_extract::Stream::new(dict, content);
+    stream.allows_compression = false;
+    let content_id = doc.add_object(stream);
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page",
+        "Parent" => pages_id,
+        "Contents" => content_id,
+        "Resources" => resources_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        pdf_extract::Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save");
+    out
+}
+
+/// A valid one-page text PDF.
+pub fn text_pdf() -> Vec<u8> {
+    pdf(
+        b"BT /F1 24 Tf 100 700 Td (Diploma of a physician, 2024) Tj ET".to_vec(),
+        None,
+    )
 }
