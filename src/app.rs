@@ -133,11 +133,19 @@ pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppSta
         oidc: None,
         https: false,
         failures: std::sync::Arc::new(crate::http::limit::FailureLimiter::new(1_000)),
-        documents: Arc::new(crate::documents::Documents::local(
-            &common.documents_dir,
+        documents: Arc::new(crate::documents::Documents::new(
+            blobs(common)?,
             std::env::current_exe().context("cannot find the accredo binary")?,
-        )?),
+        )),
     })
+}
+
+/// The configured blob store: the S3 bucket of `--documents-url`, else the local directory.
+pub fn blobs(common: &Common) -> anyhow::Result<crate::documents::storage::Blobs> {
+    Ok(crate::documents::storage::Blobs::from_config(
+        common.documents_url.as_deref(),
+        &common.documents_dir,
+    )?)
 }
 
 /// Binds the listener (port 0 allowed).

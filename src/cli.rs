@@ -48,6 +48,9 @@ enum Command {
     /// The register of medical workers (ФРМР).
     #[command(subcommand)]
     Registry(RegistryCmd),
+    /// Document files.
+    #[command(subcommand)]
+    Documents(DocumentsCmd),
     /// Inspect one untrusted file from standard input (started by the server with limits).
     #[command(hide = true)]
     InspectWorker {
@@ -141,6 +144,20 @@ enum WorkflowsCmd {
     Check {
         /// Files to check.
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DocumentsCmd {
+    /// Remove stored files no live document refers to (deleted documents, replaced content).
+    Sweep {
+        /// Keep files written less than this many minutes ago (an upload in flight writes its
+        /// file before its record).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i64).range(0..))]
+        grace_minutes: i64,
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -243,6 +260,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::Documents(DocumentsCmd::Sweep {
+            grace_minutes,
+            dry_run,
+        }) => {
+            let store = app::open_store(&common)?;
+            let blobs = app::blobs(&common)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(crate::documents::sweep::sweep(
+                &blobs,
+                &store,
+                SystemClock.now(),
+                chrono::Duration::minutes(grace_minutes),
+                dry_run,
+            ))?;
+            println!(
+                "{} {} file(s), {} byte(s); kept {} referenced and {} recent of {} listed",
+                if dry_run { "would remove" } else { "removed" },
+                report.removed,
+                report.removed_bytes,
+                report.referenced,
+                report.recent,
+                report.blobs
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCmd::Checkpoint) => {
             let store = app::open_store(&common)?;

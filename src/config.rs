@@ -43,6 +43,10 @@ pub struct Common {
         global = true
     )]
     pub documents_dir: std::path::PathBuf,
+    /// Keep document files in an S3-compatible bucket instead: `s3://bucket[/prefix]`, with
+    /// credentials and endpoint from the standard AWS_* variables (see the README).
+    #[arg(long, env = "ACCREDO_DOCUMENTS_URL", global = true)]
+    pub documents_url: Option<String>,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "ACCREDO_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -88,3 +88,17 @@ pub fn replace_content(conn: &mut DbConnection, row: &DocumentRow) -> QueryResul
         .execute(conn)
         .map(drop)
 }
+
+/// Which of these hashes a live (not deleted) document refers to.
+pub fn live_hashes_among(
+    conn: &mut DbConnection,
+    hashes: &[String],
+) -> QueryResult<std::collections::HashSet<String>> {
+    d::table
+        .filter(d::sha256.eq_any(hashes))
+        .filter(d::deleted_at.is_null())
+        .select(d::sha256)
+        .distinct()
+        .load::<String>(conn)
+        .map(|v| v.into_iter().collect())
+}

@@ -263,3 +263,72 @@ fn serve_refuses_to_start_on_bad_workflows_or_pending_migrations() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn documents_sweep_from_cron_removes_a_deleted_documents_file() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("cli-sweeper");
+    let (case, _) = app.create_case(&me, "periodic_accreditation").await;
+    let v = app.attach_required(&me, &case).await;
+    assert!(v > 1);
+    let docs = crate::support::json_of(
+        app.get(&format!("/api/v1/cases/{case}/documents"), &me)
+            .await,
+    )
+    .await;
+    let docs = docs.as_array().expect("list");
+    let delete = |doc: &serde_json::Value| {
+        let path = format!(
+            "/api/v1/cases/{case}/documents/{}",
+            doc["id"].as_str().expect("id")
+        );
+        let app = &app;
+        let me = &me;
+        async move {
+            let res = app
+                .call(reqwest::Method::DELETE, &path, Some(me), &[], None)
+                .await;
+            assert_eq!(res.status(), 204);
+        }
+    };
+    // Every required type got the same PDF: one blob. Delete all documents but one.
+    for doc in docs.iter().skip(1) {
+        delete(doc).await;
+    }
+    let dir = app.documents_dir.path().display().to_string();
+    let location = match &app.documents_url {
+        Some(url) => ["--documents-url", url.as_str()],
+        None => ["--documents-dir", dir.as_str()],
+    };
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["documents", "sweep", location[0], location[1]];
+        args.extend_from_slice(extra);
+        accredo(&args, &app.db.url)
+    };
+    let (code, out, err) = sweep(&["--grace-minutes", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("removed 0 file(s), 0 byte(s); kept 1 referenced and 0 recent of 1 listed"),
+        "{out}"
+    );
+    // The last document goes too: its file is swept, except within the grace period.
+    delete(&docs[0]).await;
+    let (code, out, err) = sweep(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("removed 0 file(s), 0 byte(s); kept 0 referenced and 1 recent"),
+        "{out}"
+    );
+    let (code, out, err) = sweep(&["--grace-minutes", "0", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("would remove 1 file(s)"), "{out}");
+    let (code, out, err) = sweep(&["--grace-minutes", "0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("removed 1 file(s)"), "{out}");
+    let (code, _, err) = sweep(&["--grace-minutes=-5"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("invalid value '-5' for '--grace-minutes"),
+        "{err}"
+    );
+}

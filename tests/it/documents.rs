@@ -358,21 +358,16 @@ mod over_http {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    fn blob_count(app: &TestApp) -> usize {
-        fn walk(dir: &std::path::Path) -> usize {
-            std::fs::read_dir(dir)
-                .map(|entries| {
-                    entries
-                        .flatten()
-                        .map(|e| {
-                            let p = e.path();
-                            if p.is_dir() { walk(&p) } else { 1 }
-                        })
-                        .sum()
-                })
-                .unwrap_or(0)
-        }
-        walk(app.documents_dir.path())
+    /// Blobs in the app's store (local directory or S3 bucket).
+    async fn blob_count(app: &TestApp) -> usize {
+        use futures_util::StreamExt;
+        app.state
+            .documents
+            .blobs
+            .list()
+            .map(|b| b.expect("list"))
+            .count()
+            .await
     }
 
     #[tokio::test]
@@ -454,7 +449,7 @@ mod over_http {
         assert_eq!(status, 201, "{doc}");
         assert_eq!(doc["status"], "invalid");
         assert_eq!(doc["problems"][0]["code"], "low_resolution");
-        assert_eq!(blob_count(&app), 2);
+        assert_eq!(blob_count(&app).await, 2);
 
         // Deleting from a draft: gone from the list and from download, audited.
         let first = listed[0]["id"].as_str().expect("id").to_owned();
@@ -817,7 +812,7 @@ mod over_http {
                 "{name}"
             );
         }
-        assert_eq!(blob_count(&app), 0, "nothing kept");
+        assert_eq!(blob_count(&app).await, 0, "nothing kept");
         let listed = json_of(
             app.get(&format!("/api/v1/cases/{case}/documents"), &me)
                 .await,
@@ -865,5 +860,126 @@ mod over_http {
             (409, Some("case_not_editable")),
             "{body}"
         );
+    }
+
+    fn other_pdf(text: &str) -> Vec<u8> {
+        crate::support::pdf(
+            format!("BT /F1 24 Tf 100 700 Td ({text}) Tj ET").into_bytes(),
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_only_blobs_no_live_document_refers_to() {
+        use accredo::documents::sweep::{SweepReport, sweep};
+        use accredo::domain::clock::{Clock, SystemClock};
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-sweeper");
+        let (a, _) = app.create_case(&me, "periodic_accreditation").await;
+        let (b, _) = app.create_case(&me, "periodic_accreditation").await;
+        let id_of = |body: &Value| body["id"].as_str().expect("id").to_owned();
+        // X on both cases; Y deleted; Z replaced by W.
+        let (_, x_on_a) = upload(&app, &me, &a, Some("diploma"), "x.pdf", Some(text_pdf())).await;
+        let (_, x_on_b) = upload(&app, &me, &b, Some("diploma"), "x.pdf", Some(text_pdf())).await;
+        let (_, y) = upload(
+            &app,
+            &me,
+            &a,
+            Some("continuing_education_certificate"),
+            "y.pdf",
+            Some(other_pdf("Y")),
+        )
+        .await;
+        let (_, z) = upload(
+            &app,
+            &me,
+            &a,
+            Some("personal_data_consent"),
+            "z.pdf",
+            Some(other_pdf("Z")),
+        )
+        .await;
+        for doc in [&x_on_a, &x_on_b, &y, &z] {
+            assert_eq!(doc["status"], "valid", "{doc}");
+        }
+        let (status, w) = replace(&app, &me, &a, &id_of(&z), "w.pdf", other_pdf("W")).await;
+        assert_eq!(status, 200, "{w}");
+        for (case, doc) in [(&a, id_of(&y)), (&a, id_of(&x_on_a))] {
+            let res = app
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/cases/{case}/documents/{doc}"),
+                    Some(&me),
+                    &[],
+                    None,
+                )
+                .await;
+            assert_eq!(res.status(), 204);
+        }
+        assert_eq!(blob_count(&app).await, 4, "X, Y, Z, W");
+        let blobs = &app.state.documents.blobs;
+        let store = &app.state.store;
+        let now = SystemClock.now() + chrono::Duration::seconds(5);
+
+        // Within the grace period nothing goes, referenced or not.
+        let report = sweep(blobs, store, now, chrono::Duration::minutes(60), false)
+            .await
+            .expect("sweep");
+        assert_eq!(
+            report,
+            SweepReport {
+                blobs: 4,
+                recent: 4,
+                ..SweepReport::default()
+            }
+        );
+        // A dry run counts Y and Z and removes nothing.
+        let report = sweep(blobs, store, now, chrono::Duration::zero(), true)
+            .await
+            .expect("dry run");
+        assert_eq!((report.removed, report.referenced), (2, 2));
+        assert_eq!(
+            report.removed_bytes,
+            (other_pdf("Y").len() + other_pdf("Z").len()) as u64
+        );
+        assert_eq!(blob_count(&app).await, 4);
+        // The sweep removes Y and Z; X (still on case B) and W stay and download.
+        let report = sweep(blobs, store, now, chrono::Duration::zero(), false)
+            .await
+            .expect("sweep");
+        assert_eq!((report.blobs, report.removed, report.referenced), (4, 2, 2));
+        assert_eq!(blob_count(&app).await, 2);
+        for (case, doc, bytes) in [
+            (&b, id_of(&x_on_b), text_pdf()),
+            (&a, id_of(&w), other_pdf("W")),
+        ] {
+            let res = app
+                .get(&format!("/api/v1/cases/{case}/documents/{doc}"), &me)
+                .await;
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.bytes().await.expect("body").to_vec(), bytes);
+        }
+        // Uploading Y's content again stores it again.
+        let (status, again) = upload(
+            &app,
+            &me,
+            &a,
+            Some("continuing_education_certificate"),
+            "y.pdf",
+            Some(other_pdf("Y")),
+        )
+        .await;
+        assert_eq!(status, 201, "{again}");
+        let res = app
+            .get(
+                &format!("/api/v1/cases/{a}/documents/{}", id_of(&again)),
+                &me,
+            )
+            .await;
+        assert_eq!(res.bytes().await.expect("body").to_vec(), other_pdf("Y"));
+        let report = sweep(blobs, store, now, chrono::Duration::zero(), false)
+            .await
+            .expect("sweep");
+        assert_eq!((report.blobs, report.removed), (3, 0));
     }
 }

@@ -1,6 +1,7 @@
 //! Test harness: a fresh database per test (SQLite file, or a new PostgreSQL database when
 //! `ACCREDO_TEST_DATABASE_URL` is set) and the real server on port 0.
 
+use accredo::documents::storage::Blobs;
 use accredo::domain::clock::{Clock, ManualClock, SharedClock};
 use accredo::domain::ids::UserId;
 use accredo::domain::role::Role;
@@ -87,6 +88,8 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     /// Where the app's document blobs live (removed with the app).
     pub documents_dir: Arc<tempfile::TempDir>,
+    /// The S3 location of the documents, when the tests run against S3.
+    pub documents_url: Option<String>,
 }
 
 pub fn catalog_from(workflows: &Path) -> Catalog {
@@ -177,6 +180,7 @@ impl TestApp {
         }
         let shared: SharedClock = clock.clone();
         let documents_dir = Arc::new(tempfile::tempdir().expect("documents dir"));
+        let (blobs, documents_url) = test_blobs(documents_dir.path());
         let state = AppState {
             store,
             catalog,
@@ -189,13 +193,10 @@ impl TestApp {
             failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(
                 login.as_ref().map_or(1_000, |(_, _, n)| *n),
             )),
-            documents: Arc::new(
-                accredo::documents::Documents::local(
-                    documents_dir.path(),
-                    env!("CARGO_BIN_EXE_accredo").into(),
-                )
-                .expect("documents"),
-            ),
+            documents: Arc::new(accredo::documents::Documents::new(
+                blobs,
+                env!("CARGO_BIN_EXE_accredo").into(),
+            )),
         };
         let listener = match login {
             Some((l, _, _)) => l,
@@ -216,6 +217,7 @@ impl TestApp {
             client: Client::new(),
             db,
             documents_dir,
+            documents_url,
         }
     }
 
@@ -449,6 +451,19 @@ impl TestApp {
             .count()
             .get_result(&mut *conn)
             .expect("count")
+    }
+}
+
+/// The documents' blob store of a test app: an S3 bucket when ACCREDO_TEST_S3_URL is set
+/// (`s3://bucket`, with AWS_ENDPOINT etc. in the environment; each app gets its own prefix),
+/// else the local directory `dir`. Returns the store and its S3 URL if any.
+pub fn test_blobs(dir: &Path) -> (Blobs, Option<String>) {
+    match std::env::var("ACCREDO_TEST_S3_URL") {
+        Ok(url) if !url.is_empty() => {
+            let url = format!("{}/{}", url.trim_end_matches('/'), uuid::Uuid::now_v7());
+            (Blobs::s3(&url).expect("s3 blobs"), Some(url))
+        }
+        _ => (Blobs::local(dir).expect("local blobs"), None),
     }
 }
 
