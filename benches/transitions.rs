@@ -126,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         oidc: None,
         https: false,
         failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(1_000)),
+        signing: Arc::new(accredo::signature::Signing::default()),
         documents: Arc::new(accredo::documents::Documents::local(
             documents_dir.path(),
             env!("CARGO_BIN_EXE_accredo").into(),

@@ -133,6 +133,7 @@ pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppSta
         oidc: None,
         https: false,
         failures: std::sync::Arc::new(crate::http::limit::FailureLimiter::new(1_000)),
+        signing: Arc::new(signing(common)?),
         documents: Arc::new(crate::documents::Documents::new(
             blobs(common)?,
             std::env::current_exe().context("cannot find the accredo binary")?,
@@ -146,6 +147,20 @@ pub fn blobs(common: &Common) -> anyhow::Result<crate::documents::storage::Blobs
         common.documents_url.as_deref(),
         &common.documents_dir,
     )?)
+}
+
+/// Signature verification against the configured trust store (none configured: every signed
+/// submission is refused as not configured, and the server says so at start).
+pub fn signing(common: &Common) -> anyhow::Result<crate::signature::Signing> {
+    let trust = match &common.trust_store {
+        Some(path) => crate::signature::cms::TrustStore::load(path)
+            .map_err(|e| anyhow!("cannot read the trust store: {e}"))?,
+        None => crate::signature::cms::TrustStore::default(),
+    };
+    Ok(crate::signature::Signing::new(
+        trust,
+        common.region_code.clone(),
+    ))
 }
 
 /// Binds the listener (port 0 allowed).

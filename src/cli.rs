@@ -676,7 +676,36 @@ fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<(String, S
 }
 
 fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<ExitCode> {
-    let state = app::prepare(common, !serve.no_migrate)?;
+    let mut state = app::prepare(common, !serve.no_migrate)?;
+    let demo_signers = if demo && common.trust_store.is_none() {
+        let people: Vec<(String, String)> = crate::identity::demo_idp::ACCOUNTS
+            .iter()
+            .filter(|a| a.trusted && a.roles.contains(&Role::Specialist))
+            .map(|a| {
+                (
+                    format!("{} {} {}", a.last_name, a.first_name, a.middle_name),
+                    a.snils.chars().filter(char::is_ascii_digit).collect(),
+                )
+            })
+            .collect();
+        let pki = crate::signature::demo::ensure(
+            &common.documents_dir.with_file_name("demo-pki"),
+            &people,
+            state.clock.now(),
+        )?;
+        state.signing = std::sync::Arc::new(crate::signature::Signing::new(
+            pki.trust,
+            common.region_code.clone(),
+        ));
+        pki.signers
+    } else {
+        if common.trust_store.is_none() {
+            tracing::warn!(
+                "ACCREDO_TRUST_STORE is not set: applications cannot be submitted with a signature"
+            );
+        }
+        Vec::new()
+    };
     let tokens = if demo {
         demo_accounts(&state)?
     } else {
@@ -728,6 +757,15 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         }
         for (subject, name, token) in &tokens {
             println!("demo session {subject} ({name}): {token}");
+        }
+        for s in &demo_signers {
+            println!(
+                "demo signature of {}: openssl cms -sign -binary -md sha256 -in payload.json \
+                 -signer {} -inkey {} -outform DER -out payload.p7s",
+                s.name,
+                s.cert.display(),
+                s.key.display()
+            );
         }
         server.await.context("server failed")?;
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)

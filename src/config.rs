@@ -47,6 +47,19 @@ pub struct Common {
     /// credentials and endpoint from the standard AWS_* variables (see the README).
     #[arg(long, env = "ACCREDO_DOCUMENTS_URL", global = true)]
     pub documents_url: Option<String>,
+    /// PEM file with the certificates of the certification authorities whose electronic
+    /// signatures are accepted. Unset: signed submission is refused (`signature_not_configured`).
+    #[arg(long, env = "ACCREDO_TRUST_STORE", global = true)]
+    pub trust_store: Option<PathBuf>,
+    /// Region code in receipt numbers (`2026-77-000123`).
+    #[arg(
+        long,
+        env = "ACCREDO_REGION_CODE",
+        default_value = "77",
+        value_parser = region_code,
+        global = true
+    )]
+    pub region_code: String,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "ACCREDO_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -163,4 +176,13 @@ pub struct Oidc {
     /// ESIA-style persons endpoint base (`{base}/rs/prns/{oid}`) for data missing from the token.
     #[arg(long, env = "ACCREDO_OIDC_PERSONS_BASE")]
     pub oidc_persons_base: Option<String>,
+}
+
+/// Two digits.
+fn region_code(raw: &str) -> Result<String, String> {
+    if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(raw.to_owned())
+    } else {
+        Err("two digits, e.g. 77".into())
+    }
 }

@@ -12,6 +12,8 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod identity;
+pub mod receipt;
 pub mod registry;
 pub mod service;
+pub mod signature;
 pub mod store;

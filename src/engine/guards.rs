@@ -19,6 +19,10 @@ pub struct GuardContext<'a> {
     /// or invalid, field `/documents/<type>`), when a guard needs it (computed by the caller
     /// with the readiness report's rules).
     pub documents: Option<&'a [FieldError]>,
+    /// The verification of the request's electronic signature over the case's signing
+    /// payload, when a guard needs it (computed by the caller).
+    pub signature:
+        Option<&'a Result<crate::signature::cms::Verified, crate::signature::SignatureError>>,
 }
 
 /// Why a guard refused.
@@ -40,6 +44,7 @@ const GUARDS: &[(&str, GuardFn)] = &[
     ("form_valid", form_valid),
     ("registry_match", registry_match),
     ("documents_complete", documents_complete),
+    ("signature_valid", signature_valid),
 ];
 
 /// Whether these guards need the applicant's register cross-check.
@@ -50,6 +55,11 @@ pub fn needs_registry(names: &[String]) -> bool {
 /// Whether these guards need the state of the case's documents.
 pub fn needs_documents(names: &[String]) -> bool {
     names.iter().any(|n| n == "documents_complete")
+}
+
+/// Whether these guards need the request's signature verified.
+pub fn needs_signature(names: &[String]) -> bool {
+    names.iter().any(|n| n == "signature_valid")
 }
 
 /// Whether a guard with that name exists.
@@ -128,6 +138,26 @@ fn documents_complete(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
             guard: "documents_complete",
             code: "documents_incomplete",
             message: "Не удалось проверить документы заявления".into(),
+            details: Vec::new(),
+        }),
+    }
+}
+
+/// The request carries a detached CMS signature of the applicant over exactly the case's
+/// signing payload, verified against the trust store.
+fn signature_valid(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
+    match ctx.signature {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(GuardFailure {
+            guard: "signature_valid",
+            code: e.code,
+            message: e.message.clone(),
+            details: Vec::new(),
+        }),
+        None => Err(GuardFailure {
+            guard: "signature_valid",
+            code: "signature_missing",
+            message: "Не удалось проверить электронную подпись".into(),
             details: Vec::new(),
         }),
     }

@@ -28,6 +28,10 @@ pub struct TransitionBody {
     /// Reason of the decision (required by some transitions).
     #[validate(length(max = 4000))]
     pub reason: Option<String>,
+    /// Detached CMS (PKCS#7) signature over the case's signing payload: base64 of DER, or PEM
+    /// (required by `submit` and `resubmit`).
+    #[validate(length(max = 700000))]
+    pub signature: Option<String>,
 }
 
 /// Query of `GET /api/v1/cases`.
@@ -279,6 +283,8 @@ pub async fn run_transition(
         name.as_bytes(),
         b"\n",
         body.0.reason.as_deref().unwrap_or_default().as_bytes(),
+        b"\n",
+        body.0.signature.as_deref().unwrap_or_default().as_bytes(),
     ] {
         fingerprint.update(part);
     }
@@ -289,13 +295,17 @@ pub async fn run_transition(
         if_match: if_match(req.headers())?,
         idempotency_key: idempotency_key(req.headers())?,
         fingerprint: hex::encode(fingerprint.finalize()),
+        signature: body.0.signature.map(String::into_bytes),
     };
+    let signing = state.signing.clone();
     let outcome = state
         .use_case(
             &who,
             "case.transition",
             Some(id),
-            move |conn, catalog, actor, now| transition::run(conn, catalog, actor, &request, now),
+            move |conn, catalog, actor, now| {
+                transition::run(conn, catalog, actor, &request, &signing, now)
+            },
         )
         .await?;
     Ok(match outcome {

@@ -311,6 +311,11 @@ impl From<ServiceError> for ApiError {
                 "document_not_found",
                 "Документ не найден",
             ),
+            ServiceError::ReceiptNotFound => ApiError::new(
+                S::NOT_FOUND,
+                "receipt_not_found",
+                "Акт о подаче появится после подачи заявления с электронной подписью",
+            ),
             ServiceError::NotEditable { state_label } => ApiError::new(
                 S::CONFLICT,
                 "case_not_editable",

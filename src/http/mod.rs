@@ -11,6 +11,7 @@ pub mod health;
 pub mod limit;
 pub mod login;
 pub mod me;
+pub mod signing;
 pub mod workflows;
 
 use crate::domain::clock::SharedClock;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub failures: Arc<limit::FailureLimiter>,
     /// Document storage and inspection.
     pub documents: Arc<crate::documents::Documents>,
+    /// Signature verification and receipt numbering.
+    pub signing: Arc<crate::signature::Signing>,
 }
 
 impl AppState {
@@ -229,6 +232,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(documents::remove)
         .service(documents::replace)
         .service(documents::readiness)
+        .service(signing::signing_payload)
+        .service(signing::receipt_pdf)
+        .service(signing::receipt_xml)
         .service(cases::patch_form)
         .service(cases::get_case)
         .service(cases::case_history)

@@ -5,6 +5,7 @@ pub mod access;
 pub mod cases;
 pub mod documents;
 pub mod form;
+pub mod signing;
 pub mod transition;
 
 use crate::engine::TransitionError;
@@ -79,6 +80,9 @@ pub enum ServiceError {
     /// No such document in this case.
     #[error("document not found")]
     DocumentNotFound,
+    /// The case has no receipt yet.
+    #[error("receipt not found")]
+    ReceiptNotFound,
     /// The idempotency key was used for another request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,

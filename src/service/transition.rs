@@ -7,6 +7,8 @@ use super::{Change, ServiceError, apply_staged, stage_change};
 use crate::engine::catalog::Catalog;
 use crate::engine::guards::{self, GuardContext};
 use crate::engine::{Actor, check_transition};
+use crate::signature::Signing;
+use crate::store::conn::more_writes_tx;
 use crate::store::idempotency::{self, Remembered};
 use crate::store::{DbConnection, StoreError, single_write_tx};
 use chrono::{DateTime, Utc};
@@ -27,6 +29,8 @@ pub struct Request {
     pub idempotency_key: Option<String>,
     /// Fingerprint of the request (case, transition, body), to refuse a reused key.
     pub fingerprint: String,
+    /// The detached electronic signature sent with it (DER, PEM or base64), if any.
+    pub signature: Option<Vec<u8>>,
 }
 
 /// What happened.
@@ -64,13 +68,14 @@ pub fn run(
     catalog: &Catalog,
     actor: &Actor,
     req: &Request,
-    now: DateTime<Utc>,
+    signing: &Signing,
+    clock_now: DateTime<Utc>,
 ) -> Result<Outcome, ServiceError> {
     if let Some(done) = replay(conn, actor, req)? {
         return Ok(done);
     }
     let expected = req.if_match.ok_or(ServiceError::PreconditionRequired)?;
-    let now = now.naive_utc();
+    let now = clock_now.naive_utc();
     // The applicant's register check, when the transition's guards made one: kept on the case
     // and audited whether the transition then ran or not.
     let mut checked: Option<(String, crate::registry::check::Checked)> = None;
@@ -121,6 +126,21 @@ pub fn run(
         } else {
             None
         };
+        let signature = if guards::needs_signature(&t.guards) {
+            Some(super::signing::verify(
+                conn,
+                signing,
+                &case,
+                &workflow,
+                req.signature.as_deref(),
+                clock_now,
+            )?)
+        } else {
+            None
+        };
+        let verified = signature
+            .as_ref()
+            .map(|s| s.as_ref().map(|a| a.verified.clone()).map_err(Clone::clone));
         let failures = guards::evaluate(
             &t.guards,
             &GuardContext {
@@ -128,6 +148,7 @@ pub fn run(
                 schema: &workflow.form,
                 registry: registry.as_ref().map(|c| &c.outcome),
                 documents: documents.as_deref(),
+                signature: verified.as_ref(),
             },
         );
         if !failures.is_empty() {
@@ -138,36 +159,54 @@ pub fn run(
         if let Some(c) = &registry {
             payload["registry"] = json!(c.outcome.code());
         }
-        let change = Change {
-            submitted: crate::engine::submits(def, &case.state, t),
-            state: Some(t.to.clone()),
-            form_data: None,
-            kind: "case.transition",
-            payload,
+        let accepted = signature.and_then(Result::ok);
+        let submitted = crate::engine::submits(def, &case.state, t);
+        // Stages the change (with `payload`), answers, and writes it with the remembered
+        // response.
+        let finish = |conn: &mut DbConnection, payload: Value| -> Result<CaseDto, ServiceError> {
+            let change = Change {
+                submitted,
+                state: Some(t.to.clone()),
+                form_data: None,
+                kind: "case.transition",
+                payload,
+            };
+            let staged = stage_change(&case, expected, change, actor, now);
+            let dto = to_dto(
+                &Visible {
+                    case: staged.next.clone(),
+                    workflow: workflow.clone(),
+                    owner: owner.clone(),
+                },
+                actor,
+            )?;
+            let remember = match &req.idempotency_key {
+                Some(key) => Some(Remembered {
+                    user_id: actor.user.to_string(),
+                    idem_key: key.clone(),
+                    request_hash: req.fingerprint.clone(),
+                    case_id: req.case_id.clone(),
+                    response: serde_json::to_string(&dto)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    created_at: now,
+                }),
+                None => None,
+            };
+            apply_staged(conn, staged, remember.as_ref())?;
+            Ok(dto)
         };
-        let staged = stage_change(&case, expected, change, actor, now);
-        let dto = to_dto(
-            &Visible {
-                case: staged.next.clone(),
-                workflow: workflow.clone(),
-                owner: owner.clone(),
-            },
-            actor,
-        )?;
-        let remember = match &req.idempotency_key {
-            Some(key) => Some(Remembered {
-                user_id: actor.user.to_string(),
-                idem_key: key.clone(),
-                request_hash: req.fingerprint.clone(),
-                case_id: req.case_id.clone(),
-                response: serde_json::to_string(&dto)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                created_at: now,
+        match &accepted {
+            // A signed submission writes its signature, number and receipt with the change.
+            Some(accepted) => more_writes_tx(conn, |conn| {
+                let signed = super::signing::record(
+                    conn, signing, &case, &workflow, t, accepted, clock_now,
+                )?;
+                payload["signature"] = signed["signature"].clone();
+                payload["receipt"] = signed["receipt"].clone();
+                finish(conn, payload)
             }),
-            None => None,
-        };
-        apply_staged(conn, staged, remember.as_ref())?;
-        Ok(dto)
+            None => finish(conn, payload),
+        }
     });
     if let Some((owner, c)) = &checked {
         crate::registry::check::record_for_case(

@@ -339,3 +339,20 @@ where
         DbConnection::Pg(_) => work(conn),
     }
 }
+
+/// Inside [`single_write_tx`], for a use case that turns out to write more than its one
+/// version-checked change: on SQLite the write transaction is already open, so `work` runs
+/// in it; on PostgreSQL `work` gets a read-committed write transaction of its own (the reads
+/// before it stay safe: the change inside is still checked against the version they saw).
+pub fn more_writes_tx<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    match conn {
+        DbConnection::Sqlite(_) => work(conn),
+        DbConnection::Pg(_) => write_tx(conn, work),
+    }
+}

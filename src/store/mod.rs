@@ -14,6 +14,7 @@ pub mod profiles;
 pub mod registry;
 pub mod schema;
 pub mod sessions;
+pub mod signatures;
 pub mod users;
 
 pub use conn::{Backend, DbConnection, DbTarget, Store, single_write_tx, snapshot_tx, write_tx};

@@ -220,6 +220,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    case_signatures (id) {
+        id -> Text,
+        case_id -> Text,
+        case_version -> BigInt,
+        transition -> Text,
+        payload_sha256 -> Text,
+        signature -> Binary,
+        certificate -> Binary,
+        certificate_sha256 -> Text,
+        subject -> Text,
+        issuer -> Text,
+        serial -> Text,
+        algorithm -> Text,
+        signing_time -> Timestamp,
+        verified_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    receipt_counters (year, region) {
+        year -> Integer,
+        region -> Text,
+        last_value -> BigInt,
+    }
+}
+
+diesel::table! {
+    case_numbers (case_id) {
+        case_id -> Text,
+        number -> Text,
+        assigned_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    receipts (case_id, seq) {
+        case_id -> Text,
+        seq -> Integer,
+        number -> Text,
+        signature_id -> Text,
+        pdf -> Binary,
+        xml -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
@@ -242,4 +289,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     person_profiles,
     case_registry_checks,
     documents,
+    case_signatures,
+    receipt_counters,
+    case_numbers,
+    receipts,
 );

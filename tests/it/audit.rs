@@ -17,7 +17,8 @@ async fn busy_app() -> (TestApp, String) {
     let me = app.specialist("alice");
     let reviewer = app.user("reviewer", &[Role::Reviewer]);
     let (id, v) = app.case_in_revision(&me, &reviewer, "Нужен диплом").await;
-    app.step(&me, &id, "resubmit", v, json!({})).await;
+    let body = app.signed(&me, &id).await;
+    app.step(&me, &id, "resubmit", v, body).await;
     (app, id)
 }
 

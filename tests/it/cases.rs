@@ -262,7 +262,8 @@ async fn submit_requires_a_complete_valid_form() {
     }
 
     let v = app.attach_required(&me, &id).await;
-    let body = json_of(app.transition(&me, &id, "submit", v, json!({})).await).await;
+    let signed = app.signed(&me, &id).await;
+    let body = json_of(app.transition(&me, &id, "submit", v, signed).await).await;
     assert_eq!(
         (body["state"].clone(), body["state_label"].clone()),
         (json!("submitted"), json!("В обработке"))
@@ -286,7 +287,8 @@ async fn full_review_path_with_history() {
         )
         .await;
     assert_eq!(res.status(), 200, "needs_revision is editable");
-    let v = app.step(&me, &id, "resubmit", v + 1, json!({})).await;
+    let signed = app.signed(&me, &id).await;
+    let v = app.step(&me, &id, "resubmit", v + 1, signed).await;
     let v = app.step(&reviewer, &id, "approve", v, json!({})).await;
     let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
     assert_eq!(

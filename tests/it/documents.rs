@@ -506,8 +506,8 @@ mod over_http {
             upload(&app, &me, &sub, Some("diploma"), "d.pdf", Some(text_pdf())).await;
         assert_eq!(status, 201, "{doc}");
         let v = app.attach_required(&me, &sub).await;
-        app.step(&me, &sub, "submit", v, serde_json::json!({}))
-            .await;
+        let signed = app.signed(&me, &sub).await;
+        app.step(&me, &sub, "submit", v, signed).await;
         let res = app
             .call(
                 reqwest::Method::DELETE,

@@ -40,6 +40,8 @@ fn logical_type(raw: &str) -> String {
         "integer".into()
     } else if t.contains("timestamp") {
         "timestamp".into()
+    } else if t == "bytea" || t == "blob" {
+        "binary".into()
     } else {
         t
     }
@@ -88,9 +90,9 @@ fn logical_schema(conn: &mut DbConnection) -> Logical {
 }
 
 /// Migrations shipped in each of migrations/postgres and migrations/sqlite.
-const MIGRATIONS: usize = 7;
+const MIGRATIONS: usize = 8;
 /// Tables they create.
-const TABLES: usize = 18;
+const TABLES: usize = 22;
 
 fn tables(conn: &mut DbConnection) -> usize {
     logical_schema(conn).0.len()

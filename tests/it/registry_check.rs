@@ -21,7 +21,8 @@ async fn ready_case(app: &TestApp, token: &str) -> (String, i64) {
 
 /// Submits; returns the status and the body.
 async fn submit(app: &TestApp, token: &str, id: &str, v: i64) -> (u16, Value) {
-    let res = app.transition(token, id, "submit", v, json!({})).await;
+    let signed = app.signed(token, id).await;
+    let res = app.transition(token, id, "submit", v, signed).await;
     let status = res.status().as_u16();
     (status, json_of(res).await)
 }

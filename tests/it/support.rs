@@ -90,6 +90,8 @@ pub struct TestApp {
     pub documents_dir: Arc<tempfile::TempDir>,
     /// The S3 location of the documents, when the tests run against S3.
     pub documents_url: Option<String>,
+    /// The certification authority the app trusts (made for this app).
+    pub ca: Arc<crate::pki::Ca>,
 }
 
 pub fn catalog_from(workflows: &Path) -> Catalog {
@@ -181,6 +183,10 @@ impl TestApp {
         let shared: SharedClock = clock.clone();
         let documents_dir = Arc::new(tempfile::tempdir().expect("documents dir"));
         let (blobs, documents_url) = test_blobs(documents_dir.path());
+        let ca = Arc::new(crate::pki::Ca::new(
+            "Тестовый удостоверяющий центр",
+            unix(clock.now()),
+        ));
         let state = AppState {
             store,
             catalog,
@@ -192,6 +198,10 @@ impl TestApp {
             https: false,
             failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(
                 login.as_ref().map_or(1_000, |(_, _, n)| *n),
+            )),
+            signing: Arc::new(accredo::signature::Signing::new(
+                accredo::signature::cms::TrustStore::from_pem(ca.pem().as_bytes()).expect("trust"),
+                "77",
             )),
             documents: Arc::new(accredo::documents::Documents::new(
                 blobs,
@@ -218,6 +228,7 @@ impl TestApp {
             db,
             documents_dir,
             documents_url,
+            ca,
         }
     }
 
@@ -403,6 +414,50 @@ impl TestApp {
             .expect("version")
     }
 
+    /// The case's signing payload as the cabinet gets it: (bytes, case version).
+    pub async fn signing_payload(&self, token: &str, id: &str) -> (Vec<u8>, i64) {
+        let res = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/cases/{id}/signing-payload"),
+                Some(token),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 200, "signing payload");
+        let body: Value = res.json().await.expect("json");
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body["payload_base64"].as_str().expect("payload"))
+            .expect("base64");
+        (bytes, body["case_version"].as_i64().expect("version"))
+    }
+
+    /// The SNILS the identity provider gave the owner of case `id` (none: eleven zeros).
+    pub fn owner_snils(&self, id: &str) -> String {
+        use accredo::store::schema::{cases, person_profiles};
+        use diesel::prelude::*;
+        let mut conn = self.state.store.conn().expect("conn");
+        cases::table
+            .inner_join(person_profiles::table.on(person_profiles::user_id.eq(cases::owner_id)))
+            .filter(cases::id.eq(id))
+            .select(person_profiles::snils)
+            .first::<Option<String>>(&mut *conn)
+            .expect("profile")
+            .unwrap_or_else(|| "00000000000".into())
+    }
+
+    /// A transition body carrying the applicant's valid signature (ECDSA, from the app's CA)
+    /// over the case's payload as it is now.
+    pub async fn signed(&self, token: &str, id: &str) -> Value {
+        let (payload, _) = self.signing_payload(token, id).await;
+        let now = unix(self.clock.now());
+        let signer =
+            crate::pki::Signer::ecdsa(&self.ca, "Тестова Мария", &self.owner_snils(id), now);
+        json!({ "signature": signer.sign_base64(&payload, now) })
+    }
+
     /// A case whose form is complete and which was submitted; returns (id, version).
     pub async fn submitted_case(&self, token: &str) -> (String, i64) {
         let (id, v) = self.create_case(token, "periodic_accreditation").await;
@@ -414,7 +469,8 @@ impl TestApp {
             res.text().await.unwrap_or_default()
         );
         let v = self.attach_required(token, &id).await;
-        let v = self.step(token, &id, "submit", v, json!({})).await;
+        let body = self.signed(token, &id).await;
+        let v = self.step(token, &id, "submit", v, body).await;
         (id, v)
     }
 
@@ -607,4 +663,9 @@ pub fn text_pdf() -> Vec<u8> {
         b"BT /F1 24 Tf 100 700 Td (Diploma of a physician, 2024) Tj ET".to_vec(),
         None,
     )
+}
+
+/// Seconds since the epoch.
+pub fn unix(t: chrono::DateTime<chrono::Utc>) -> u64 {
+    u64::try_from(t.timestamp()).expect("after 1970")
 }

@@ -185,7 +185,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let edited = original
         .replace("version: 1", "version: 2")
         .replace(
-            "    guards: [form_valid, registry_match, documents_complete]\n  - name: start_review",
+            "    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
             "  - name: start_review",
         )
         .replace("label: В обработке", "label: Принято в обработку");
@@ -217,13 +217,14 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let res = app2.patch_form(&me2, &old_id, 1, complete_form()).await;
     assert_eq!(res.status(), 200);
     let v = app2.attach_required(&me2, &old_id).await;
+    let signed = app2.signed(&me2, &old_id).await;
     let res = app2
         .call(
             Method::POST,
             &format!("/api/v1/cases/{old_id}/transitions/submit"),
             Some(&me2),
             &[("If-Match", format!("\"{v}\""))],
-            Some(json!({})),
+            Some(signed),
         )
         .await;
     assert_eq!(json_of(res).await["state_label"], "В обработке");
