@@ -2,22 +2,13 @@
 //! submit with its own code, the result is kept on the case and audited (without values),
 //! and a register sync that fixes the record lets the waiting case through.
 
-use crate::support::{TestApp, complete_form, json_of, snils_of};
+use crate::support::{TestApp, json_of, snils_of};
 use accredo::domain::clock::{Clock, SystemClock};
 use accredo::registry::{check, sync};
 use accredo::store::profiles;
 use accredo::store::schema::{audit_events as ae, person_profiles, registry_persons as rp};
 use diesel::prelude::*;
 use serde_json::{Value, json};
-
-/// A case with a complete form, ready to submit; returns (id, version).
-async fn ready_case(app: &TestApp, token: &str) -> (String, i64) {
-    let (id, v) = app.create_case(token, "periodic_accreditation").await;
-    let res = app.patch_form(token, &id, v, complete_form()).await;
-    assert_eq!(res.status(), 200);
-    let v = app.attach_required(token, &id).await;
-    (id, v)
-}
 
 /// Submits; returns the status and the body.
 async fn submit(app: &TestApp, token: &str, id: &str, v: i64) -> (u16, Value) {
@@ -53,7 +44,7 @@ async fn submit_needs_a_register_match_and_a_sync_that_fixes_the_record_lets_it_
     let app = TestApp::spawn().await;
     let me = app.specialist("reg-applicant");
     let snils = snils_of("reg-applicant");
-    let (id, v) = ready_case(&app, &me).await;
+    let (id, v) = app.ready_case(&me).await;
     let mut conn = app.state.store.conn().expect("conn");
 
     // The register has another last name and birth date for this SNILS.
@@ -168,7 +159,7 @@ async fn submit_needs_a_register_match_and_a_sync_that_fixes_the_record_lets_it_
 async fn an_applicant_the_identity_provider_told_nothing_about_cannot_submit() {
     let app = TestApp::spawn().await;
     let me = app.specialist("no-identity");
-    let (id, v) = ready_case(&app, &me).await;
+    let (id, v) = app.ready_case(&me).await;
     {
         let mut conn = app.state.store.conn().expect("conn");
         diesel::update(person_profiles::table)

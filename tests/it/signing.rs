@@ -128,12 +128,7 @@ fn receipt_number(v: &Value) -> String {
 async fn a_signed_submission_gets_a_numbered_receipt_in_pdf_and_xml() {
     let app = TestApp::spawn().await;
     let me = app.specialist("signer");
-    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
-    let res = app
-        .patch_form(&me, &id, v, crate::support::complete_form())
-        .await;
-    assert_eq!(res.status(), 200);
-    let v = app.attach_required(&me, &id).await;
+    let (id, v) = app.ready_case(&me).await;
 
     // No receipt before submission; no submission without a signature.
     let res = app
@@ -306,12 +301,7 @@ fn which(program: &str) -> Result<std::path::PathBuf, ()> {
 async fn a_change_after_signing_makes_the_signature_stale() {
     let app = TestApp::spawn().await;
     let me = app.specialist("changer");
-    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
-    let res = app
-        .patch_form(&me, &id, v, crate::support::complete_form())
-        .await;
-    assert_eq!(res.status(), 200);
-    let v = app.attach_required(&me, &id).await;
+    let (id, v) = app.ready_case(&me).await;
     let signed = app.signed(&me, &id).await;
     let res = app
         .patch_form(
@@ -342,12 +332,7 @@ async fn a_change_after_signing_makes_the_signature_stale() {
 async fn a_signature_made_with_another_persons_certificate_is_refused() {
     let app = TestApp::spawn().await;
     let me = app.specialist("impostor-victim");
-    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
-    let res = app
-        .patch_form(&me, &id, v, crate::support::complete_form())
-        .await;
-    assert_eq!(res.status(), 200);
-    let v = app.attach_required(&me, &id).await;
+    let (id, v) = app.ready_case(&me).await;
     let (payload, _) = app.signing_payload(&me, &id).await;
     let now = unix(app.clock.now());
     let someone = Signer::ecdsa(&app.ca, "Петров Пётр", "12345678964", now);
@@ -386,12 +371,7 @@ async fn receipt_numbers_are_unique_and_consecutive_under_concurrent_submissions
     let mut ready = Vec::new();
     for i in 0..6 {
         let me = app.specialist(&format!("concurrent-{i}"));
-        let (id, v) = app.create_case(&me, "periodic_accreditation").await;
-        let res = app
-            .patch_form(&me, &id, v, crate::support::complete_form())
-            .await;
-        assert_eq!(res.status(), 200);
-        let v = app.attach_required(&me, &id).await;
+        let (id, v) = app.ready_case(&me).await;
         let body = app.signed(&me, &id).await;
         ready.push((me, id, v, body));
     }

@@ -458,8 +458,9 @@ impl TestApp {
         json!({ "signature": signer.sign_base64(&payload, now) })
     }
 
-    /// A case whose form is complete and which was submitted; returns (id, version).
-    pub async fn submitted_case(&self, token: &str) -> (String, i64) {
+    /// A periodic accreditation case with a complete form and every required document,
+    /// ready to sign and submit; returns (id, version).
+    pub async fn ready_case(&self, token: &str) -> (String, i64) {
         let (id, v) = self.create_case(token, "periodic_accreditation").await;
         let res = self.patch_form(token, &id, v, complete_form()).await;
         assert_eq!(
@@ -469,6 +470,12 @@ impl TestApp {
             res.text().await.unwrap_or_default()
         );
         let v = self.attach_required(token, &id).await;
+        (id, v)
+    }
+
+    /// A case whose form is complete and which was submitted; returns (id, version).
+    pub async fn submitted_case(&self, token: &str) -> (String, i64) {
+        let (id, v) = self.ready_case(token).await;
         let body = self.signed(token, &id).await;
         let v = self.step(token, &id, "submit", v, body).await;
         (id, v)
