@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_accredo");
 
 /// A4 at 300 dpi.
-const SCAN: (u32, u32) = (2480, 3508);
+const SCAN: (u32, u32) = (2481, 3508);
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -75,12 +75,12 @@ fn pdf(pages: usize, lines: usize, jpeg: Option<&[u8]>) -> anyhow::Result<Vec<u8
                 )
             }
             None => {
-                let mut content = b"BT /F1 11 Tf 56 800 Td 14 TL\n".to_vec();
+                let mut content = b"BT /F1 11 Tf 56 814 Td\n".to_vec();
                 for l in 0..lines {
                     content.extend_from_slice(
                         format!(
-                            "(Page {p} line {l}: the specialist completed continuing education \
-                             course {l} of the programme) '\n"
+                            "0 -14 Td (Page {p} line {l}: the specialist completed continuing \
+                             education course {l} of the programme) Tj\n"
                         )
                         .as_bytes(),
                     );
@@ -178,10 +178,10 @@ fn main() -> anyhow::Result<()> {
         let jpeg = encode(&img, image::ImageFormat::Jpeg)?;
         kinds[0]
             .files
-            .push(write(format!("t1-{i}.pdf"), pdf(1, 50 + i, None)?)?);
+            .push(write(format!("t1-{i}.pdf"), pdf(1, 50 + i % 5, None)?)?);
         kinds[1]
             .files
-            .push(write(format!("t10-{i}.pdf"), pdf(10, 50 + i, None)?)?);
+            .push(write(format!("t10-{i}.pdf"), pdf(10, 50 + i % 5, None)?)?);
         kinds[2]
             .files
             .push(write(format!("s-{i}.pdf"), pdf(2, 0, Some(&jpeg))?)?);

@@ -1,5 +1,6 @@
 //! Fuzz target: the document inspector on arbitrary bytes, in process (the server runs it in
-//! a limited worker process; here any panic, abort, overflow, leak or hang is a finding).
+//! a limited worker process; here any panic that escapes it, abort, overflow, leak or hang is a
+//! finding). Findings so far are kept in `fuzz/regressions` and replayed by the tests.
 #![no_main]
 
 use accredo::documents::inspect::{Limits, inspect};

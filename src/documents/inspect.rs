@@ -131,11 +131,30 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, Problem> {
 }
 
 /// Inspects a file completely (in the worker process).
+///
+/// The parsers panic on some malformed files (pdf-extract on a reference to a missing object,
+/// found by the fuzz target): such a panic is caught here and named, so the person learns the
+/// file is damaged rather than that it could not be read. Aborts, stack overflows and resource
+/// limits still end the worker, which the server turns into `unreadable_file`.
 pub fn inspect(bytes: &[u8], limits: Limits) -> Result<Report, Problem> {
-    match sniff(bytes)? {
+    let format = sniff(bytes)?;
+    let run = std::panic::AssertUnwindSafe(|| match format {
         Format::Pdf => inspect_pdf(bytes, limits),
         f @ (Format::Jpeg | Format::Png) => inspect_image(bytes, f, limits),
-    }
+    });
+    std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        Err(match format {
+            Format::Pdf => Problem::new(
+                "corrupt_pdf",
+                "PDF повреждён: в нём есть ссылки на отсутствующие части. Откройте и сохраните \
+                 его заново (например, «Печать в PDF»)",
+            ),
+            Format::Jpeg | Format::Png => Problem::new(
+                "corrupt_image",
+                "Изображение повреждено: сохраните или отсканируйте его заново",
+            ),
+        })
+    })
 }
 
 fn low_dpi(dpi: u32, min: u32) -> Problem {
@@ -255,13 +274,27 @@ fn inspect_pdf(bytes: &[u8], limits: Limits) -> Result<Report, Problem> {
     if pages.is_empty() {
         return Err(Problem::new("empty_pdf", "В PDF нет ни одной страницы"));
     }
-    let text = pdf_extract::extract_text_from_mem(bytes).map_err(|e| {
-        Problem::new(
-            "corrupt_pdf",
-            format!("Не удалось прочитать содержимое PDF: {e}"),
+    // Text, page by page on the document already parsed, until a page has some: a text PDF
+    // is known from its first page, a scan is read through.
+    let mut has_text = false;
+    for page_num in pages.keys() {
+        let mut text = String::new();
+        pdf_extract::output_doc_page(
+            &doc,
+            &mut pdf_extract::PlainTextOutput::new(&mut text),
+            *page_num,
         )
-    })?;
-    let has_text = text.chars().any(char::is_alphanumeric);
+        .map_err(|e| {
+            Problem::new(
+                "corrupt_pdf",
+                format!("Не удалось прочитать содержимое PDF: {e}"),
+            )
+        })?;
+        if text.chars().any(char::is_alphanumeric) {
+            has_text = true;
+            break;
+        }
+    }
     // Scans: the lowest resolution of any page's image against that page's width.
     let mut lowest: Option<(u32, u32, u32)> = None;
     for page_id in pages.values() {

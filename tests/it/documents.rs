@@ -243,6 +243,20 @@ async fn hostile_and_broken_files_are_refused_in_the_worker_within_the_limit() {
             &["corrupt_image"],
         ),
     ];
+    // What the fuzz target found (fuzz/regressions): each refused with its specific code.
+    let mut cases = cases;
+    for entry in std::fs::read_dir(crate::support::repo().join("fuzz/regressions")).expect("dir") {
+        let path = entry.expect("entry").path();
+        let expected: &[&str] = match path.extension().and_then(|e| e.to_str()) {
+            Some("pdf") => &["corrupt_pdf"],
+            _ => &["corrupt_image"],
+        };
+        cases.push((
+            "fuzz finding",
+            std::fs::read(&path).expect("read"),
+            expected,
+        ));
+    }
     let rss_before = rss_kib();
     for (name, bytes, codes) in cases {
         let (code, took) = refused(bytes).await;
