@@ -274,6 +274,26 @@ fn inspect_pdf(bytes: &[u8], limits: Limits) -> Result<Report, Problem> {
     if pages.is_empty() {
         return Err(Problem::new("empty_pdf", "В PDF нет ни одной страницы"));
     }
+    // A page's /Parent chain must end: a cycle (found by the fuzz target) sends pdf-extract's
+    // lookup of inherited attributes round it forever.
+    for page_id in pages.values() {
+        let mut seen = std::collections::HashSet::new();
+        let mut current = Some(*page_id);
+        while let Some(id) = current {
+            if !seen.insert(id) || seen.len() > 64 {
+                return Err(Problem::new(
+                    "corrupt_pdf",
+                    "PDF повреждён: дерево страниц замкнуто само на себя. Откройте и сохраните \
+                     его заново (например, «Печать в PDF»)",
+                ));
+            }
+            current = doc
+                .get_dictionary(id)
+                .ok()
+                .and_then(|d| d.get(b"Parent").ok())
+                .and_then(|p| p.as_reference().ok());
+        }
+    }
     // Text, page by page on the document already parsed, until a page has some: a text PDF
     // is known from its first page, a scan is read through.
     let mut has_text = false;
