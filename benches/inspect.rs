@@ -37,7 +37,7 @@ fn env_or(name: &str, default: usize) -> usize {
 fn scan(seed: u32) -> image::GrayImage {
     image::GrayImage::from_fn(SCAN.0, SCAN.1, |x, y| {
         let line = (y / 60 + seed) % 7;
-        let dark = line < 3 && (x / 18 + y / 60 + seed) % 5 != 0 && (y % 60) < 30;
+        let dark = line < 3 && !(x / 18 + y / 60 + seed).is_multiple_of(5) && (y % 60) < 30;
         image::Luma([if dark { 40 } else { 235 }])
     })
 }

@@ -50,10 +50,10 @@ pub fn load_catalog(common: &Common) -> anyhow::Result<Catalog> {
 /// Parses `DATABASE_URL` (creating `./data/` for the default SQLite file) and opens the pool.
 pub fn open_store(common: &Common) -> anyhow::Result<Store> {
     let target = DbTarget::parse(&common.database_url)?;
-    if let DbTarget::Sqlite(path) = &target {
-        if path.parent() == Some(Path::new("data")) {
-            std::fs::create_dir_all("data").context("cannot create ./data")?;
-        }
+    if let DbTarget::Sqlite(path) = &target
+        && path.parent() == Some(Path::new("data"))
+    {
+        std::fs::create_dir_all("data").context("cannot create ./data")?;
     }
     Ok(Store::open_with(&target, common.db_pool_size)?)
 }

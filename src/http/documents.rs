@@ -223,17 +223,16 @@ async fn accept_content(
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
+        && !format.extensions().contains(&ext.as_str())
     {
-        if !format.extensions().contains(&ext.as_str()) {
-            return Err(ApiError::new(
-                S::BAD_REQUEST,
-                "extension_mismatch",
-                format!(
-                    "Расширение .{ext} не соответствует содержимому файла ({}): переименуйте файл или сохраните его заново",
-                    format_name(format).to_uppercase()
-                ),
-            ));
-        }
+        return Err(ApiError::new(
+            S::BAD_REQUEST,
+            "extension_mismatch",
+            format!(
+                "Расширение .{ext} не соответствует содержимому файла ({}): переименуйте файл или сохраните его заново",
+                format_name(format).to_uppercase()
+            ),
+        ));
     }
     let bytes = Arc::new(bytes);
     let report = match state.documents.inspector.inspect(bytes.clone()).await {

@@ -337,16 +337,14 @@ impl Oidc {
         };
         let incomplete =
             identity.last_name.is_none() || identity.snils.is_none() || trusted.is_none();
-        if incomplete {
-            if let Some(base) = &self.config.persons_base {
-                self.fill_from_persons(
-                    base,
-                    response.access_token().secret(),
-                    &mut identity,
-                    trusted.is_none(),
-                )
-                .await?;
-            }
+        if incomplete && let Some(base) = &self.config.persons_base {
+            self.fill_from_persons(
+                base,
+                response.access_token().secret(),
+                &mut identity,
+                trusted.is_none(),
+            )
+            .await?;
         }
         Ok(identity)
     }

@@ -153,15 +153,15 @@ pub fn cross_check(person: &Person, record: Option<&RegisterRecord>) -> Outcome 
         });
     }
     // INN is compared only when both sides have it: many register records carry none.
-    if let (Some(ours), Some(theirs)) = (&person.inn, &record.inn) {
-        if ours.trim() != theirs.trim() {
-            differences.push(Difference {
-                field: "inn",
-                label: "ИНН",
-                ours: Some(ours.clone()),
-                register: Some(theirs.clone()),
-            });
-        }
+    if let (Some(ours), Some(theirs)) = (&person.inn, &record.inn)
+        && ours.trim() != theirs.trim()
+    {
+        differences.push(Difference {
+            field: "inn",
+            label: "ИНН",
+            ours: Some(ours.clone()),
+            register: Some(theirs.clone()),
+        });
     }
     if differences.is_empty() {
         Outcome::Match

@@ -54,7 +54,14 @@ pub fn person(i: u64, version: u32) -> RegisterPerson {
                 .as_str()
                 .to_owned(),
         ),
-        gender: Some(if i % 2 == 0 { "female" } else { "male" }.to_owned()),
+        gender: Some(
+            if i.is_multiple_of(2) {
+                "female"
+            } else {
+                "male"
+            }
+            .to_owned(),
+        ),
         updated_at: None,
         employments: vec![Employment {
             organization_id: format!("org-{}", i % 5_000),

@@ -66,10 +66,10 @@ pub fn audited<T>(
     work: impl FnOnce(&mut DbConnection) -> Result<T, ServiceError>,
 ) -> Result<T, ServiceError> {
     let result = work(conn);
-    if let Err(e) = &result {
-        if let Some(code) = e.denial_code() {
-            record_denial(conn, actor, action, case_id, code, now)?;
-        }
+    if let Err(e) = &result
+        && let Some(code) = e.denial_code()
+    {
+        record_denial(conn, actor, action, case_id, code, now)?;
     }
     result
 }

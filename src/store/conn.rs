@@ -143,14 +143,14 @@ fn first_line(e: &ConnectionError) -> String {
 }
 
 fn open_sqlite(path: &Path) -> Result<SqliteConnection, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(StoreError::BadUrl(format!(
-                "cannot open SQLite database {}: directory {} does not exist",
-                path.display(),
-                dir.display()
-            )));
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(StoreError::BadUrl(format!(
+            "cannot open SQLite database {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
     }
     let text = path.to_string_lossy();
     let mut conn = SqliteConnection::establish(&text).map_err(|e| {
