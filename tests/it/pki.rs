@@ -119,6 +119,28 @@ impl Ca {
     }
 }
 
+impl Ca {
+    /// A certificate for `key` that is not meant for signing documents: a sub-CA profile, whose
+    /// key usage is keyCertSign and cRLSign only (with the SNILS, so only the purpose is wrong).
+    pub fn issue_not_for_signing(&self, snils: &str, key: &EcKey, valid: Validity) -> Certificate {
+        let spki = SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).expect("spki");
+        CertificateBuilder::new(
+            Profile::SubCA {
+                issuer: self.cert.tbs_certificate.subject.clone(),
+                path_len_constraint: Some(0),
+            },
+            SerialNumber::from(11u32),
+            valid,
+            name("Иванова Мария", Some(snils)),
+            spki,
+            &self.key,
+        )
+        .expect("builder")
+        .build::<DerSignature>()
+        .expect("cert")
+    }
+}
+
 /// Someone who signs: a key and its certificate.
 pub enum Signer {
     Ec(EcKey, Certificate),

@@ -71,6 +71,30 @@ fn each_way_a_signature_can_be_wrong_has_its_own_answer() {
     let (c, m) = code(verify(&no_snils.sign(payload, now), payload, SNILS));
     assert_eq!(c, "signature_snils_mismatch");
     assert!(m.contains("нет СНИЛС"), "{m}");
+    // A certificate whose key usage does not include signing.
+    let key = p256::ecdsa::SigningKey::random(&mut rsa::rand_core::OsRng);
+    let cert = ca.issue_not_for_signing(SNILS, &key, validity(now - DAY, now + DAY));
+    let (c, m) = code(verify(
+        &Signer::Ec(key, cert).sign(payload, now),
+        payload,
+        SNILS,
+    ));
+    assert_eq!(c, "certificate_key_usage");
+    assert!(m.contains("не предназначен"), "{m}");
+    // An RSA key shorter than 2048 bits.
+    let short = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).expect("rsa-1024");
+    let spki = spki::SubjectPublicKeyInfoOwned::from_key(short.to_public_key()).expect("spki");
+    let cert = ca.issue(
+        12,
+        "Иванова Мария",
+        Some(SNILS),
+        spki,
+        validity(now - DAY, now + DAY),
+    );
+    let weak = Signer::Rsa(Box::new(short), cert);
+    let (c, m) = code(verify(&weak.sign(payload, now), payload, SNILS));
+    assert_eq!(c, "certificate_weak_key");
+    assert!(m.contains("1024"), "{m}");
     // An expired certificate.
     let old = Signer::rsa(
         &ca,
