@@ -231,6 +231,11 @@ async fn hostile_and_broken_files_are_refused_in_the_worker_within_the_limit() {
             &["empty_pdf", "unreadable_file", "inspection_timeout"],
         ),
         ("PDF/JPEG polyglot", polyglot, &["ambiguous_format"]),
+        (
+            "font with a bogus encoding",
+            bogus_font_pdf(),
+            &["corrupt_pdf"],
+        ),
         ("empty file", Vec::new(), &["empty_file"]),
         (
             "not a document",
@@ -270,6 +275,32 @@ async fn hostile_and_broken_files_are_refused_in_the_worker_within_the_limit() {
         grown < 256 * 1024,
         "the caller's memory grew by {grown} KiB"
     );
+}
+
+/// A text PDF whose font names an encoding that does not exist, with differences that are not
+/// glyph names and a ToUnicode map that is not a CMap.
+fn bogus_font_pdf() -> Vec<u8> {
+    crate::support::pdf_with_font(
+        b"BT /F1 24 Tf 100 700 Td (Diploma) Tj ET".to_vec(),
+        None,
+        |doc| {
+            let mut to_unicode = Stream::new(
+                dictionary! {},
+                b"begincmap <01> garbage endbfchar ]]".to_vec(),
+            );
+            to_unicode.allows_compression = false;
+            let to_unicode = doc.add_object(to_unicode);
+            dictionary! {
+                "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+                "Encoding" => dictionary! {
+                    "Type" => "Encoding",
+                    "BaseEncoding" => "NoSuchEncoding",
+                    "Differences" => vec![Object::Integer(68), Object::Integer(-5), Object::Real(1.5)],
+                },
+                "ToUnicode" => to_unicode,
+            }
+        },
+    )
 }
 
 /// This process's resident memory, KiB.

@@ -631,11 +631,21 @@ pub fn enrol(conn: &mut DbConnection, user_id: &str, subject: &str, now: chrono:
 
 /// A one-page A4 PDF whose page content is `content` (with `filter` if given).
 pub fn pdf(content: Vec<u8>, filter: Option<&str>) -> Vec<u8> {
+    pdf_with_font(content, filter, |_| {
+        dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" }
+    })
+}
+
+/// Like [`pdf`], with the page's font `/F1` made by `font` (which may add objects it refers to).
+pub fn pdf_with_font(
+    content: Vec<u8>,
+    filter: Option<&str>,
+    font: impl FnOnce(&mut pdf_extract::Document) -> pdf_extract::Dictionary,
+) -> Vec<u8> {
     let mut doc = pdf_extract::Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
+    let font = font(&mut doc);
+    let font_id = doc.add_object(font);
     let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
     let mut dict = dictionary! {};
     if let Some(f) = filter {
