@@ -21,8 +21,7 @@ pub struct GuardContext<'a> {
     pub documents: Option<&'a [FieldError]>,
     /// The verification of the request's electronic signature over the case's signing
     /// payload, when a guard needs it (computed by the caller).
-    pub signature:
-        Option<&'a Result<crate::signature::cms::Verified, crate::signature::SignatureError>>,
+    pub signature: Option<Result<(), &'a crate::signature::SignatureError>>,
 }
 
 /// Why a guard refused.

@@ -413,19 +413,23 @@ pub async fn download(
             "Не удалось прочитать файл, попробуйте ещё раз",
         )
     })?;
-    let disposition = ContentDisposition {
+    Ok(HttpResponse::Ok()
+        .content_type(row.content_type)
+        .insert_header(attachment(row.file_name))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(bytes))
+}
+
+/// `Content-Disposition: attachment` with a UTF-8 file name (RFC 6266 `filename*`).
+pub(super) fn attachment(file_name: String) -> ContentDisposition {
+    ContentDisposition {
         disposition: DispositionType::Attachment,
         parameters: vec![DispositionParam::FilenameExt(ExtendedValue {
             charset: Charset::Ext("UTF-8".into()),
             language_tag: None,
-            value: row.file_name.into_bytes(),
+            value: file_name.into_bytes(),
         })],
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(row.content_type)
-        .insert_header(disposition)
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .body(bytes))
+    }
 }
 
 /// Delete a document from a draft.

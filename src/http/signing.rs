@@ -4,11 +4,9 @@
 use super::AppState;
 use super::auth::Principal;
 use super::cases::case_id;
+use super::documents::attachment;
 use super::error::{ApiError, ErrorBody};
 use crate::service::signing::{self, PayloadDto};
-use actix_web::http::header::{
-    Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
-};
 use actix_web::{HttpResponse, get, web};
 
 /// What to sign before `submit`/`resubmit`: the canonical bytes (base64) and their SHA-256.
@@ -60,17 +58,9 @@ async fn receipt(
     } else {
         (row.xml, "application/xml; charset=utf-8", "xml")
     };
-    let disposition = ContentDisposition {
-        disposition: DispositionType::Attachment,
-        parameters: vec![DispositionParam::FilenameExt(ExtendedValue {
-            charset: Charset::Ext("UTF-8".into()),
-            language_tag: None,
-            value: format!("receipt-{}.{ext}", row.number).into_bytes(),
-        })],
-    };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header(disposition)
+        .insert_header(attachment(format!("receipt-{}.{ext}", row.number)))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .insert_header(("X-Receipt-Number", row.number))
         .body(body))

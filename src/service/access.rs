@@ -31,6 +31,29 @@ impl Visible {
             submitted: self.case.submitted_at.is_some(),
         }
     }
+
+    /// Refuses (403) anyone but the case's applicant.
+    pub fn require_owner(&self, actor: &Actor) -> Result<(), ServiceError> {
+        if self.owner == actor.user {
+            Ok(())
+        } else {
+            Err(ServiceError::Transition(
+                crate::engine::TransitionError::Forbidden,
+            ))
+        }
+    }
+
+    /// Refuses a case in a state where its applicant may not change it.
+    pub fn require_editable(&self) -> Result<(), ServiceError> {
+        let def = &self.workflow.definition;
+        if def.state(&self.case.state).is_some_and(|s| s.editable) {
+            Ok(())
+        } else {
+            Err(ServiceError::NotEditable {
+                state_label: def.label_of(&self.case.state).to_owned(),
+            })
+        }
+    }
 }
 
 /// Loads a case if the caller may see it; a case they may not see is reported exactly like

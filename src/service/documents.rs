@@ -71,17 +71,8 @@ fn own_editable_case(
     case_id: &str,
 ) -> Result<Visible, ServiceError> {
     let visible = load_visible(conn, catalog, actor, case_id)?;
-    if visible.owner != actor.user {
-        return Err(ServiceError::Transition(
-            crate::engine::TransitionError::Forbidden,
-        ));
-    }
-    let def = &visible.workflow.definition;
-    if !def.state(&visible.case.state).is_some_and(|s| s.editable) {
-        return Err(ServiceError::NotEditable {
-            state_label: def.label_of(&visible.case.state).to_owned(),
-        });
-    }
+    visible.require_owner(actor)?;
+    visible.require_editable()?;
     Ok(visible)
 }
 
@@ -277,16 +268,9 @@ pub fn delete(
 ) -> Result<(), ServiceError> {
     let at = now.naive_utc();
     write_tx(conn, |conn| {
-        let Visible {
-            case,
-            workflow,
-            owner,
-        } = load_visible(conn, catalog, actor, case_id)?;
-        if owner != actor.user {
-            return Err(ServiceError::Transition(
-                crate::engine::TransitionError::Forbidden,
-            ));
-        }
+        let visible = load_visible(conn, catalog, actor, case_id)?;
+        visible.require_owner(actor)?;
+        let Visible { case, workflow, .. } = visible;
         let def = &workflow.definition;
         if case.state != def.initial {
             return Err(ServiceError::NotEditable {
@@ -532,13 +516,8 @@ fn document_rows(types: &[DocumentType], docs: &[DocumentRow]) -> Vec<ReadinessR
 
 /// The `documents_complete` guard's input: the readiness report's document rows that are
 /// not ready, as field problems (`/documents/<type>`).
-pub(super) fn document_problems(
-    conn: &mut DbConnection,
-    types: &[DocumentType],
-    case_id: &str,
-) -> Result<Vec<FieldError>, StoreError> {
-    let docs = rows::of_case(conn, case_id)?;
-    Ok(document_rows(types, &docs)
+pub(super) fn document_problems(types: &[DocumentType], docs: &[DocumentRow]) -> Vec<FieldError> {
+    document_rows(types, docs)
         .into_iter()
         .filter(|r| !r.ready)
         .map(|r| FieldError {
@@ -546,5 +525,5 @@ pub(super) fn document_problems(
             code: r.code,
             message: r.message,
         })
-        .collect())
+        .collect()
 }

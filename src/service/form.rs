@@ -27,27 +27,19 @@ pub fn patch(
     }
     let now = now.naive_utc();
     single_write_tx(conn, |conn| {
+        let visible = load_visible(conn, catalog, actor, case_id)?;
+        visible.require_owner(actor)?;
+        if visible.case.version != expected {
+            return Err(ServiceError::VersionConflict {
+                current: visible.case.version,
+            });
+        }
+        visible.require_editable()?;
         let Visible {
             case,
             workflow,
             owner,
-        } = load_visible(conn, catalog, actor, case_id)?;
-        if owner != actor.user {
-            return Err(ServiceError::Transition(
-                crate::engine::TransitionError::Forbidden,
-            ));
-        }
-        if case.version != expected {
-            return Err(ServiceError::VersionConflict {
-                current: case.version,
-            });
-        }
-        let def = &workflow.definition;
-        if !def.state(&case.state).is_some_and(|s| s.editable) {
-            return Err(ServiceError::NotEditable {
-                state_label: def.label_of(&case.state).to_owned(),
-            });
-        }
+        } = visible;
         let mut form: Value = serde_json::from_str(&case.form_data).map_err(|e| {
             crate::store::StoreError::Corrupt(format!("form of case {case_id}: {e}"))
         })?;

@@ -69,13 +69,15 @@ pub struct Accepted {
     pub applicant: String,
 }
 
-/// Verifies `signature` (as sent with the transition) over the case's payload now, for the
-/// applicant's SNILS as the identity provider gave it.
+/// Verifies `signature` (as sent with the transition) over the case's payload now (the case
+/// with its live documents `documents`), for the applicant's SNILS as the identity provider
+/// gave it.
 pub fn verify(
     conn: &mut DbConnection,
     signing: &Signing,
     case: &Case,
     workflow: &Workflow,
+    documents: Vec<DocumentRow>,
     signature: Option<&[u8]>,
     now: DateTime<Utc>,
 ) -> Result<Result<Accepted, SignatureError>, StoreError> {
@@ -117,7 +119,6 @@ pub fn verify(
     } else {
         applicant
     };
-    let documents = doc_rows::of_case(conn, &case.id)?;
     let payload = payload::build(case, &workflow.definition, &documents);
     let cms = match crate::signature::cms::to_der(signature) {
         Ok(der) => der,

@@ -117,30 +117,29 @@ pub fn run(
         } else {
             None
         };
-        let documents = if guards::needs_documents(&t.guards) {
-            Some(super::documents::document_problems(
-                conn,
-                &def.document_types,
-                &case.id,
-            )?)
+        // The case's documents, read once for both guards that look at them.
+        let needs_documents = guards::needs_documents(&t.guards);
+        let needs_signature = guards::needs_signature(&t.guards);
+        let docs = if needs_documents || needs_signature {
+            crate::store::documents::of_case(conn, &case.id).map_err(StoreError::from)?
         } else {
-            None
+            Vec::new()
         };
-        let signature = if guards::needs_signature(&t.guards) {
+        let documents = needs_documents
+            .then(|| super::documents::document_problems(&def.document_types, &docs));
+        let signature = if needs_signature {
             Some(super::signing::verify(
                 conn,
                 signing,
                 &case,
                 &workflow,
+                docs,
                 req.signature.as_deref(),
                 clock_now,
             )?)
         } else {
             None
         };
-        let verified = signature
-            .as_ref()
-            .map(|s| s.as_ref().map(|a| a.verified.clone()).map_err(Clone::clone));
         let failures = guards::evaluate(
             &t.guards,
             &GuardContext {
@@ -148,7 +147,7 @@ pub fn run(
                 schema: &workflow.form,
                 registry: registry.as_ref().map(|c| &c.outcome),
                 documents: documents.as_deref(),
-                signature: verified.as_ref(),
+                signature: signature.as_ref().map(|s| s.as_ref().map(drop)),
             },
         );
         if !failures.is_empty() {

@@ -7,6 +7,7 @@
 //! signature, the certificate's validity and purpose, its issuer, and last whose it is.
 
 use super::{AlgorithmVerifier, SignatureError, Verifiers, algorithm_name};
+use crate::receipt::moscow_time as moscow;
 use chrono::{DateTime, Utc};
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
@@ -134,10 +135,6 @@ fn utc(t: &Time) -> DateTime<Utc> {
     let d = t.to_unix_duration();
     DateTime::from_timestamp(i64::try_from(d.as_secs()).unwrap_or(i64::MAX), 0)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-fn moscow(t: DateTime<Utc>) -> String {
-    crate::receipt::moscow_time(t)
 }
 
 fn malformed(e: der::Error) -> SignatureError {
