@@ -333,6 +333,44 @@ fn the_format_comes_from_the_content() {
     assert_eq!(limits.min_dpi, 300);
 }
 
+/// The inspector runs at most `parallel` workers at once; the others wait their turn.
+#[tokio::test]
+async fn at_most_n_inspections_run_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let running = dir.path().join("running");
+    std::fs::create_dir(&running).expect("dir");
+    let seen = dir.path().join("seen");
+    // A stand-in worker that notes how many workers run beside it, then takes 300 ms.
+    let script = format!(
+        "#!/bin/sh\ncat >/dev/null\ntouch {r}/$$\nls {r} | wc -l >> {s}\nsleep 0.3\n\
+         rm {r}/$$\necho '{{not json'\n",
+        r = running.display(),
+        s = seen.display()
+    );
+    let path = dir.path().join("worker");
+    std::fs::write(&path, script).expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut config = WorkerConfig::new(path);
+    config.parallel = 2;
+    let ins = Inspector::new(config);
+    let started = Instant::now();
+    let all = futures::future::join_all((0..6).map(|_| ins.inspect(Arc::new(text_pdf())))).await;
+    let took = started.elapsed();
+    assert!(all.iter().all(Result::is_err));
+    let counts: Vec<u32> = std::fs::read_to_string(&seen)
+        .expect("seen")
+        .lines()
+        .map(|l| l.trim().parse().expect("count"))
+        .collect();
+    assert_eq!(counts.len(), 6);
+    assert_eq!(counts.iter().max(), Some(&2), "{counts:?}");
+    assert!(
+        took >= Duration::from_millis(850),
+        "three rounds of two: {took:?}"
+    );
+}
+
 /// Whatever way a worker dies (a signal from a crash or an abort, a hang, garbage on its
 /// output), the caller gets a refusal in time and goes on; checked with stand-in workers.
 #[tokio::test]

@@ -204,6 +204,30 @@ async fn a_signed_submission_gets_a_numbered_receipt_in_pdf_and_xml() {
         "{payload_event}"
     );
     assert!(!payload_event.to_string().contains(&app.owner_snils(&id)));
+    // Stored with the case: the signature file, the signer certificate, what was verified.
+    {
+        let mut conn = app.state.store.conn().expect("conn");
+        let stored = accredo::store::signatures::latest_signature(&mut conn, &id)
+            .expect("query")
+            .expect("stored signature");
+        assert_eq!(
+            stored.payload_sha256,
+            payload_event["signature"]["payload_sha256"]
+                .as_str()
+                .unwrap_or_default()
+        );
+        assert_eq!(stored.case_version, v);
+        assert_eq!(
+            (stored.transition.as_str(), stored.algorithm.as_str()),
+            ("submit", "ECDSA P-256/SHA-256")
+        );
+        use sha2::Digest;
+        assert_eq!(
+            stored.certificate_sha256,
+            hex::encode(sha2::Sha256::digest(&stored.certificate))
+        );
+        assert!(!stored.signature.is_empty());
+    }
 
     // The PDF: parses, has the number and the applicant in Cyrillic; the same bytes twice.
     let get = |path: String| {
