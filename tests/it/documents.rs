@@ -6,7 +6,7 @@
 use crate::support::{pdf, text_pdf};
 use accredo::documents::inspect::{self, Format, Limits};
 use accredo::documents::worker::{InspectError, Inspector, WorkerConfig};
-use pdf_extract::{Document, Object, Stream, dictionary};
+use pdf_extract::{Object, Stream, dictionary};
 use std::io::{Cursor, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,40 +55,22 @@ fn raw_pdf(extra: &str) -> Vec<u8> {
 
 /// A one-page A4 PDF holding only a scanned image of `w`×`h` pixels over the whole page.
 fn scan_pdf(w: u32, h: u32) -> Vec<u8> {
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let mut scan = Stream::new(
-        dictionary! {
-            "Type" => "XObject", "Subtype" => "Image",
-            "Width" => i64::from(w), "Height" => i64::from(h),
-            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
-        },
-        vec![200u8; (w * h) as usize],
-    );
-    scan.compress().expect("compress");
-    let image_id = doc.add_object(scan);
-    let resources_id =
-        doc.add_object(dictionary! { "XObject" => dictionary! { "Im1" => image_id } });
-    let content_id = doc.add_object(Stream::new(
-        dictionary! {},
-        b"q 595 0 0 842 0 0 cm /Im1 Do Q".to_vec(),
-    ));
-    let page_id = doc.add_object(dictionary! {
-        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-        "Resources" => resources_id,
-        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
-        }),
-    );
-    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog_id);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).expect("save");
-    out
+    crate::support::one_page_pdf(|doc| {
+        let mut scan = Stream::new(
+            dictionary! {
+                "Type" => "XObject", "Subtype" => "Image",
+                "Width" => i64::from(w), "Height" => i64::from(h),
+                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8,
+            },
+            vec![200u8; (w * h) as usize],
+        );
+        scan.compress().expect("compress");
+        let image_id = doc.add_object(scan);
+        (
+            dictionary! { "XObject" => dictionary! { "Im1" => image_id } },
+            Stream::new(dictionary! {}, b"q 595 0 0 842 0 0 cm /Im1 Do Q".to_vec()),
+        )
+    })
 }
 
 fn crc32(bytes: &[u8]) -> u32 {

@@ -642,18 +642,32 @@ pub fn pdf_with_font(
     filter: Option<&str>,
     font: impl FnOnce(&mut pdf_extract::Document) -> pdf_extract::Dictionary,
 ) -> Vec<u8> {
+    one_page_pdf(|doc| {
+        let font = font(doc);
+        let font_id = doc.add_object(font);
+        let mut dict = dictionary! {};
+        if let Some(f) = filter {
+            dict.set("Filter", pdf_extract::Object::Name(f.as_bytes().to_vec()));
+        }
+        let mut stream = pdf_extract::Stream::new(dict, content);
+        stream.allows_compression = false;
+        (
+            dictionary! { "Font" => dictionary! { "F1" => font_id } },
+            stream,
+        )
+    })
+}
+
+/// A one-page A4 PDF whose page resources and content stream `page` makes (it may add the
+/// objects they refer to).
+pub fn one_page_pdf(
+    page: impl FnOnce(&mut pdf_extract::Document) -> (pdf_extract::Dictionary, pdf_extract::Stream),
+) -> Vec<u8> {
     let mut doc = pdf_extract::Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let font = font(&mut doc);
-    let font_id = doc.add_object(font);
-    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
-    let mut dict = dictionary! {};
-    if let Some(f) = filter {
-        dict.set("Filter", pdf_extract::Object::Name(f.as_bytes().to_vec()));
-    }
-    let mut stream = pdf_extract::Stream::new(dict, content);
-    stream.allows_compression = false;
-    let content_id = doc.add_object(stream);
+    let (resources, content) = page(&mut doc);
+    let resources_id = doc.add_object(resources);
+    let content_id = doc.add_object(content);
     let page_id = doc.add_object(dictionary! {
         "Type" => "Page",
         "Parent" => pages_id,
