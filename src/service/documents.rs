@@ -153,6 +153,20 @@ impl NewDocument {
             "invalid"
         }
     }
+
+    /// `base` with this file as its content (hash, size, type, name, status, inspection).
+    fn onto(&self, base: DocumentRow) -> Result<DocumentRow, StoreError> {
+        Ok(DocumentRow {
+            sha256: self.sha256.clone(),
+            size_bytes: self.size_bytes,
+            content_type: self.report.format.content_type().to_owned(),
+            file_name: self.file_name.clone(),
+            status: self.status().to_owned(),
+            inspection: serde_json::to_string(&self.report)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ..base
+        })
+    }
 }
 
 /// Records an uploaded, inspected and stored file: the checks again (the case may have moved
@@ -180,22 +194,16 @@ pub fn record_upload(
         )?;
         let Visible { case, workflow, .. } = visible;
         let status = new.status();
-        let row = DocumentRow {
+        let row = new.onto(DocumentRow {
             id: uuid::Uuid::now_v7().to_string(),
             case_id: case_id.to_owned(),
             doc_type: new.doc_type.clone(),
-            sha256: new.sha256.clone(),
-            size_bytes: new.size_bytes,
-            content_type: new.report.format.content_type().to_owned(),
-            file_name: new.file_name.clone(),
-            status: status.to_owned(),
-            inspection: serde_json::to_string(&new.report)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             uploaded_by: actor.user.to_string(),
             uploaded_at: at,
             replaced_at: None,
             deleted_at: None,
-        };
+            ..DocumentRow::default()
+        })?;
         rows::insert(conn, &row).map_err(StoreError::from)?;
         let codes: Vec<&str> = new
             .report
@@ -353,17 +361,10 @@ pub fn record_replace(
         let (_, old) = replace_checks(conn, &visible, document_id, now)?;
         let Visible { case, workflow, .. } = visible;
         let status = new.status();
-        let row = DocumentRow {
-            sha256: new.sha256.clone(),
-            size_bytes: new.size_bytes,
-            content_type: new.report.format.content_type().to_owned(),
-            file_name: new.file_name.clone(),
-            status: status.to_owned(),
-            inspection: serde_json::to_string(&new.report)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        let row = new.onto(DocumentRow {
             replaced_at: Some(at),
             ..old.clone()
-        };
+        })?;
         rows::replace_content(conn, &row).map_err(StoreError::from)?;
         let change = Change {
             submitted: false,
