@@ -7,7 +7,7 @@ use super::cms::TrustStore;
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
 use const_oid::db::rfc4519;
-use der::asn1::{SetOfVec, UtcTime};
+use der::asn1::{GeneralizedTime, SetOfVec, UtcTime};
 use der::{Any, EncodePem, Tag};
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
@@ -68,9 +68,12 @@ fn name(cn: &str, snils: Option<&str>) -> anyhow::Result<Name> {
 fn validity(from: DateTime<Utc>, days: i64) -> anyhow::Result<Validity> {
     let t = |at: DateTime<Utc>| -> anyhow::Result<Time> {
         let secs = u64::try_from(at.timestamp()).map_err(|_| anyhow!("time before 1970"))?;
-        Ok(Time::UtcTime(UtcTime::from_unix_duration(
-            std::time::Duration::from_secs(secs),
-        )?))
+        let since_epoch = std::time::Duration::from_secs(secs);
+        // RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050 on.
+        Ok(match UtcTime::from_unix_duration(since_epoch) {
+            Ok(utc) => Time::UtcTime(utc),
+            Err(_) => Time::GeneralTime(GeneralizedTime::from_unix_duration(since_epoch)?),
+        })
     };
     Ok(Validity {
         not_before: t(from - chrono::Duration::days(1))?,
@@ -158,4 +161,38 @@ pub fn ensure(
         });
     }
     Ok(DemoPki { trust, signers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use der::{Decode, DecodePem, Encode};
+    use x509_cert::Certificate;
+
+    #[test]
+    fn certificates_that_run_past_2049_are_made_with_generalized_time() {
+        let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        let now = DateTime::parse_from_rfc3339("2045-06-01T09:00:00Z")
+            .map(|d| d.to_utc())
+            .unwrap_or_default();
+        let people = [(
+            "Иванова Мария Петровна".to_owned(),
+            "11223344595".to_owned(),
+        )];
+        let pki = ensure(dir.path(), &people, now);
+        assert!(pki.is_ok(), "{:?}", pki.err());
+        let pem = std::fs::read(dir.path().join("ca.pem")).unwrap_or_default();
+        let ca = Certificate::from_pem(&pem).unwrap_or_else(|_| unreachable!());
+        let validity = &ca.tbs_certificate.validity;
+        assert!(
+            matches!(validity.not_before, Time::UtcTime(_)),
+            "2045: UTCTime"
+        );
+        assert!(
+            matches!(validity.not_after, Time::GeneralTime(_)),
+            "2055: GeneralizedTime"
+        );
+        let der = ca.to_der().unwrap_or_default();
+        assert!(Certificate::from_der(&der).is_ok(), "the DER round-trips");
+    }
 }

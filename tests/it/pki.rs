@@ -51,12 +51,23 @@ pub fn name(cn: &str, snils: Option<&str>) -> Name {
     RdnSequence(v)
 }
 
+/// An instant (seconds since the epoch) as RFC 5280 4.1.2.5 and RFC 5652 11.3 want it:
+/// UTCTime through 2049, GeneralizedTime from 2050 on.
+fn asn1_time(secs: u64) -> Time {
+    let since_epoch = Duration::from_secs(secs);
+    match UtcTime::from_unix_duration(since_epoch) {
+        Ok(utc) => Time::UtcTime(utc),
+        Err(_) => Time::GeneralTime(
+            der::asn1::GeneralizedTime::from_unix_duration(since_epoch).expect("time"),
+        ),
+    }
+}
+
 /// Validity from `from` to `to` (seconds since the epoch).
 pub fn validity(from: u64, to: u64) -> Validity {
-    let t = |s| Time::UtcTime(UtcTime::from_unix_duration(Duration::from_secs(s)).expect("time"));
     Validity {
-        not_before: t(from),
-        not_after: t(to),
+        not_before: asn1_time(from),
+        not_after: asn1_time(to),
     }
 }
 
@@ -229,7 +240,7 @@ fn sid(c: &Certificate) -> SignerIdentifier {
 }
 
 fn signing_time(unix: u64) -> Attribute {
-    let t = UtcTime::from_unix_duration(Duration::from_secs(unix)).expect("time");
+    let t = asn1_time(unix);
     Attribute {
         oid: rfc5911::ID_SIGNING_TIME,
         values: SetOfVec::try_from(vec![Any::from_der(&t.to_der().expect("der")).expect("any")])
