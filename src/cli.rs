@@ -270,13 +270,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let report = runtime.block_on(crate::documents::sweep::sweep(
-                &blobs,
-                &store,
-                SystemClock.now(),
-                chrono::Duration::minutes(grace_minutes),
-                dry_run,
-            ))?;
+            let report = runtime.block_on(async {
+                let now = blobs.now().await?;
+                crate::documents::sweep::sweep(
+                    &blobs,
+                    &store,
+                    now,
+                    chrono::Duration::minutes(grace_minutes),
+                    dry_run,
+                )
+                .await
+                .map_err(anyhow::Error::from)
+            })?;
             println!(
                 "{} {} file(s), {} byte(s); kept {} referenced and {} recent of {} listed",
                 if dry_run { "would remove" } else { "removed" },

@@ -98,6 +98,28 @@ impl Blobs {
             .map_err(err)
     }
 
+    /// The store's own clock: the modification time it gives a probe object written now. Blob
+    /// times come from the store (a file system, an S3 server), not from our clock, so ages are
+    /// measured against this; a server clock set elsewhere cannot make a fresh blob look old.
+    pub async fn now(&self) -> Result<DateTime<Utc>, StorageError> {
+        // Read back through a listing, like the blobs (a HEAD answer has only whole seconds).
+        let dir = Path::from(format!("probe/{}", hex::encode(rand::random::<[u8; 16]>())));
+        let probe = dir.child("probe");
+        self.store
+            .put(&probe, PutPayload::from_static(b"probe"))
+            .await
+            .map_err(err)?;
+        let listed = self.store.list(Some(&dir)).next().await;
+        let removed = self.store.delete(&probe).await;
+        let meta = listed
+            .ok_or_else(|| StorageError("the probe object was not listed".into()))?
+            .map_err(err)?;
+        match removed {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(meta.last_modified),
+            Err(e) => Err(err(e)),
+        }
+    }
+
     /// The blob with this hash.
     pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, StorageError> {
         let got = self.store.get(&path(sha256)).await.map_err(err)?;

@@ -41,8 +41,10 @@ pub enum SweepError {
     Store(#[from] StoreError),
 }
 
-/// Removes every blob older than `grace` (at `now`) that no live document refers to; with
-/// `dry_run`, only counts them.
+/// Removes every blob older than `grace` at `now` that no live document refers to; with
+/// `dry_run`, only counts them. `now` is on the store's clock ([`Blobs::now`]), which is the
+/// clock that dates the blobs; some stores date them to the second, so a blob of the same
+/// second as `now - grace` counts as old (with the default hour of grace that is immaterial).
 pub async fn sweep(
     blobs: &Blobs,
     store: &Store,
@@ -57,7 +59,7 @@ pub async fn sweep(
         let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
         report.blobs += batch.len() as u64;
         let (old, recent): (Vec<_>, Vec<_>) =
-            batch.into_iter().partition(|b| b.last_modified < cutoff);
+            batch.into_iter().partition(|b| b.last_modified <= cutoff);
         report.recent += recent.len() as u64;
         let hashes: Vec<String> = old.iter().map(|b| b.sha256.clone()).collect();
         let live =
