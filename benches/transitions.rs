@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         }
         let rows: Vec<Case> = (0..total)
             .map(|_| Case {
-                id: CaseId::generate().to_string(),
+                id: CaseId::generate(now).to_string(),
                 workflow_id: workflow.definition.id.clone(),
                 definition_hash: workflow.definition.hash.clone(),
                 owner_id: owner.id.clone(),

@@ -185,7 +185,12 @@ pub async fn connect_login(
             redirect_uri: callback.clone(),
             post_logout_redirect_uri: Some(format!("{}/", public_url.trim_end_matches('/'))),
         };
-        let running = demo_idp::start(&serve.demo_idp_bind, client.clone(), serve.demo_idp_force)?;
+        let running = demo_idp::start(
+            &serve.demo_idp_bind,
+            client.clone(),
+            serve.demo_idp_force,
+            state.clock.clone(),
+        )?;
         let config = OidcConfig {
             issuer: running.issuer.clone(),
             client_id: client.id,
@@ -215,7 +220,7 @@ pub async fn connect_login(
         };
         (config, None)
     };
-    let oidc = Oidc::discover(config)
+    let oidc = Oidc::discover(config, state.clock.clone())
         .await
         .map_err(|e| anyhow!("cannot set up login through the identity provider: {e}"))?;
     state.oidc = Some(Arc::new(oidc));

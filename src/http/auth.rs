@@ -48,12 +48,13 @@ impl FromRequest for Principal {
             (other, _) => other.map(str::to_owned),
         };
         let ip = req.peer_addr().map(|a| a.ip());
-        if let Err(e) = state.failures.check(ip) {
+        let now = state.clock.now();
+        if let Err(e) = state.failures.check(ip, now) {
             return ready(Err(e));
         }
-        let verified = token.and_then(|token| session::verify_token(&state.keys, &token));
+        let verified = token.and_then(|token| session::verify_token(&state.keys, &token, now));
         if matches!(verified, Err(AuthError::Invalid | AuthError::Expired)) {
-            state.failures.fail(ip);
+            state.failures.fail(ip, now);
         }
         ready(
             verified

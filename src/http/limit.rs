@@ -1,14 +1,15 @@
 //! Per-address limit on failed logins and invalid tokens: after too many failures in a
-//! minute, an address gets 429 until the minute is over.
+//! minute, an address gets 429 until the minute is over. Windows are measured on the
+//! server's clock, like every other time check.
 
 use super::error::ApiError;
 use actix_web::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-const WINDOW: Duration = Duration::from_secs(60);
+const WINDOW: Duration = Duration::seconds(60);
 /// Above this many tracked addresses, expired entries are dropped.
 const PRUNE_AT: usize = 10_000;
 
@@ -16,7 +17,7 @@ const PRUNE_AT: usize = 10_000;
 #[derive(Debug)]
 pub struct FailureLimiter {
     max: u32,
-    seen: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    seen: Mutex<HashMap<IpAddr, (u32, DateTime<Utc>)>>,
 }
 
 impl FailureLimiter {
@@ -28,12 +29,12 @@ impl FailureLimiter {
         }
     }
 
-    /// 429 if the address used up its failures.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    /// 429 if the address used up its failures in the window open at `now`.
+    pub fn check(&self, ip: Option<IpAddr>, now: DateTime<Utc>) -> Result<(), ApiError> {
         let Some(ip) = ip else { return Ok(()) };
         let blocked = self.seen.lock().is_ok_and(|m| {
             m.get(&ip)
-                .is_some_and(|(n, since)| *n >= self.max && since.elapsed() < WINDOW)
+                .is_some_and(|(n, since)| *n >= self.max && now - *since < WINDOW)
         });
         if blocked {
             Err(ApiError::new(
@@ -47,18 +48,48 @@ impl FailureLimiter {
         }
     }
 
-    /// Counts a failure.
-    pub fn fail(&self, ip: Option<IpAddr>) {
+    /// Counts a failure at `now`.
+    pub fn fail(&self, ip: Option<IpAddr>, now: DateTime<Utc>) {
         let Some(ip) = ip else { return };
         if let Ok(mut m) = self.seen.lock() {
             if m.len() > PRUNE_AT {
-                m.retain(|_, (_, since)| since.elapsed() < WINDOW);
+                m.retain(|_, (_, since)| now - *since < WINDOW);
             }
-            let entry = m.entry(ip).or_insert((0, Instant::now()));
-            if entry.1.elapsed() >= WINDOW {
-                *entry = (0, Instant::now());
+            let entry = m.entry(ip).or_insert((0, now));
+            if now - entry.1 >= WINDOW {
+                *entry = (0, now);
             }
             entry.0 += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_is_measured_on_the_given_clock() {
+        let limiter = FailureLimiter::new(2);
+        let ip = Some(IpAddr::from([192, 0, 2, 7]));
+        let t0 = DateTime::parse_from_rfc3339("2041-05-05T10:00:00Z")
+            .map(|d| d.to_utc())
+            .unwrap_or_default();
+        limiter.fail(ip, t0);
+        assert!(limiter.check(ip, t0).is_ok(), "one failure of two allowed");
+        limiter.fail(ip, t0 + Duration::seconds(10));
+        assert!(
+            limiter.check(ip, t0 + Duration::seconds(59)).is_err(),
+            "used up"
+        );
+        assert!(
+            limiter.check(ip, t0 + Duration::seconds(60)).is_ok(),
+            "the window ends a minute after its first failure, on the clock"
+        );
+        limiter.fail(ip, t0 + Duration::seconds(61));
+        assert!(
+            limiter.check(ip, t0 + Duration::seconds(62)).is_ok(),
+            "a new window counts from zero"
+        );
     }
 }

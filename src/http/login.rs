@@ -89,7 +89,7 @@ pub async fn callback(
     let ip = req.peer_addr().map(|a| a.ip());
     let now = state.clock.now();
     let query = query.into_inner();
-    if let Err(e) = state.failures.check(ip) {
+    if let Err(e) = state.failures.check(ip, now) {
         let client = client.clone();
         state
             .store
@@ -101,7 +101,7 @@ pub async fn callback(
         let client = client.clone();
         let store = state.store.clone();
         if code != "account_not_confirmed" {
-            state.failures.fail(ip);
+            state.failures.fail(ip, now);
         }
         async move {
             store

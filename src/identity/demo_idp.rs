@@ -5,6 +5,7 @@
 //! Only `accredo demo` and the tests start it, and only on a loopback address unless forced.
 //! ID tokens are signed with a fresh ES256 key made at start.
 
+use crate::domain::clock::SharedClock;
 use crate::domain::role::Role;
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -156,6 +157,7 @@ struct Provider {
     codes: Mutex<HashMap<String, Grant>>,
     refresh_tokens: Mutex<HashMap<String, Grant>>,
     access_tokens: Mutex<HashMap<String, DemoAccount>>,
+    clock: SharedClock,
 }
 
 /// A running demo provider.
@@ -208,8 +210,13 @@ fn signing_key() -> Result<(EncodingKey, Value), StartError> {
 }
 
 /// Starts the provider on `bind` (port 0 allowed) for one client; refuses a non-loopback
-/// address unless `force`.
-pub fn start(bind: &str, client: DemoClient, force: bool) -> Result<Running, StartError> {
+/// address unless `force`. ID tokens are dated by `clock` (the server's own, in `demo`).
+pub fn start(
+    bind: &str,
+    client: DemoClient,
+    force: bool,
+    clock: SharedClock,
+) -> Result<Running, StartError> {
     let listener = TcpListener::bind(bind).map_err(|e| StartError::Bind(bind.to_owned(), e))?;
     let addr = listener
         .local_addr()
@@ -227,6 +234,7 @@ pub fn start(bind: &str, client: DemoClient, force: bool) -> Result<Running, Sta
         codes: Mutex::new(HashMap::new()),
         refresh_tokens: Mutex::new(HashMap::new()),
         access_tokens: Mutex::new(HashMap::new()),
+        clock,
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -463,7 +471,7 @@ async fn token(
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     };
-    let now = jsonwebtoken::get_current_timestamp();
+    let now = p.clock.now().timestamp();
     let a = grant.account;
     let mut claims = json!({
         "iss": p.issuer, "aud": p.client.id, "sub": a.oid.to_string(),

@@ -3,6 +3,7 @@
 //! with the algorithms allowed by configuration. ESIA specifics (person id claim, confirmed
 //! account flag, persons endpoint) are configuration, not code forks.
 
+use crate::domain::clock::SharedClock;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
     CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
@@ -189,6 +190,7 @@ pub struct Oidc {
     config: OidcConfig,
     end_session: Option<EndSessionUrl>,
     algs: Vec<CoreJwsSigningAlgorithm>,
+    clock: SharedClock,
 }
 
 fn alg(name: &str) -> Option<CoreJwsSigningAlgorithm> {
@@ -196,8 +198,8 @@ fn alg(name: &str) -> Option<CoreJwsSigningAlgorithm> {
 }
 
 impl Oidc {
-    /// Discovers the provider and builds the client.
-    pub async fn discover(config: OidcConfig) -> Result<Self, LoginError> {
+    /// Discovers the provider and builds the client; ID tokens are judged on `clock`.
+    pub async fn discover(config: OidcConfig, clock: SharedClock) -> Result<Self, LoginError> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
@@ -240,6 +242,7 @@ impl Oidc {
             config,
             end_session,
             algs,
+            clock,
         })
     }
 
@@ -286,10 +289,12 @@ impl Oidc {
         let id_token = response
             .id_token()
             .ok_or_else(|| LoginError::InvalidIdToken("no id_token in the response".into()))?;
+        let clock = self.clock.clone();
         let verifier = self
             .client
             .id_token_verifier()
-            .set_allowed_algs(self.algs.clone());
+            .set_allowed_algs(self.algs.clone())
+            .set_time_fn(move || clock.now());
         let claims = id_token
             .claims(&verifier, &Nonce::new(pending.nonce.clone()))
             .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;

@@ -89,7 +89,7 @@ pub fn create_until(
     consent_pending: bool,
 ) -> Result<(Session, String), StoreError> {
     let session = Session {
-        id: SessionId::generate().to_string(),
+        id: SessionId::generate(now).to_string(),
         user_id: user.to_string(),
         created_at: now.naive_utc(),
         last_seen_at: now.naive_utc(),
@@ -109,9 +109,14 @@ pub fn create_until(
     Ok((session, token))
 }
 
-/// Checks a bearer token's signature, algorithm, issuer, audience and expiry (no database).
-pub fn verify_token(keys: &TokenKeys, token: &str) -> Result<Claims, AuthError> {
-    keys.verify(token).map_err(|e| match e {
+/// Checks a bearer token's signature, algorithm, issuer, audience and expiry at `now` (no
+/// database).
+pub fn verify_token(
+    keys: &TokenKeys,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Claims, AuthError> {
+    keys.verify(token, now).map_err(|e| match e {
         TokenError::Expired => AuthError::Expired,
         TokenError::Invalid => AuthError::Invalid,
     })

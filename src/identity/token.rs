@@ -1,6 +1,7 @@
 //! Session tokens: JWTs signed with HS256 (pinned), carrying the session id. The token alone
 //! never grants access: the session it names must be live on the server.
 
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -89,18 +90,89 @@ impl TokenKeys {
             .map_err(|_| TokenError::Invalid)
     }
 
-    /// Verifies signature (HS256 only), issuer, audience and expiry (no leeway).
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    /// Verifies signature (HS256 only), issuer, audience and expiry at `now` (no leeway). The
+    /// expiry is checked here, against the caller's clock: jsonwebtoken would read the wall clock.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_exp = false;
+        v.validate_nbf = false;
         v.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
             .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+            .map_err(|_| TokenError::Invalid)?;
+        if now.timestamp() >= claims.exp {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.to_utc())
+            .unwrap_or_default()
+    }
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&[7u8; 32], "accredo", "accredo-api").unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn expiry_is_judged_by_the_given_clock_not_the_wall_clock() {
+        let keys = keys();
+        for (issued, label) in [
+            ("1995-03-01T10:00:00Z", "decades before the wall clock"),
+            ("2049-03-01T10:00:00Z", "decades after the wall clock"),
+        ] {
+            let iat = at(issued);
+            let exp = iat + chrono::Duration::hours(12);
+            let token = keys
+                .issue("u", "s", iat.timestamp(), exp.timestamp())
+                .unwrap_or_default();
+            let claims = keys.verify(&token, iat + chrono::Duration::hours(11));
+            assert_eq!(
+                claims.map(|c| c.sid).ok(),
+                Some("s".to_owned()),
+                "{label}: live"
+            );
+            assert_eq!(
+                keys.verify(&token, exp).err(),
+                Some(TokenError::Expired),
+                "{label}: expired exactly at exp"
+            );
+            assert_eq!(
+                keys.verify(&token, exp - chrono::Duration::seconds(1))
+                    .map(|c| c.exp)
+                    .ok(),
+                Some(exp.timestamp()),
+                "{label}: live a second before exp"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_without_expiry_or_from_another_key_is_invalid() {
+        let keys = keys();
+        let now = at("2026-11-23T09:00:00Z");
+        let other =
+            TokenKeys::new(&[8u8; 32], "accredo", "accredo-api").unwrap_or_else(|_| unreachable!());
+        let foreign = other
+            .issue("u", "s", now.timestamp(), now.timestamp() + 60)
+            .unwrap_or_default();
+        assert_eq!(keys.verify(&foreign, now).err(), Some(TokenError::Invalid));
+        let no_exp = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"iss": "accredo", "aud": "accredo-api", "sub": "u", "sid": "s", "iat": 0}),
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap_or_default();
+        assert_eq!(keys.verify(&no_exp, now).err(), Some(TokenError::Invalid));
     }
 }

@@ -11,8 +11,10 @@
 
 use super::record::RegisterPerson;
 use super::sync::{Chunk, Emit, Record, SyncError};
+use crate::domain::clock::{SharedClock, SystemClock};
 use rand::Rng;
 use reqwest::StatusCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use url::Url;
@@ -41,6 +43,8 @@ pub struct ApiSource {
     pub max_wait: Duration,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Measures a `Retry-After` given as an HTTP date.
+    pub clock: SharedClock,
 }
 
 impl std::fmt::Debug for ApiSource {
@@ -67,6 +71,7 @@ impl ApiSource {
             backoff: Duration::from_secs(1),
             max_wait: Duration::from_secs(300),
             timeout: Duration::from_secs(30),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -169,7 +174,7 @@ impl ApiSource {
                         },
                         StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                             last = format!("the register answered {status}");
-                            match retry_after(&res) {
+                            match retry_after(&res, self.clock.now()) {
                                 Some(wait) if wait > self.max_wait => {
                                     return Err(SyncError::Source(format!(
                                         "the register asks to wait {} s (Retry-After) at offset \
@@ -252,7 +257,7 @@ async fn read_page(mut res: reqwest::Response) -> Result<Page, String> {
 }
 
 /// `Retry-After` as seconds or an HTTP date.
-fn retry_after(res: &reqwest::Response) -> Option<Duration> {
+fn retry_after(res: &reqwest::Response, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = res
         .headers()
         .get(reqwest::header::RETRY_AFTER)?
@@ -262,11 +267,6 @@ fn retry_after(res: &reqwest::Response) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "an HTTP date is measured against the system clock the wait runs on"
-    )]
-    let now = chrono::Utc::now();
     Some(
         (at.with_timezone(&chrono::Utc) - now)
             .to_std()

@@ -130,8 +130,8 @@ pub fn create(
         .current(workflow_id)
         .ok_or(ServiceError::UnknownWorkflow)?;
     let def = &workflow.definition;
+    let id = CaseId::generate(now).to_string();
     let now = now.naive_utc();
-    let id = CaseId::generate().to_string();
     let created = audit::prepare(
         Entry {
             chain: id.clone(),

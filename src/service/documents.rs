@@ -195,7 +195,7 @@ pub fn record_upload(
         let Visible { case, workflow, .. } = visible;
         let status = new.status();
         let row = new.onto(DocumentRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: crate::domain::ids::uuid_v7(now).to_string(),
             case_id: case_id.to_owned(),
             doc_type: new.doc_type.clone(),
             uploaded_by: actor.user.to_string(),

@@ -150,7 +150,7 @@ pub fn record(
 ) -> Result<Value, ServiceError> {
     let at = now.naive_utc();
     let v = &accepted.verified;
-    let signature_id = uuid::Uuid::now_v7().to_string();
+    let signature_id = crate::domain::ids::uuid_v7(now).to_string();
     rows::insert_signature(
         conn,
         &SignatureRow {

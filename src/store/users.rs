@@ -55,7 +55,7 @@ pub fn ensure(
     if let Some(u) = find_by_subject(conn, subject)? {
         return Ok(u);
     }
-    let id = UserId::generate();
+    let id = UserId::generate(now.and_utc());
     diesel::insert_into(users::table)
         .values(&NewUser {
             id: id.as_str(),

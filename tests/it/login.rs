@@ -6,10 +6,10 @@ use accredo::identity::oidc::ClientAuth;
 use reqwest::{Client, StatusCode, redirect::Policy};
 use serde_json::json;
 
-const CONFIRMED: u64 = 1_000_001;
+pub(crate) const CONFIRMED: u64 = 1_000_001;
 const UNCONFIRMED: u64 = 1_000_002;
 
-fn browser() -> Client {
+pub(crate) fn browser() -> Client {
     Client::builder()
         .redirect(Policy::none())
         .build()
@@ -24,7 +24,7 @@ fn location(res: &reqwest::Response) -> String {
 }
 
 /// Runs the login up to the provider's redirect back to us; returns the callback URL.
-async fn authorize(app: &TestApp, b: &Client, account: u64) -> String {
+pub(crate) async fn authorize(app: &TestApp, b: &Client, account: u64) -> String {
     let res = b
         .get(format!("{}/auth/login", app.base))
         .send()
@@ -367,7 +367,8 @@ fn demo_provider_refuses_non_loopback_addresses() {
         post_logout_redirect_uri: None,
     };
     let started = actix_web::rt::System::new().block_on(async {
-        accredo::identity::demo_idp::start("0.0.0.0:0", client, false).map(|r| r.issuer)
+        accredo::identity::demo_idp::start("0.0.0.0:0", client, false, TestApp::suite_clock())
+            .map(|r| r.issuer)
     });
     assert!(matches!(
         started,

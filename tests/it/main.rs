@@ -11,6 +11,7 @@ mod access;
 mod audit;
 mod cases;
 mod cli;
+mod clock_skew;
 mod concurrency;
 mod documents;
 mod http_api;

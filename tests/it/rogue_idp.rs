@@ -2,6 +2,7 @@
 //! a body) chosen by the test, to show each one is refused without a session.
 
 use crate::support::{TestApp, json_of};
+use accredo::domain::clock::{Clock, ManualClock};
 use accredo::identity::oidc::{ClientAuth, Oidc, OidcConfig};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine;
@@ -37,6 +38,7 @@ struct Rogue {
     jwk: Value,
     mode: Mutex<(Mode, String)>,
     persons_trusted: bool,
+    clock: Arc<ManualClock>,
 }
 
 fn es256_key() -> (EncodingKey, Value) {
@@ -72,7 +74,7 @@ async fn jwks(r: web::Data<Arc<Rogue>>) -> HttpResponse {
 
 async fn token(r: web::Data<Arc<Rogue>>) -> HttpResponse {
     let (mode, nonce) = r.mode.lock().expect("mode").clone();
-    let now = jsonwebtoken::get_current_timestamp();
+    let now = r.clock.now().timestamp();
     let mut claims = json!({
         "iss": r.issuer, "aud": "rp", "sub": "1000001", "iat": now, "exp": now + 300,
         "nonce": nonce, "trusted": true, "family_name": "Иванова",
@@ -166,6 +168,7 @@ async fn rogue_app_with(
         jwk,
         mode: Mutex::new((Mode::Good, String::new())),
         persons_trusted,
+        clock: TestApp::suite_clock(),
     });
     let data = web::Data::new(rogue.clone());
     std::thread::spawn(move || {
@@ -205,8 +208,10 @@ async fn rogue_app_with(
     if config.persons_base.is_some() {
         config.persons_base = Some(issuer);
     }
-    let oidc = Oidc::discover(config).await.expect("discovery");
-    let app = TestApp::start_with(app_listener, Arc::new(oidc)).await;
+    let oidc = Oidc::discover(config, rogue.clock.clone())
+        .await
+        .expect("discovery");
+    let app = TestApp::start_with(app_listener, Arc::new(oidc), rogue.clock.clone()).await;
     (app, rogue)
 }
 

@@ -21,6 +21,17 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Where the suite's clock stands unless a test says otherwise: a fixed instant, so dates in
+/// assertions are stable. It is deliberately not the wall clock; `clock_skew` runs whole flows
+/// with the clock decades before and after the wall clock.
+pub const SUITE_START: &str = "2026-11-23T09:00:00Z";
+
+pub fn instant(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("date")
+        .to_utc()
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -99,14 +110,29 @@ pub fn catalog_from(workflows: &Path) -> Catalog {
     Catalog::load(&files, &repo().join("schemas")).expect("valid workflows")
 }
 
+fn clock_at(start: chrono::DateTime<chrono::Utc>) -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(start))
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_on(Arc::new(TestDb::new()), &repo().join("workflows")).await
+        Self::spawn_at(instant(SUITE_START)).await
+    }
+
+    /// A server whose clock starts at `start`.
+    pub async fn spawn_at(start: chrono::DateTime<chrono::Utc>) -> Self {
+        Self::start(
+            Arc::new(TestDb::new()),
+            &repo().join("workflows"),
+            None,
+            clock_at(start),
+        )
+        .await
     }
 
     /// Starts a server on an existing database with the workflows of a directory.
     pub async fn spawn_on(db: Arc<TestDb>, workflows: &Path) -> Self {
-        Self::start(db, workflows, None).await
+        Self::start(db, workflows, None, clock_at(instant(SUITE_START))).await
     }
 
     /// Starts a server with login through a fresh built-in demo identity provider.
@@ -114,14 +140,25 @@ impl TestApp {
         Self::spawn_with_login_limited(client_auth, 1_000).await
     }
 
-    /// A server on `listener` with login through an already discovered provider.
-    pub async fn start_with(listener: TcpListener, oidc: Arc<Oidc>) -> Self {
+    /// A server on `listener` with login through an already discovered provider, on `clock`
+    /// (the provider's clock too).
+    pub async fn start_with(
+        listener: TcpListener,
+        oidc: Arc<Oidc>,
+        clock: Arc<ManualClock>,
+    ) -> Self {
         Self::start(
             Arc::new(TestDb::new()),
             &repo().join("workflows"),
             Some((listener, oidc, 1_000)),
+            clock,
         )
         .await
+    }
+
+    /// A clock at the suite's start, for a provider started before its app.
+    pub fn suite_clock() -> Arc<ManualClock> {
+        clock_at(instant(SUITE_START))
     }
 
     /// Like [`TestApp::spawn_with_login`], allowing `max_failures` failed logins or invalid
@@ -130,6 +167,16 @@ impl TestApp {
         client_auth: ClientAuth,
         max_failures: u32,
     ) -> (Self, DemoIdp) {
+        Self::spawn_with_login_at(client_auth, max_failures, instant(SUITE_START)).await
+    }
+
+    /// A server and its demo identity provider, both on a clock that starts at `start`.
+    pub async fn spawn_with_login_at(
+        client_auth: ClientAuth,
+        max_failures: u32,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> (Self, DemoIdp) {
+        let clock = clock_at(start);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let client = DemoClient {
@@ -138,7 +185,7 @@ impl TestApp {
             redirect_uri: format!("{base}/auth/callback"),
             post_logout_redirect_uri: Some(format!("{base}/")),
         };
-        let idp = DemoIdp::start(client.clone());
+        let idp = DemoIdp::start(client.clone(), clock.clone());
         let config = OidcConfig {
             issuer: idp.issuer.clone(),
             client_id: client.id,
@@ -150,11 +197,14 @@ impl TestApp {
             trusted_claims: vec!["urn:esia:sbj:is_tru".into(), "trusted".into()],
             persons_base: Some(idp.issuer.clone()),
         };
-        let oidc = Oidc::discover(config).await.expect("discovery");
+        let oidc = Oidc::discover(config, clock.clone())
+            .await
+            .expect("discovery");
         let app = Self::start(
             Arc::new(TestDb::new()),
             &repo().join("workflows"),
             Some((listener, Arc::new(oidc), max_failures)),
+            clock,
         )
         .await;
         (app, idp)
@@ -164,14 +214,10 @@ impl TestApp {
         db: Arc<TestDb>,
         workflows: &Path,
         login: Option<(TcpListener, Arc<Oidc>, u32)>,
+        clock: Arc<ManualClock>,
     ) -> Self {
         let target = DbTarget::parse(&db.url).expect("url");
         let store = Store::open(&target).expect("store");
-        let clock = Arc::new(ManualClock::new(
-            chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
-                .expect("date")
-                .to_utc(),
-        ));
         let catalog = Arc::new(catalog_from(workflows));
         {
             let mut conn = store.conn().expect("conn");
@@ -523,7 +569,7 @@ impl TestApp {
 pub fn test_blobs(dir: &Path) -> (Blobs, Option<String>) {
     match std::env::var("ACCREDO_TEST_S3_URL") {
         Ok(url) if !url.is_empty() => {
-            let url = format!("{}/{}", url.trim_end_matches('/'), uuid::Uuid::now_v7());
+            let url = format!("{}/{}", url.trim_end_matches('/'), uuid::Uuid::new_v4());
             (Blobs::s3(&url).expect("s3 blobs"), Some(url))
         }
         _ => (Blobs::local(dir).expect("local blobs"), None),
@@ -537,12 +583,14 @@ pub struct DemoIdp {
 }
 
 impl DemoIdp {
-    pub fn start(client: DemoClient) -> Self {
+    /// A provider dating its ID tokens by `clock` (the app's).
+    pub fn start(client: DemoClient, clock: SharedClock) -> Self {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let running = accredo::identity::demo_idp::start("127.0.0.1:0", client, false)
-                    .expect("demo idp");
+                let running =
+                    accredo::identity::demo_idp::start("127.0.0.1:0", client, false, clock)
+                        .expect("demo idp");
                 tx.send((running.issuer.clone(), running.handle.clone()))
                     .expect("send");
                 std::future::pending::<()>().await;
