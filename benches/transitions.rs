@@ -124,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         keys,
         policy,
         oidc: None,
+        proxies: Arc::default(),
         https: false,
         failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(1_000)),
         signing: Arc::new(accredo::signature::Signing::default()),

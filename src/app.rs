@@ -5,7 +5,8 @@ use crate::domain::clock::{SharedClock, SystemClock};
 use crate::engine::catalog::{Catalog, workflow_files};
 use crate::http::AppState;
 use crate::identity::demo_idp;
-use crate::identity::oidc::{Oidc, OidcConfig};
+use crate::identity::oidc::OidcConfig;
+use crate::identity::provider::Provider;
 use crate::identity::session::SessionPolicy;
 use crate::identity::token::TokenKeys;
 use crate::store::{DbConnection, DbTarget, Store, definitions, migrate};
@@ -131,6 +132,7 @@ pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppSta
         keys: session_keys(common)?,
         policy: session_policy(common),
         oidc: None,
+        proxies: Arc::new(crate::http::client_ip::TrustedProxies::default()),
         https: false,
         failures: std::sync::Arc::new(crate::http::limit::FailureLimiter::new(1_000)),
         signing: Arc::new(signing(common)?),
@@ -161,6 +163,18 @@ pub fn signing(common: &Common) -> anyhow::Result<crate::signature::Signing> {
         trust,
         common.region_code.clone(),
     ))
+}
+
+/// The settings of the server's edge: the failed-login limit and the trusted proxies.
+pub fn configure_edge(state: &mut AppState, serve: &Serve) -> anyhow::Result<()> {
+    state.failures = Arc::new(crate::http::limit::FailureLimiter::new(
+        serve.auth_failures_per_minute,
+    ));
+    state.proxies = Arc::new(
+        crate::http::client_ip::TrustedProxies::parse(&serve.trusted_proxies)
+            .map_err(|e| anyhow!(e))?,
+    );
+    Ok(())
 }
 
 /// Binds the listener (port 0 allowed).
@@ -201,6 +215,7 @@ pub async fn connect_login(
             subject_claim: o.oidc_subject_claim.clone(),
             trusted_claims: o.oidc_trusted_claims.clone(),
             persons_base: Some(running.issuer.clone()),
+            scopes: crate::identity::oidc::parse_scopes(&o.oidc_scopes),
         };
         (config, Some(running))
     } else {
@@ -217,13 +232,20 @@ pub async fn connect_login(
             subject_claim: o.oidc_subject_claim.clone(),
             trusted_claims: o.oidc_trusted_claims.clone(),
             persons_base: o.oidc_persons_base.clone(),
+            scopes: crate::identity::oidc::parse_scopes(&o.oidc_scopes),
         };
         (config, None)
     };
-    let oidc = Oidc::discover(config, state.clock.clone())
-        .await
-        .map_err(|e| anyhow!("cannot set up login through the identity provider: {e}"))?;
-    state.oidc = Some(Arc::new(oidc));
+    let provider = Arc::new(Provider::default());
+    if let Err(e) = provider.try_discover(&config, &state.clock).await {
+        if demo {
+            return Err(anyhow!("cannot start the demo identity provider: {e}"));
+        }
+        // Start anyway: login answers 503 until the provider answers (and /readyz says so).
+        tracing::warn!(issuer = %config.issuer, error = %e, "identity provider not reachable at start; retrying in the background");
+        provider.keep_discovering(config, state.clock.clone());
+    }
+    state.oidc = Some(provider);
     Ok(running)
 }
 

@@ -739,9 +739,7 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     actix_web::rt::System::new().block_on(async move {
         let mut state = state;
-        state.failures = std::sync::Arc::new(crate::http::limit::FailureLimiter::new(
-            serve.auth_failures_per_minute,
-        ));
+        app::configure_edge(&mut state, serve)?;
         let listener = app::bind(serve)?;
         let addr = listener.local_addr()?;
         let public_url = serve

@@ -112,6 +112,10 @@ pub struct Serve {
     /// Failed logins and invalid tokens allowed per client address per minute.
     #[arg(long, env = "ACCREDO_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
     pub auth_failures_per_minute: u32,
+    /// Reverse proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` names
+    /// the client; from anyone else the header is ignored.
+    #[arg(long, env = "ACCREDO_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// HTTP worker threads (default: number of CPUs).
     #[arg(long, env = "ACCREDO_WORKERS")]
     pub workers: Option<usize>,
@@ -176,6 +180,10 @@ pub struct Oidc {
     /// ESIA-style persons endpoint base (`{base}/rs/prns/{oid}`) for data missing from the token.
     #[arg(long, env = "ACCREDO_OIDC_PERSONS_BASE")]
     pub oidc_persons_base: Option<String>,
+    /// Scopes to ask for, separated by spaces or commas (`openid` is always asked). For ESIA:
+    /// `openid fullname birthdate snils inn`.
+    #[arg(long, env = "ACCREDO_OIDC_SCOPES", default_value = crate::identity::oidc::DEFAULT_SCOPES)]
+    pub oidc_scopes: String,
 }
 
 /// Two digits.

@@ -47,14 +47,17 @@ impl FromRequest for Principal {
             (Err(AuthError::Missing), Some(cookie)) => Ok(cookie),
             (other, _) => other.map(str::to_owned),
         };
-        let ip = req.peer_addr().map(|a| a.ip());
         let now = state.clock.now();
-        if let Err(e) = state.failures.check(ip, now) {
-            return ready(Err(e));
-        }
         let verified = token.and_then(|token| session::verify_token(&state.keys, &token, now));
+        // Only failures are limited: a valid token is never refused because others behind
+        // the same address failed.
         if matches!(verified, Err(AuthError::Invalid | AuthError::Expired)) {
+            let ip = state.proxies.client_of(req);
+            let over = state.failures.check(ip, now);
             state.failures.fail(ip, now);
+            if let Err(e) = over {
+                return ready(Err(e));
+            }
         }
         ready(
             verified

@@ -3,11 +3,13 @@
 use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
-use crate::identity::login::{self, Refusal};
+use crate::identity::login::{self, Refusal, StartRefusal, Taken};
 use crate::identity::oidc::{LoginError, Oidc};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -20,33 +22,102 @@ pub fn cookie_name(https: bool) -> &'static str {
     }
 }
 
+/// Name of the cookie that binds a started login to the browser (with the `__Host-` prefix
+/// over HTTPS).
+pub fn login_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-accredo_login"
+    } else {
+        "accredo_login"
+    }
+}
+
+/// How long a browser may wait for the provider before retrying, once it is down.
+const PROVIDER_RETRY_SECS: u32 = 30;
+
 fn oidc(state: &AppState) -> Result<Arc<Oidc>, ApiError> {
-    state.oidc.clone().ok_or_else(|| {
+    let provider = state.oidc.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "login_not_configured",
             "Вход через Госуслуги не настроен на этом сервере",
         )
+    })?;
+    provider.get().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            "Госуслуги сейчас не отвечают, вход временно невозможен: попробуйте через минуту",
+        )
+        .with_retry_after(PROVIDER_RETRY_SECS)
     })
 }
 
-/// The client address as seen on the socket (forwarding headers are not trusted).
-fn client_of(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+/// The client address (through trusted proxies only), as text for the audit log.
+fn client_of(req: &HttpRequest, state: &AppState) -> String {
+    state
+        .proxies
+        .client_of(req)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
-/// Start a login: redirect to the identity provider.
+fn login_cookie(
+    https: bool,
+    value: &str,
+    max_age: actix_web::cookie::time::Duration,
+) -> Cookie<'static> {
+    Cookie::build(login_cookie_name(https), value.to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Lax)
+        .max_age(max_age)
+        .finish()
+}
+
+/// Start a login: redirect to the identity provider. The browser gets a short-lived cookie
+/// that the callback must bring back: a callback URL carried to another client is refused.
 #[get("/auth/login")]
-pub async fn begin(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn begin(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let oidc = oidc(&state)?;
     let (url, pending) = oidc.begin();
+    let binding = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let hash = login::browser_hash(&binding);
+    let client = client_of(&req, &state);
     let now = state.clock.now();
-    state
+    let started = state
         .store
-        .run(move |conn| login::remember(conn, &pending, now))
+        .run(
+            move |conn| match login::remember(conn, &pending, &hash, &client, now) {
+                Ok(()) => Ok(Ok(())),
+                Err(StartRefusal::Store(e)) => Err(e),
+                Err(refusal) => Ok(Err(refusal)),
+            },
+        )
         .await?;
+    let retry = u32::try_from(login::LOGIN_TTL.num_seconds()).unwrap_or(600);
+    match started {
+        Ok(()) => {}
+        Err(StartRefusal::TooManyFromClient) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_pending_logins",
+                "С вашего адреса начато слишком много входов: завершите начатый вход или подождите 10 минут",
+            )
+            .with_retry_after(retry));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "login_busy",
+                "Сейчас слишком много одновременных входов: попробуйте через несколько минут",
+            )
+            .with_retry_after(PROVIDER_RETRY_SECS));
+        }
+    }
+    let max_age = actix_web::cookie::time::Duration::seconds(login::LOGIN_TTL.num_seconds());
     Ok(HttpResponse::Found()
+        .cookie(login_cookie(state.https, &binding, max_age))
         .insert_header((header::LOCATION, url.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
@@ -58,6 +129,8 @@ pub struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
+    /// The issuer of the authorization response (RFC 9207).
+    iss: Option<String>,
 }
 
 /// A started session.
@@ -77,6 +150,41 @@ fn login_failed(code: &'static str, status: StatusCode, message: &str) -> ApiErr
     ApiError::new(status, code, message)
 }
 
+fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// Why a login failed, as the person is told: code, status and message.
+fn refusal_of(e: &LoginError) -> (&'static str, StatusCode, &'static str) {
+    match e {
+        LoginError::Provider(_) => (
+            "provider_unavailable",
+            StatusCode::BAD_GATEWAY,
+            "Госуслуги сейчас не отвечают или ответили с ошибкой: попробуйте войти позже",
+        ),
+        LoginError::BadResponse(_) => (
+            "provider_bad_response",
+            StatusCode::BAD_GATEWAY,
+            "Госуслуги прислали ответ, который не удалось разобрать: попробуйте войти позже",
+        ),
+        LoginError::CodeRefused(_) => (
+            "code_refused",
+            StatusCode::UNAUTHORIZED,
+            "Госуслуги не подтвердили вход (код входа недействителен или уже использован): начните вход заново",
+        ),
+        LoginError::ClientRefused(_) => (
+            "provider_refused_client",
+            StatusCode::BAD_GATEWAY,
+            "Вход через Госуслуги временно недоступен из-за неполадки на нашей стороне: мы уже занимаемся ею, попробуйте позже",
+        ),
+        LoginError::InvalidIdToken(_) | LoginError::NoSubject => (
+            "invalid_id_token",
+            StatusCode::UNAUTHORIZED,
+            "Ответ Госуслуг не прошёл проверку подлинности: вход отклонён",
+        ),
+    }
+}
+
 /// The identity provider sends the browser back here.
 #[get("/auth/callback")]
 pub async fn callback(
@@ -85,28 +193,29 @@ pub async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let oidc = oidc(&state)?;
-    let client = client_of(&req);
-    let ip = req.peer_addr().map(|a| a.ip());
+    let client = client_of(&req, &state);
+    let ip = state.proxies.client_of(&req);
     let now = state.clock.now();
     let query = query.into_inner();
-    if let Err(e) = state.failures.check(ip, now) {
-        let client = client.clone();
-        state
-            .store
-            .run(move |conn| login::record_failure(conn, "too_many_attempts", &client, now))
-            .await?;
-        return Err(e);
-    }
+    let binding = req
+        .cookie(login_cookie_name(state.https))
+        .map(|c| login::browser_hash(c.value()));
+    // Only failures are limited: a good login is never refused for others' failures.
     let fail = |code: &'static str| {
         let client = client.clone();
         let store = state.store.clone();
-        if code != "account_not_confirmed" {
+        let over = if code == "account_not_confirmed" {
+            Ok(())
+        } else {
+            let over = state.failures.check(ip, now);
             state.failures.fail(ip, now);
-        }
+            over
+        };
         async move {
             store
                 .run(move |conn| login::record_failure(conn, code, &client, now))
-                .await
+                .await?;
+            over
         }
     };
     if query.error.is_some() {
@@ -125,44 +234,51 @@ pub async fn callback(
             "Неполный ответ от Госуслуг: начните вход заново",
         ));
     };
-    let pending = state
-        .store
-        .run(move |conn| login::take(conn, &st, now))
-        .await?;
-    let Some(pending) = pending else {
-        fail("invalid_state").await?;
+    // RFC 9207: a provider that names itself must be the one we asked (mix-up defence).
+    let iss_ok = match &query.iss {
+        Some(iss) => same_issuer(iss, oidc.issuer()),
+        None => !oidc.expects_iss(),
+    };
+    if !iss_ok {
+        fail("issuer_mismatch").await?;
         return Err(login_failed(
-            "invalid_state",
+            "issuer_mismatch",
             StatusCode::BAD_REQUEST,
-            "Ссылка входа устарела или уже использована: начните вход заново",
+            "Ответ на вход пришёл не от того поставщика входа: начните вход заново",
         ));
+    }
+    let taken = state
+        .store
+        .run(move |conn| login::take(conn, &st, binding.as_deref(), now))
+        .await?;
+    let pending = match taken {
+        Taken::Pending(p) => p,
+        Taken::OtherBrowser => {
+            fail("login_not_bound").await?;
+            return Err(login_failed(
+                "login_not_bound",
+                StatusCode::BAD_REQUEST,
+                "Вход начат в другом браузере или окне: начните вход заново в этом браузере",
+            ));
+        }
+        Taken::Unknown => {
+            fail("invalid_state").await?;
+            return Err(login_failed(
+                "invalid_state",
+                StatusCode::BAD_REQUEST,
+                "Ссылка входа устарела или уже использована: начните вход заново",
+            ));
+        }
     };
     let identity = match oidc.finish(&code, &pending).await {
         Ok(identity) => identity,
         Err(e) => {
-            tracing::warn!(error = %e, "login failed");
-            let (code, status, message) = match e {
-                LoginError::Provider(_) => (
-                    "provider_unavailable",
-                    StatusCode::BAD_GATEWAY,
-                    "Госуслуги сейчас не отвечают или ответили с ошибкой: попробуйте войти позже",
-                ),
-                LoginError::BadResponse(_) => (
-                    "provider_bad_response",
-                    StatusCode::BAD_GATEWAY,
-                    "Госуслуги прислали ответ, который не удалось разобрать: попробуйте войти позже",
-                ),
-                LoginError::CodeRefused(_) => (
-                    "code_refused",
-                    StatusCode::UNAUTHORIZED,
-                    "Госуслуги не подтвердили вход (код входа недействителен или уже использован): начните вход заново",
-                ),
-                LoginError::InvalidIdToken(_) | LoginError::NoSubject => (
-                    "invalid_id_token",
-                    StatusCode::UNAUTHORIZED,
-                    "Ответ Госуслуг не прошёл проверку подлинности: вход отклонён",
-                ),
-            };
+            let (code, status, message) = refusal_of(&e);
+            if matches!(e, LoginError::ClientRefused(_)) {
+                tracing::error!(error = %e, issuer = %oidc.issuer(), "the identity provider refused our client credentials: check ACCREDO_OIDC_CLIENT_ID and ACCREDO_OIDC_CLIENT_SECRET");
+            } else {
+                tracing::warn!(error = %e, "login failed");
+            }
             fail(code).await?;
             return Err(login_failed(code, status, message));
         }
@@ -186,7 +302,12 @@ pub async fn callback(
             "Вход возможен только с подтверждённой учётной записью Госуслуг. Подтвердите её: в личном кабинете Госуслуг, через онлайн-банк или в центре обслуживания с паспортом и СНИЛС — и войдите снова",
         ));
     };
-    Ok(session_started(state.https, session, token, display_name))
+    let mut answer = session_started(state.https, session, token, display_name);
+    let spent = login_cookie(state.https, "", actix_web::cookie::time::Duration::ZERO);
+    answer
+        .add_cookie(&spent)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(answer)
 }
 
 /// Where the browser goes after logout.
@@ -215,6 +336,7 @@ pub async fn logout(
     let end = state
         .oidc
         .as_ref()
+        .and_then(|p| p.get())
         .and_then(|o| o.end_session_url(None))
         .map(|u| u.to_string());
     let mut expired = session_cookie(state.https, "");

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cases;
+pub mod client_ip;
 pub mod docs;
 pub mod documents;
 pub mod error;
@@ -47,8 +48,10 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Session lifetimes.
     pub policy: SessionPolicy,
-    /// The identity provider, when login is configured.
-    pub oidc: Option<Arc<crate::identity::oidc::Oidc>>,
+    /// The identity provider, when login is configured (it may still be being discovered).
+    pub oidc: Option<Arc<crate::identity::provider::Provider>>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub proxies: Arc<client_ip::TrustedProxies>,
     /// Whether the public URL is HTTPS (Secure cookies with the `__Host-` prefix).
     pub https: bool,
     /// Failed logins and invalid tokens per client address.

@@ -12,38 +12,103 @@ use crate::store::sessions::Session;
 use crate::store::{DbConnection, StoreError, users, write_tx};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 /// How long a started login may wait for its callback.
 pub const LOGIN_TTL: Duration = Duration::minutes(10);
+/// Pending logins one client address may hold at once.
+pub const MAX_PENDING_PER_CLIENT: i64 = 10;
+/// Pending logins the server holds at once, from everyone.
+pub const MAX_PENDING: i64 = 10_000;
 
-/// Remembers a started login.
+/// Why a login cannot start now.
+#[derive(Debug, thiserror::Error)]
+pub enum StartRefusal {
+    /// The client address holds [`MAX_PENDING_PER_CLIENT`] pending logins.
+    #[error("too many pending logins from this address")]
+    TooManyFromClient,
+    /// The server holds [`MAX_PENDING`] pending logins.
+    #[error("too many pending logins")]
+    TooMany,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The value kept with a login for the browser's cookie value: its SHA-256, so that the
+/// database never holds what the cookie holds.
+pub fn browser_hash(cookie_value: &str) -> String {
+    hex::encode(Sha256::digest(cookie_value.as_bytes()))
+}
+
+/// Remembers a started login, bound to the browser whose cookie hashes to `browser_hash`;
+/// forgets expired ones and refuses when the client or the server holds too many.
 pub fn remember(
     conn: &mut DbConnection,
     pending: &Pending,
+    browser_hash: &str,
+    client: &str,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), StartRefusal> {
     let attempt = LoginAttempt {
         state: pending.state.clone(),
         nonce: pending.nonce.clone(),
         pkce_verifier: pending.pkce_verifier.clone(),
         created_at: now.naive_utc(),
         used_at: None,
+        browser_hash: browser_hash.to_owned(),
+        client: client.to_owned(),
     };
-    logins::insert(conn, &attempt, (now - LOGIN_TTL * 6).naive_utc()).map_err(StoreError::from)
+    let live_since = (now - LOGIN_TTL).naive_utc();
+    write_tx(conn, |conn| {
+        logins::prune(conn, live_since).map_err(StoreError::from)?;
+        let (mine, all) = logins::pending(conn, client, live_since).map_err(StoreError::from)?;
+        if mine >= MAX_PENDING_PER_CLIENT {
+            return Err(StartRefusal::TooManyFromClient);
+        }
+        if all >= MAX_PENDING {
+            return Err(StartRefusal::TooMany);
+        }
+        logins::insert(conn, &attempt).map_err(StoreError::from)?;
+        Ok(())
+    })
 }
 
-/// Takes the login a callback's `state` names: once, and only within [`LOGIN_TTL`].
+/// What a callback's `state` found.
+#[derive(Debug)]
+pub enum Taken {
+    /// The pending login, now used up.
+    Pending(Pending),
+    /// A pending login that another browser started (or a callback without the login cookie):
+    /// it stays for its owner.
+    OtherBrowser,
+    /// No such pending login: unknown, used or expired.
+    Unknown,
+}
+
+/// Takes the login a callback's `state` names: once, only within [`LOGIN_TTL`], and only for
+/// the browser that started it.
 pub fn take(
     conn: &mut DbConnection,
     state: &str,
+    browser_hash: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Option<Pending>, StoreError> {
-    let taken = logins::take(conn, state, (now - LOGIN_TTL).naive_utc(), now.naive_utc())?;
-    Ok(taken.map(|a| Pending {
-        state: a.state,
-        nonce: a.nonce,
-        pkce_verifier: a.pkce_verifier,
-    }))
+) -> Result<Taken, StoreError> {
+    let live_since = (now - LOGIN_TTL).naive_utc();
+    if let Some(hash) = browser_hash
+        && let Some(a) = logins::take(conn, state, hash, live_since, now.naive_utc())?
+    {
+        return Ok(Taken::Pending(Pending {
+            state: a.state,
+            nonce: a.nonce,
+            pkce_verifier: a.pkce_verifier,
+        }));
+    }
+    Ok(if logins::is_pending(conn, state, live_since)? {
+        Taken::OtherBrowser
+    } else {
+        Taken::Unknown
+    })
 }
 
 /// Audits a failed login attempt (no user is known, so it goes to the `auth` chain).

@@ -2,8 +2,11 @@
 //! the built-in demo provider.
 
 pub mod account;
+pub mod claims;
 pub mod demo_idp;
+pub mod keys;
 pub mod login;
 pub mod oidc;
+pub mod provider;
 pub mod session;
 pub mod token;

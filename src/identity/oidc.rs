@@ -3,6 +3,8 @@
 //! with the algorithms allowed by configuration. ESIA specifics (person id claim, confirmed
 //! account flag, persons endpoint) are configuration, not code forks.
 
+use super::claims::{Found, Names, Standard};
+use super::keys::ProviderKeys;
 use crate::domain::clock::SharedClock;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
@@ -12,11 +14,11 @@ use openidconnect::core::{
     CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthorizationCode, ClientId,
-    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndSessionUrl, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
-    StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthorizationCode,
+    ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields,
+    EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IdTokenVerifier,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
+    RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,12 +34,16 @@ pub struct ExtraClaims {
 }
 impl AdditionalClaims for ExtraClaims {}
 
-/// Provider metadata we read beyond the standard: the end-session endpoint.
+/// Provider metadata we read beyond the standard: the end-session endpoint and whether the
+/// provider names itself in the authorization response (RFC 9207).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ExtraMetadata {
     /// RP-initiated logout endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<EndSessionUrl>,
+    /// The provider sends `iss` with the code (mix-up defence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -112,9 +118,29 @@ pub struct OidcConfig {
     pub subject_claim: String,
     /// Claims that may carry the confirmed-account flag, first present wins.
     pub trusted_claims: Vec<String>,
-    /// ESIA-style persons endpoint base (`{base}/rs/prns/{oid}`), used when the ID token lacks
-    /// the person's data.
+    /// ESIA-style persons endpoint base (`{base}/rs/prns/{oid}`), used when neither the ID
+    /// token nor the userinfo endpoint gave the person's data.
     pub persons_base: Option<String>,
+    /// Scopes asked for (`openid` is always asked); providers release claims by scope.
+    pub scopes: Vec<String>,
+}
+
+/// The scopes asked for when none are configured.
+pub const DEFAULT_SCOPES: &str = "openid profile";
+
+/// Scopes from configuration: separated by spaces or commas, `openid` first and once.
+pub fn parse_scopes(raw: &str) -> Vec<String> {
+    let mut scopes = vec!["openid".to_owned()];
+    for s in raw
+        .split([' ', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        if !scopes.iter().any(|k| k == s) {
+            scopes.push(s.to_owned());
+        }
+    }
+    scopes
 }
 
 /// A person as the identity provider describes them.
@@ -134,6 +160,8 @@ pub struct Identity {
     pub birth_date: Option<String>,
     /// SNILS as given.
     pub snils: Option<String>,
+    /// INN as given.
+    pub inn: Option<String>,
 }
 
 impl Identity {
@@ -174,6 +202,9 @@ pub enum LoginError {
     /// The provider refused the code (reused, expired, wrong verifier).
     #[error("code refused: {0}")]
     CodeRefused(String),
+    /// The provider refused our client credentials: an operator's fault, not the person's.
+    #[error("the identity provider refused the client: {0}")]
+    ClientRefused(String),
     /// The ID token did not verify.
     #[error("invalid id token: {0}")]
     InvalidIdToken(String),
@@ -183,13 +214,16 @@ pub enum LoginError {
 }
 
 /// The configured relying party.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Oidc {
     client: Client,
     http: reqwest::Client,
     config: OidcConfig,
     end_session: Option<EndSessionUrl>,
+    iss_in_response: bool,
+    issuer: IssuerUrl,
     algs: Vec<CoreJwsSigningAlgorithm>,
+    keys: ProviderKeys,
     clock: SharedClock,
 }
 
@@ -208,10 +242,19 @@ impl Oidc {
             .map_err(|e| LoginError::Provider(e.to_string()))?;
         let issuer = IssuerUrl::new(config.issuer.clone())
             .map_err(|e| LoginError::Provider(e.to_string()))?;
-        let metadata = Metadata::discover_async(issuer, &http)
+        let metadata = Metadata::discover_async(issuer.clone(), &http)
             .await
             .map_err(|e| LoginError::Provider(format!("discovery: {e}")))?;
-        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+        let extra = metadata.additional_metadata();
+        let end_session = extra.end_session_endpoint.clone();
+        let iss_in_response = extra
+            .authorization_response_iss_parameter_supported
+            .unwrap_or(false);
+        let keys = ProviderKeys::new(
+            metadata.jwks_uri().clone(),
+            metadata.jwks().clone(),
+            clock.clone(),
+        );
         let token_url = metadata
             .token_endpoint()
             .cloned()
@@ -241,14 +284,34 @@ impl Oidc {
             http,
             config,
             end_session,
+            iss_in_response,
+            issuer,
             algs,
+            keys,
             clock,
         })
+    }
+
+    /// The provider's issuer, as configured and discovered.
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// Whether the provider promises `iss` in the authorization response (RFC 9207), so a
+    /// callback without it, or with another, is refused.
+    pub fn expects_iss(&self) -> bool {
+        self.iss_in_response
     }
 
     /// The provider's authorize URL for a new login, and what to keep until the callback.
     pub fn begin(&self) -> (url::Url, Pending) {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let scopes = self
+            .config
+            .scopes
+            .iter()
+            .filter(|s| s.as_str() != "openid")
+            .map(|s| Scope::new(s.clone()));
         let (url, state, nonce) = self
             .client
             .authorize_url(
@@ -256,7 +319,7 @@ impl Oidc {
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("profile".into()))
+            .add_scopes(scopes)
             .set_pkce_challenge(challenge)
             .url();
         let pending = Pending {
@@ -267,8 +330,21 @@ impl Oidc {
         (url, pending)
     }
 
+    fn verifier(&self) -> IdTokenVerifier<'_, CoreJsonWebKey> {
+        let clock = self.clock.clone();
+        IdTokenVerifier::new_confidential_client(
+            ClientId::new(self.config.client_id.clone()),
+            ClientSecret::new(self.config.client_secret.clone()),
+            self.issuer.clone(),
+            self.keys.current(),
+        )
+        .set_allowed_algs(self.algs.clone())
+        .set_time_fn(move || clock.now())
+    }
+
     /// Exchanges the code, verifies the ID token (signature with allowed algorithms, issuer,
-    /// audience, expiry, nonce) and returns the person.
+    /// audience, expiry, nonce), and gathers the person's claims: from the ID token, then the
+    /// userinfo endpoint, then the ESIA-style persons endpoint, each only for what is missing.
     pub async fn finish(&self, code: &str, pending: &Pending) -> Result<Identity, LoginError> {
         use openidconnect::RequestTokenError;
         let response = self
@@ -278,9 +354,13 @@ impl Oidc {
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => {
-                    LoginError::CodeRefused(r.error().to_string())
-                }
+                RequestTokenError::ServerResponse(r) => match r.error() {
+                    CoreErrorResponseType::InvalidClient
+                    | CoreErrorResponseType::UnauthorizedClient => {
+                        LoginError::ClientRefused(r.error().to_string())
+                    }
+                    other => LoginError::CodeRefused(other.to_string()),
+                },
                 RequestTokenError::Parse(err, _) => {
                     LoginError::BadResponse(format!("token response does not parse: {err}"))
                 }
@@ -289,84 +369,90 @@ impl Oidc {
         let id_token = response
             .id_token()
             .ok_or_else(|| LoginError::InvalidIdToken("no id_token in the response".into()))?;
-        let clock = self.clock.clone();
-        let verifier = self
-            .client
-            .id_token_verifier()
-            .set_allowed_algs(self.algs.clone())
-            .set_time_fn(move || clock.now());
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(pending.nonce.clone()))
-            .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?;
-        let extra = &claims.additional_claims().claims;
-        let text = |k: &str| {
-            extra.get(k).and_then(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .or_else(|| v.as_u64().map(|n| n.to_string()))
-            })
+        let nonce = Nonce::new(pending.nonce.clone());
+        let claims = match id_token.claims(&self.verifier(), &nonce) {
+            Ok(claims) => claims,
+            Err(ClaimsVerificationError::SignatureVerification(e))
+                if self.keys.worth_refreshing(&e) =>
+            {
+                self.keys
+                    .refresh(&self.http)
+                    .await
+                    .map_err(LoginError::Provider)?;
+                id_token
+                    .claims(&self.verifier(), &nonce)
+                    .map_err(|e| LoginError::InvalidIdToken(e.to_string()))?
+            }
+            Err(e) => return Err(LoginError::InvalidIdToken(e.to_string())),
         };
-        let subject = if self.config.subject_claim == "sub" {
-            Some(claims.subject().as_str().to_owned())
-        } else {
-            text(&self.config.subject_claim)
-        }
-        .filter(|s| !s.is_empty())
-        .ok_or(LoginError::NoSubject)?;
-        let trusted = self
-            .config
-            .trusted_claims
-            .iter()
-            .find_map(|k| match extra.get(k) {
-                Some(Value::Bool(b)) => Some(*b),
-                Some(Value::String(s)) => Some(s == "true"),
-                _ => None,
-            });
-        let localized = |c: Option<
-            &openidconnect::LocalizedClaim<openidconnect::EndUserFamilyName>,
-        >| { c.and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()) };
-        let mut identity = Identity {
-            subject,
-            trusted: trusted.unwrap_or(false),
-            last_name: localized(claims.family_name()),
-            first_name: claims
-                .given_name()
-                .and_then(|c| c.get(None))
-                .map(|v| v.as_str().to_owned()),
-            middle_name: claims
-                .middle_name()
-                .and_then(|c| c.get(None))
-                .map(|v| v.as_str().to_owned()),
-            birth_date: claims.birthdate().map(|b| b.as_str().to_owned()),
-            snils: text("snils"),
+        let names = Names {
+            subject_claim: &self.config.subject_claim,
+            trusted_claims: &self.config.trusted_claims,
         };
-        let incomplete =
-            identity.last_name.is_none() || identity.snils.is_none() || trusted.is_none();
-        if incomplete && let Some(base) = &self.config.persons_base {
-            self.fill_from_persons(
-                base,
-                response.access_token().secret(),
-                &mut identity,
-                trusted.is_none(),
-            )
-            .await?;
+        let mut found = Found::from_claims(
+            names,
+            Standard {
+                sub: claims.subject().as_str(),
+                family_name: claims.family_name(),
+                given_name: claims.given_name(),
+                middle_name: claims.middle_name(),
+                birthdate: claims.birthdate(),
+            },
+            &claims.additional_claims().claims,
+        );
+        let access = response.access_token();
+        if found.incomplete() && self.client.user_info_url().is_some() {
+            found.fill(self.read_userinfo(access, claims.subject(), names).await?);
         }
-        Ok(identity)
+        if found.incomplete()
+            && let (Some(base), Some(oid)) = (&self.config.persons_base, found.subject.clone())
+        {
+            found.fill(self.read_persons(base, access.secret(), &oid).await?);
+        }
+        found.into_identity().ok_or(LoginError::NoSubject)
     }
 
-    /// Reads `GET {base}/rs/prns/{oid}` (ESIA persons endpoint) for what the token lacked.
-    async fn fill_from_persons(
+    /// Reads the userinfo endpoint; its `sub` must be the ID token's (the library checks).
+    async fn read_userinfo(
+        &self,
+        access: &openidconnect::AccessToken,
+        subject: &openidconnect::SubjectIdentifier,
+        names: Names<'_>,
+    ) -> Result<Found, LoginError> {
+        let request = self
+            .client
+            .user_info(access.clone(), Some(subject.clone()))
+            .map_err(|e| LoginError::Provider(format!("userinfo: {e}")))?;
+        let info: openidconnect::UserInfoClaims<ExtraClaims, CoreGenderClaim> = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::UserInfoError::ClaimsVerification(e) => {
+                    LoginError::InvalidIdToken(format!("userinfo: {e}"))
+                }
+                other => LoginError::Provider(format!("userinfo: {other}")),
+            })?;
+        Ok(Found::from_claims(
+            names,
+            Standard {
+                sub: info.subject().as_str(),
+                family_name: info.family_name(),
+                given_name: info.given_name(),
+                middle_name: info.middle_name(),
+                birthdate: info.birthdate(),
+            },
+            &info.additional_claims().claims,
+        ))
+    }
+
+    /// Reads `GET {base}/rs/prns/{oid}` (ESIA persons endpoint).
+    async fn read_persons(
         &self,
         base: &str,
         access_token: &str,
-        identity: &mut Identity,
-        take_trusted: bool,
-    ) -> Result<(), LoginError> {
-        let url = format!(
-            "{}/rs/prns/{}",
-            base.trim_end_matches('/'),
-            identity.subject
-        );
+        oid: &str,
+    ) -> Result<Found, LoginError> {
+        let url = format!("{}/rs/prns/{oid}", base.trim_end_matches('/'));
         let res = self
             .http
             .get(url)
@@ -384,20 +470,7 @@ impl Oidc {
             .json()
             .await
             .map_err(|e| LoginError::Provider(format!("persons endpoint: {e}")))?;
-        let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
-        identity.last_name = identity.last_name.take().or_else(|| s("lastName"));
-        identity.first_name = identity.first_name.take().or_else(|| s("firstName"));
-        identity.middle_name = identity.middle_name.take().or_else(|| s("middleName"));
-        identity.snils = identity.snils.take().or_else(|| s("snils"));
-        if identity.birth_date.is_none() {
-            identity.birth_date = s("birthDate")
-                .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%d.%m.%Y").ok())
-                .map(|d| d.format("%Y-%m-%d").to_string());
-        }
-        if take_trusted {
-            identity.trusted = p.get("trusted").and_then(Value::as_bool).unwrap_or(false);
-        }
-        Ok(())
+        Ok(Found::from_persons(&p))
     }
 
     /// Where to send the browser to end the provider's session too, if it supports that.

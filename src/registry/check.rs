@@ -105,7 +105,11 @@ pub fn at_login(
         first_name: identity.first_name.clone(),
         middle_name: identity.middle_name.clone(),
         birth_date: identity.birth_date.as_deref().and_then(birth_date),
-        inn: None,
+        inn: identity
+            .inn
+            .as_deref()
+            .and_then(|i| crate::domain::inn::Inn::parse(i).ok())
+            .map(|i| i.as_str().to_owned()),
         registry_result: String::new(),
         registry_detail: String::new(),
         checked_at: at,

@@ -109,6 +109,8 @@ diesel::table! {
         pkce_verifier -> Text,
         created_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        browser_hash -> Text,
+        client -> Text,
     }
 }
 

@@ -136,6 +136,7 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
     };
     let b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .expect("client");
     let res = b

@@ -9,9 +9,11 @@ use serde_json::json;
 pub(crate) const CONFIRMED: u64 = 1_000_001;
 const UNCONFIRMED: u64 = 1_000_002;
 
+/// A browser: follows no redirects by itself, keeps cookies.
 pub(crate) fn browser() -> Client {
     Client::builder()
         .redirect(Policy::none())
+        .cookie_store(true)
         .build()
         .expect("client")
 }
@@ -486,26 +488,29 @@ async fn failed_callbacks_and_bad_tokens_are_rate_limited() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()["retry-after"], "60");
     assert_eq!(json_of(res).await["code"], "too_many_attempts");
-    // Even a good login from that address waits; so do bearer tokens.
+    // A good login from that address is not refused for the failures: only failures are
+    // limited (behind a proxy the address is shared by everyone); nor are valid tokens.
     let callback = authorize(&app, &b, CONFIRMED).await;
     assert_eq!(
         b.get(&callback).send().await.expect("good").status(),
-        StatusCode::TOO_MANY_REQUESTS
+        StatusCode::OK
     );
     let token = app.specialist("alice");
+    assert_eq!(app.get("/api/v1/me", &token).await.status(), StatusCode::OK);
     assert_eq!(
-        app.get("/api/v1/me", &token).await.status(),
-        StatusCode::TOO_MANY_REQUESTS
+        app.get("/api/v1/me", "garbage.token.here").await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a bad token from that address still waits"
     );
     let failures = audit_kinds(&app)
         .iter()
         .filter(|(k, _)| k == "login.failed")
         .count();
-    assert_eq!(failures, 5, "every refused attempt is audited");
+    assert_eq!(failures, 4, "every refused attempt is audited");
 }
 
 #[tokio::test]
-async fn invalid_tokens_count_as_failures() {
+async fn invalid_tokens_count_as_failures_and_valid_ones_are_never_refused_for_them() {
     let (app, _idp) = TestApp::spawn_with_login_limited(ClientAuth::Basic, 2).await;
     let good = app.specialist("alice");
     for _ in 0..2 {
@@ -515,8 +520,57 @@ async fn invalid_tokens_count_as_failures() {
         );
     }
     assert_eq!(
-        app.get("/api/v1/me", &good).await.status(),
+        app.get("/api/v1/me", "garbage.token.here").await.status(),
         StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        app.get("/api/v1/me", &good).await.status(),
+        StatusCode::OK,
+        "a valid token from the same address works"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_counted_on_its_own() {
+    use crate::support::Login;
+    let clock = TestApp::suite_clock();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let login = Login {
+        max_failures: 2,
+        proxies: accredo::http::client_ip::TrustedProxies::parse(&["127.0.0.1".into()])
+            .expect("proxies"),
+        ..Login::new(listener, accredo::identity::provider::Provider::default())
+    };
+    let app = TestApp::start_with_login(login, clock).await;
+    let from = |client: &'static str, token: &'static str| {
+        app.client
+            .get(format!("{}/api/v1/me", app.base))
+            .bearer_auth(token)
+            .header("X-Forwarded-For", client)
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            from("198.51.100.1", "bad").await.expect("send").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        from("198.51.100.1", "bad").await.expect("send").status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        from("198.51.100.2", "bad").await.expect("send").status(),
+        StatusCode::UNAUTHORIZED,
+        "another client behind the same proxy has its own count"
+    );
+    assert_eq!(
+        from("6.6.6.6, 198.51.100.1", "bad")
+            .await
+            .expect("send")
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "an address the client writes itself does not give it a fresh count"
     );
 }
 

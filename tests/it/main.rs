@@ -23,5 +23,6 @@ mod registry_api;
 mod registry_check;
 mod rogue_idp;
 mod signing;
+mod std_idp;
 mod support;
 mod workflows;

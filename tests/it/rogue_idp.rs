@@ -203,6 +203,7 @@ async fn rogue_app_with(
         subject_claim: "sub".into(),
         trusted_claims: vec!["trusted".into()],
         persons_base: None,
+        scopes: accredo::identity::oidc::parse_scopes("openid profile"),
     };
     tweak(&mut config);
     if config.persons_base.is_some() {
@@ -219,6 +220,7 @@ async fn rogue_app_with(
 async fn login_with(app: &TestApp, rogue: &Rogue, mode: Mode) -> (StatusCode, Value) {
     let b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .expect("client");
     let res = b

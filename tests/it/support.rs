@@ -6,9 +6,11 @@ use accredo::domain::clock::{Clock, ManualClock, SharedClock};
 use accredo::domain::ids::UserId;
 use accredo::domain::role::Role;
 use accredo::engine::catalog::{Catalog, workflow_files};
+use accredo::http::client_ip::TrustedProxies;
 use accredo::http::{self, AppState};
 use accredo::identity::demo_idp::DemoClient;
 use accredo::identity::oidc::{ClientAuth, Oidc, OidcConfig};
+use accredo::identity::provider::Provider;
 use accredo::identity::session::{self, SessionPolicy};
 use accredo::identity::token::TokenKeys;
 use accredo::store::{DbConnection, DbTarget, Store, definitions, migrate};
@@ -110,6 +112,26 @@ pub fn catalog_from(workflows: &Path) -> Catalog {
     Catalog::load(&files, &repo().join("schemas")).expect("valid workflows")
 }
 
+/// How a test app logs people in.
+pub struct Login {
+    pub listener: TcpListener,
+    pub provider: Arc<Provider>,
+    /// Failed logins or invalid tokens per address per minute.
+    pub max_failures: u32,
+    pub proxies: TrustedProxies,
+}
+
+impl Login {
+    pub fn new(listener: TcpListener, provider: Provider) -> Self {
+        Self {
+            listener,
+            provider: Arc::new(provider),
+            max_failures: 1_000,
+            proxies: TrustedProxies::default(),
+        }
+    }
+}
+
 fn clock_at(start: chrono::DateTime<chrono::Utc>) -> Arc<ManualClock> {
     Arc::new(ManualClock::new(start))
 }
@@ -150,7 +172,18 @@ impl TestApp {
         Self::start(
             Arc::new(TestDb::new()),
             &repo().join("workflows"),
-            Some((listener, oidc, 1_000)),
+            Some(Login::new(listener, Provider::ready(oidc))),
+            clock,
+        )
+        .await
+    }
+
+    /// A server with login as `login` says, on `clock`.
+    pub async fn start_with_login(login: Login, clock: Arc<ManualClock>) -> Self {
+        Self::start(
+            Arc::new(TestDb::new()),
+            &repo().join("workflows"),
+            Some(login),
             clock,
         )
         .await
@@ -196,6 +229,7 @@ impl TestApp {
             subject_claim: "sub".into(),
             trusted_claims: vec!["urn:esia:sbj:is_tru".into(), "trusted".into()],
             persons_base: Some(idp.issuer.clone()),
+            scopes: accredo::identity::oidc::parse_scopes("openid profile"),
         };
         let oidc = Oidc::discover(config, clock.clone())
             .await
@@ -203,7 +237,10 @@ impl TestApp {
         let app = Self::start(
             Arc::new(TestDb::new()),
             &repo().join("workflows"),
-            Some((listener, Arc::new(oidc), max_failures)),
+            Some(Login {
+                max_failures,
+                ..Login::new(listener, Provider::ready(Arc::new(oidc)))
+            }),
             clock,
         )
         .await;
@@ -213,7 +250,7 @@ impl TestApp {
     async fn start(
         db: Arc<TestDb>,
         workflows: &Path,
-        login: Option<(TcpListener, Arc<Oidc>, u32)>,
+        login: Option<Login>,
         clock: Arc<ManualClock>,
     ) -> Self {
         let target = DbTarget::parse(&db.url).expect("url");
@@ -240,10 +277,16 @@ impl TestApp {
             keys: TokenKeys::new(&rand::random::<[u8; 32]>(), "accredo", "accredo-api")
                 .expect("keys"),
             policy: SessionPolicy::default(),
-            oidc: login.as_ref().map(|(_, o, _)| o.clone()),
+            oidc: login.as_ref().map(|l| l.provider.clone()),
+            proxies: Arc::new(
+                login
+                    .as_ref()
+                    .map(|l| l.proxies.clone())
+                    .unwrap_or_default(),
+            ),
             https: false,
             failures: std::sync::Arc::new(accredo::http::limit::FailureLimiter::new(
-                login.as_ref().map_or(1_000, |(_, _, n)| *n),
+                login.as_ref().map_or(1_000, |l| l.max_failures),
             )),
             signing: Arc::new(accredo::signature::Signing::new(
                 accredo::signature::cms::TrustStore::from_pem(ca.pem().as_bytes()).expect("trust"),
@@ -255,7 +298,7 @@ impl TestApp {
             )),
         };
         let listener = match login {
-            Some((l, _, _)) => l,
+            Some(l) => l.listener,
             None => TcpListener::bind("127.0.0.1:0").expect("bind"),
         };
         let addr = listener.local_addr().expect("addr");
@@ -673,6 +716,7 @@ pub fn enrol(conn: &mut DbConnection, user_id: &str, subject: &str, now: chrono:
         middle_name: None,
         birth_date: Some("1980-01-01".into()),
         snils: Some(snils),
+        inn: None,
     };
     accredo::registry::check::at_login(conn, user_id, &identity, now).expect("profile");
 }
