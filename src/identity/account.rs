@@ -20,8 +20,8 @@ fn event(user: &str, kind: &'static str, at: DateTime<Utc>, payload: serde_json:
     }
 }
 
-/// Records the person's decision on the transfer of their data; a consent opens their sessions
-/// to cases.
+/// Records the person's decision on the transfer of their data; a consent opens all their
+/// sessions to cases, a withdrawal closes them all at once.
 pub fn decide_consent(
     conn: &mut DbConnection,
     user: &str,
@@ -30,9 +30,7 @@ pub fn decide_consent(
 ) -> Result<(), StoreError> {
     write_tx(conn, |conn| {
         consents::record(conn, user, granted, now.naive_utc())?;
-        if granted {
-            sessions::consent_given(conn, user)?;
-        }
+        sessions::set_consent(conn, user, granted)?;
         let kind = if granted {
             "consent.given"
         } else {

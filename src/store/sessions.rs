@@ -102,10 +102,11 @@ pub fn revoke_own(
     .map(|n| n == 1)
 }
 
-/// Clears the consent flag on all of a user's sessions.
-pub fn consent_given(conn: &mut DbConnection, user_id: &str) -> QueryResult<()> {
+/// Sets the consent flag on all of a user's sessions: cleared when they consent, raised when
+/// they withdraw, so the decision takes effect at once in every open session.
+pub fn set_consent(conn: &mut DbConnection, user_id: &str, granted: bool) -> QueryResult<()> {
     diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)))
-        .set(sessions::consent_pending.eq(false))
+        .set(sessions::consent_pending.eq(!granted))
         .execute(conn)
         .map(drop)
 }

@@ -13,6 +13,7 @@ mod cases;
 mod cli;
 mod clock_skew;
 mod concurrency;
+mod consent;
 mod documents;
 mod http_api;
 mod login;
