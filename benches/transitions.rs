@@ -102,6 +102,7 @@ fn main() -> anyhow::Result<()> {
                 submitted_at: Some(now.naive_utc()),
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
+                prefilled: "{}".into(),
             })
             .collect();
         let accredo::store::DbConnection::Pg(pg) = &mut *conn else {

@@ -13,6 +13,8 @@ pub struct GuardContext<'a> {
     pub form: &'a Value,
     /// The workflow's form schema.
     pub schema: &'a FormSchema,
+    /// Who the applicant is by their login, when a guard needs it (read by the caller).
+    pub applicant: Option<&'a super::applicant::Identity>,
     /// The applicant's register cross-check, when a guard needs it (computed by the caller).
     pub registry: Option<&'a Outcome>,
     /// What is wrong with the case's required documents (one entry per type that is missing
@@ -46,6 +48,11 @@ const GUARDS: &[(&str, GuardFn)] = &[
     ("signature_valid", signature_valid),
 ];
 
+/// Whether these guards need the applicant's login identity.
+pub fn needs_applicant(names: &[String]) -> bool {
+    names.iter().any(|n| n == "form_valid")
+}
+
 /// Whether these guards need the applicant's register cross-check.
 pub fn needs_registry(names: &[String]) -> bool {
     names.iter().any(|n| n == "registry_match")
@@ -75,9 +82,10 @@ pub fn evaluate(names: &[String], ctx: &GuardContext<'_>) -> Vec<GuardFailure> {
         .collect()
 }
 
-/// The form is complete and every field passes its rules.
+/// The form is complete, every field passes its rules, and the applicant block is the person
+/// who logged in.
 fn form_valid(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
-    let errors = ctx.schema.validate(ctx.form, Mode::Complete);
+    let errors = form_problems(ctx.schema, ctx.form, ctx.applicant);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -89,6 +97,20 @@ fn form_valid(ctx: &GuardContext<'_>) -> Result<(), GuardFailure> {
             details: errors,
         })
     }
+}
+
+/// What `form_valid` refuses: the schema's complaints, then each applicant field that differs
+/// from the login identity (the readiness report shows the same).
+pub fn form_problems(
+    schema: &FormSchema,
+    form: &Value,
+    applicant: Option<&super::applicant::Identity>,
+) -> Vec<FieldError> {
+    let mut errors = schema.validate(form, Mode::Complete);
+    if let Some(who) = applicant {
+        errors.extend(super::applicant::mismatches(form, who));
+    }
+    errors
 }
 
 /// The applicant matches the register of medical workers (ФРМР): found by SNILS, with the

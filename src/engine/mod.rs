@@ -1,6 +1,7 @@
 //! The workflow engine: definitions, guards and the rules for running a transition.
 //! Pure logic: no web framework, no database, no wall clock.
 
+pub mod applicant;
 pub mod catalog;
 pub mod definition;
 pub mod form;

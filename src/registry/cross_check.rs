@@ -96,19 +96,8 @@ impl Outcome {
     }
 }
 
-/// Normalises a name for comparison: case, ё/е, and spaces and hyphens (any kind) ignored.
-pub fn normalize_name(name: &str) -> String {
-    name.chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '‐' | '‑' | '‒' | '–' | '—'))
-        .flat_map(char::to_lowercase)
-        .map(|c| if c == 'ё' { 'е' } else { c })
-        .collect()
-}
-
-fn same_name(a: Option<&str>, b: Option<&str>) -> bool {
-    let norm = |s: Option<&str>| s.map(normalize_name).filter(|s| !s.is_empty());
-    norm(a) == norm(b)
-}
+pub use crate::domain::person_name::normalize_name;
+use crate::domain::person_name::same_name;
 
 /// Compares a person with the register record found by their SNILS (`None`: not found).
 pub fn cross_check(person: &Person, record: Option<&RegisterRecord>) -> Outcome {

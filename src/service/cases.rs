@@ -50,6 +50,10 @@ pub struct CaseDto {
     /// Form data.
     #[schema(value_type = Object)]
     pub form: Value,
+    /// Fields filled in when the draft was created, by JSON pointer, with their source:
+    /// `esia` (the identity provider, Госуслуги) or `frmr` (the register of medical workers).
+    #[schema(value_type = Object)]
+    pub prefilled: Value,
     /// Created at (UTC).
     pub created_at: DateTime<Utc>,
     /// Last changed at (UTC).
@@ -101,6 +105,7 @@ pub fn to_dto(v: &Visible, actor: &Actor) -> Result<CaseDto, ServiceError> {
         version: v.case.version,
         owner_id: v.case.owner_id.clone(),
         form,
+        prefilled: serde_json::from_str(&v.case.prefilled).unwrap_or_else(|_| json!({})),
         created_at: utc(v.case.created_at),
         updated_at: utc(v.case.updated_at),
         allowed_transitions: available(def, v.view(), actor)
@@ -132,6 +137,11 @@ pub fn create(
     let def = &workflow.definition;
     let id = CaseId::generate(now).to_string();
     let now = now.naive_utc();
+    let schema: Value = serde_json::from_str(&workflow.schema_json).map_err(|e| {
+        crate::store::StoreError::Corrupt(format!("form schema of {}: {e}", def.id))
+    })?;
+    let prefill = super::prefill::for_applicant(conn, actor.user.as_str(), &schema)
+        .map_err(crate::store::StoreError::from)?;
     let created = audit::prepare(
         Entry {
             chain: id.clone(),
@@ -139,7 +149,11 @@ pub fn create(
             actor: Some(actor.user.to_string()),
             case: Some(id.clone()),
             at: now,
-            payload: json!({"workflow": def.id, "definition": def.hash, "state": def.initial}),
+            // Which fields were prefilled, never their values (personal data stays out of the log).
+            payload: json!({
+                "workflow": def.id, "definition": def.hash, "state": def.initial,
+                "prefilled": prefill.sources,
+            }),
         },
         None,
     );
@@ -149,13 +163,14 @@ pub fn create(
         definition_hash: def.hash.clone(),
         owner_id: actor.user.to_string(),
         state: def.initial.clone(),
-        form_data: "{}".into(),
+        form_data: prefill.form.to_string(),
         version: 1,
         audit_seq: created.seq,
         audit_head: created.hash.clone(),
         submitted_at: None,
         created_at: now,
         updated_at: now,
+        prefilled: serde_json::to_string(&prefill.sources).unwrap_or_else(|_| "{}".into()),
     };
     write_tx(conn, |conn| {
         cases::insert(conn, &case)?;

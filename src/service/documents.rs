@@ -398,7 +398,7 @@ pub struct ReadinessRow {
     pub label: String,
     /// Whether it is in order.
     pub ready: bool,
-    /// Stable code of its state (`ok`, `form_incomplete`, `document_missing`,
+    /// Stable code of its state (`ok`, `form_incomplete`, `applicant_mismatch`, `document_missing`,
     /// `document_invalid`, or the register check's code).
     pub code: String,
     /// What to do, in Russian (empty when ready).
@@ -426,27 +426,33 @@ pub fn readiness(
     let mut rows_out = Vec::new();
     let form: serde_json::Value = serde_json::from_str(&case.form_data)
         .map_err(|e| StoreError::Corrupt(format!("form of case {case_id}: {e}")))?;
-    let errors = workflow
-        .form
-        .validate(&form, crate::engine::form::Mode::Complete);
+    let applicant =
+        super::applicant::identity_of(conn, &case.owner_id).map_err(StoreError::from)?;
+    let errors = crate::engine::guards::form_problems(&workflow.form, &form, applicant.as_ref());
+    let mismatched: Vec<&str> = errors
+        .iter()
+        .filter(|e| e.code == "applicant_mismatch")
+        .map(|e| e.message.as_str())
+        .collect();
+    let (code, message) = if errors.is_empty() {
+        ("ok", String::new())
+    } else if !mismatched.is_empty() {
+        ("applicant_mismatch", mismatched.join("; "))
+    } else {
+        (
+            "form_incomplete",
+            format!(
+                "Заполните или исправьте поля заявления (замечаний: {})",
+                errors.len()
+            ),
+        )
+    };
     rows_out.push(ReadinessRow {
         item: "form".into(),
         label: "Заявление".into(),
         ready: errors.is_empty(),
-        code: if errors.is_empty() {
-            "ok"
-        } else {
-            "form_incomplete"
-        }
-        .into(),
-        message: if errors.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "Заполните или исправьте поля заявления (замечаний: {})",
-                errors.len()
-            )
-        },
+        code: code.into(),
+        message,
     });
     let checked =
         crate::registry::check::for_applicant(conn, &case.owner_id).map_err(StoreError::from)?;

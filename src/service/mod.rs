@@ -2,9 +2,11 @@
 //! writes the audit event of the change in that same transaction.
 
 pub mod access;
+pub mod applicant;
 pub mod cases;
 pub mod documents;
 pub mod form;
+pub mod prefill;
 pub mod signing;
 pub mod transition;
 

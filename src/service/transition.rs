@@ -109,6 +109,11 @@ pub fn run(
         })?;
         let form: Value = serde_json::from_str(&case.form_data)
             .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
+        let applicant = if guards::needs_applicant(&t.guards) {
+            super::applicant::identity_of(conn, &case.owner_id).map_err(StoreError::from)?
+        } else {
+            None
+        };
         let registry = if guards::needs_registry(&t.guards) {
             let c = crate::registry::check::for_applicant(conn, &case.owner_id)
                 .map_err(StoreError::from)?;
@@ -145,6 +150,7 @@ pub fn run(
             &GuardContext {
                 form: &form,
                 schema: &workflow.form,
+                applicant: applicant.as_ref(),
                 registry: registry.as_ref().map(|c| &c.outcome),
                 documents: documents.as_deref(),
                 signature: signature.as_ref().map(|s| s.as_ref().map(drop)),

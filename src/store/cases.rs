@@ -22,6 +22,8 @@ pub struct Case {
     pub submitted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// JSON object: the form fields filled in at creation and their sources.
+    pub prefilled: String,
 }
 
 /// A version-checked change of a case.

@@ -62,6 +62,7 @@ diesel::table! {
         submitted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        prefilled -> Text,
     }
 }
 

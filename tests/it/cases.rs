@@ -45,7 +45,21 @@ async fn draft_is_created_with_etag_and_location() {
     );
     assert_eq!(body["state"], "draft");
     assert_eq!(body["state_label"], "Черновик");
-    assert_eq!(body["form"], json!({}));
+    // The draft starts with what the login says about the applicant, and says so.
+    assert_eq!(
+        body["form"],
+        json!({"applicant": {
+            "last_name": "Тестова", "first_name": "s1", "birth_date": "1980-01-01",
+            "snils": crate::support::formatted_snils("s1"),
+        }})
+    );
+    assert_eq!(
+        body["prefilled"],
+        json!({
+            "/applicant/last_name": "esia", "/applicant/first_name": "esia",
+            "/applicant/birth_date": "esia", "/applicant/snils": "esia",
+        })
+    );
     let allowed: Vec<_> = body["allowed_transitions"]
         .as_array()
         .expect("allowed")
@@ -97,7 +111,10 @@ async fn autosave_merges_and_keeps_incomplete_drafts() {
     let body = json_of(res).await;
     assert_eq!(
         body["form"],
-        json!({"applicant": {"last_name": "Иванова", "first_name": "Мария"}, "specialty": {"code": "31.08.49"}})
+        json!({"applicant": {
+            "last_name": "Иванова", "first_name": "Мария", "birth_date": "1980-01-01",
+            "snils": crate::support::formatted_snils("s1"),
+        }, "specialty": {"code": "31.08.49"}})
     );
     // null removes a field (RFC 7396).
     let res = app
@@ -105,7 +122,10 @@ async fn autosave_merges_and_keeps_incomplete_drafts() {
         .await;
     assert_eq!(
         json_of(res).await["form"],
-        json!({"applicant": {"last_name": "Иванова", "first_name": "Мария"}})
+        json!({"applicant": {
+            "last_name": "Иванова", "first_name": "Мария", "birth_date": "1980-01-01",
+            "snils": crate::support::formatted_snils("s1"),
+        }})
     );
 }
 
@@ -151,12 +171,16 @@ async fn field_rules_give_per_field_codes_and_write_nothing() {
         .find(|d| d["code"] == "invalid_snils")
         .expect("snils");
     assert!(snils["message"].as_str().expect("msg").contains("СНИЛС"));
-    // Nothing was written: same version, same form, no audit event.
+    // Nothing was written: same version, same (prefilled) form, no audit event.
     let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
     assert_eq!(
-        (case["version"].as_i64(), case["form"].clone()),
-        (Some(1), json!({}))
+        (
+            case["version"].as_i64(),
+            case["form"]["applicant"]["last_name"].clone()
+        ),
+        (Some(1), json!("Тестова"))
     );
+    assert_eq!(case["form"].as_object().map(|f| f.len()), Some(1), "{case}");
     assert_eq!(app.audit_count(), before);
 }
 
@@ -194,7 +218,7 @@ async fn submit_requires_a_complete_valid_form() {
     let (id, v) = app.create_case(&me, "periodic_accreditation").await;
     let v = {
         let res = app
-            .patch_form(&me, &id, v, json!({"applicant": {"last_name": "Иванова"}}))
+            .patch_form(&me, &id, v, json!({"applicant": {"snils": null}}))
             .await;
         json_of(res).await["version"].as_i64().expect("v")
     };
@@ -222,7 +246,9 @@ async fn submit_requires_a_complete_valid_form() {
         "nothing but the register check the guards made is audited"
     );
 
-    let res = app.patch_form(&me, &id, v, complete_form()).await;
+    let mut full = complete_form();
+    full["applicant"]["snils"] = json!(crate::support::formatted_snils("s1"));
+    let res = app.patch_form(&me, &id, v, full).await;
     assert_eq!(res.status(), 200);
     // The form is complete, the documents are not: the same rows as the readiness report.
     let res = app.transition(&me, &id, "submit", v + 1, json!({})).await;
@@ -491,4 +517,122 @@ async fn primary_accreditation_uses_its_own_form() {
     );
     let res = app.patch_form(&me, &id, v, json!({"education": {"institution": "Первый МГМУ им. И. М. Сеченова", "graduation_date": "2026-06-30"}})).await;
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn the_applicant_block_must_be_the_person_who_logged_in() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("applicant-self");
+    let (id, v) = app.ready_case(&me).await;
+    // Someone else's name, SNILS and birth date in the applicant block.
+    let res = app
+        .patch_form(
+            &me,
+            &id,
+            v,
+            json!({"applicant": {
+                "last_name": "Петрова", "first_name": "applicant-self",
+                "snils": "112-233-445 95", "birth_date": "1985-04-12",
+            }}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "a draft may hold anything");
+    let v = json_of(res).await["version"].as_i64().expect("version");
+    let signed = app.signed(&me, &id).await;
+    let body = json_of(app.transition(&me, &id, "submit", v, signed).await).await;
+    let mismatched: Vec<String> = body["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter(|d| d["code"] == "applicant_mismatch")
+        .map(|d| d["field"].as_str().expect("field").to_owned())
+        .collect();
+    assert_eq!(
+        mismatched,
+        [
+            "/applicant/snils",
+            "/applicant/last_name",
+            "/applicant/birth_date"
+        ],
+        "{body}"
+    );
+    let message = body["details"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["field"] == "/applicant/last_name"))
+        .and_then(|d| d["message"].as_str())
+        .expect("message")
+        .to_owned();
+    assert!(
+        message.contains("Фамилия") && message.contains("Петрова") && message.contains("Тестова"),
+        "{message}"
+    );
+    let readiness = json_of(app.get(&format!("/api/v1/cases/{id}/readiness"), &me).await).await;
+    let form_row = readiness["rows"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["item"] == "form"))
+        .expect("form row")
+        .clone();
+    assert_eq!(
+        (form_row["ready"].clone(), form_row["code"].clone()),
+        (json!(false), json!("applicant_mismatch")),
+        "{form_row}"
+    );
+    // Back to the person's own data (written differently): submitted.
+    let res = app
+        .patch_form(
+            &me,
+            &id,
+            v,
+            json!({"applicant": {
+                "last_name": "ТЕСТОВА", "snils": crate::support::formatted_snils("applicant-self"),
+                "birth_date": "1980-01-01",
+            }}),
+        )
+        .await;
+    let v = json_of(res).await["version"].as_i64().expect("version");
+    let signed = app.signed(&me, &id).await;
+    let res = app.transition(&me, &id, "submit", v, signed).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn a_new_draft_takes_the_place_of_work_from_the_register() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("employed");
+    {
+        use accredo::store::schema::registry_persons as rp;
+        use diesel::prelude::*;
+        let mut conn = app.state.store.conn().expect("conn");
+        diesel::update(rp::table.filter(rp::snils.eq(crate::support::snils_of("employed"))))
+            .set(
+                rp::employments.eq(json!([
+                    {"organization_id": "o1", "inn": "7707083893", "position": "Фельдшер",
+                     "start": "2010-01-01", "end": "2015-01-01"},
+                    {"organization_id": "o2", "inn": "7707329152", "position": "Врач-терапевт",
+                     "start": "2015-02-01"},
+                ])
+                .to_string()),
+            )
+            .execute(&mut *conn)
+            .expect("employment");
+    }
+    let (id, _) = app.create_case(&me, "periodic_accreditation").await;
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(
+        case["form"]["employment"],
+        json!({"position": "Врач-терапевт", "organization_inn": "7707329152"}),
+        "the current place of work"
+    );
+    assert_eq!(case["prefilled"]["/employment/position"], "frmr");
+    assert_eq!(case["prefilled"]["/applicant/snils"], "esia");
+    // Primary accreditation has no employment block: nothing is put there.
+    let (id, _) = app.create_case(&me, "primary_accreditation").await;
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert!(case["form"].get("employment").is_none(), "{case}");
+    assert!(case["prefilled"].get("/employment/position").is_none());
 }

@@ -25,7 +25,12 @@ async fn withdrawing_consent_closes_every_open_session_at_once() {
     let second = app.specialist("withdrawer");
     let (id, _) = app.create_case(&first, "periodic_accreditation").await;
     for token in [&first, &second] {
-        assert_eq!(app.get(&format!("/api/v1/cases/{id}"), token).await.status(), 200);
+        assert_eq!(
+            app.get(&format!("/api/v1/cases/{id}"), token)
+                .await
+                .status(),
+            200
+        );
     }
     decide(&app, &second, false).await;
     for (token, which) in [(&first, "the other session"), (&second, "this session")] {
@@ -40,6 +45,11 @@ async fn withdrawing_consent_closes_every_open_session_at_once() {
     }
     decide(&app, &first, true).await;
     for token in [&first, &second] {
-        assert_eq!(app.get(&format!("/api/v1/cases/{id}"), token).await.status(), 200);
+        assert_eq!(
+            app.get(&format!("/api/v1/cases/{id}"), token)
+                .await
+                .status(),
+            200
+        );
     }
 }

@@ -90,7 +90,7 @@ fn logical_schema(conn: &mut DbConnection) -> Logical {
 }
 
 /// Migrations shipped in each of migrations/postgres and migrations/sqlite.
-const MIGRATIONS: usize = 9;
+const MIGRATIONS: usize = 10;
 /// Tables they create.
 const TABLES: usize = 22;
 

@@ -645,14 +645,11 @@ impl DemoIdp {
 }
 
 /// A form that passes every rule of the periodic accreditation schema.
+/// The applicant's name, SNILS and birth date are not in it: a new draft has them already,
+/// filled in from the login (and the form must agree with the login).
 pub fn complete_form() -> Value {
     json!({
         "applicant": {
-            "last_name": "Иванова",
-            "first_name": "Мария",
-            "middle_name": "Петровна",
-            "birth_date": "1985-04-12",
-            "snils": "112-233-445 95",
             "inn": "500100732259",
             "phone": "+7 (912) 345-67-89",
             "email": "ivanova@example.ru"
@@ -675,6 +672,13 @@ pub fn snils_of(subject: &str) -> String {
     accredo::domain::snils::Snils::from_number(2_000_000 + hash % 900_000_000)
         .digits()
         .to_owned()
+}
+
+/// The SNILS of test user `subject` as the form writes it (`XXX-XXX-XXX YY`).
+pub fn formatted_snils(subject: &str) -> String {
+    accredo::domain::snils::Snils::parse(&snils_of(subject))
+        .expect("snils")
+        .to_string()
 }
 
 /// Gives test user `subject` what a login through Gosuslugi gives a real one: a register
