@@ -7,6 +7,7 @@ pub mod cases;
 pub mod docs;
 pub mod documents;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod limit;
 pub mod login;
@@ -266,6 +267,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
             .default_service(web::to(not_found))
             .wrap(from_fn(request_scope))
             .wrap(TracingLogger::<RequestSpan>::new())
+            .wrap(from_fn(headers::security_headers))
     })
     .workers(workers.max(1))
     .listen(listener)?
