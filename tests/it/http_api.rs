@@ -415,3 +415,39 @@ async fn api_viewer_policy_allows_only_its_own_files() {
         }
     }
 }
+
+/// A form patch with 60,000 unknown fields is refused with a bounded body: the first 100
+/// details and how many more there were, and nothing saved.
+#[tokio::test]
+async fn error_details_are_capped_with_a_count_of_the_rest() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("cap-alice");
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let patch: serde_json::Map<String, serde_json::Value> =
+        (0..60_000).map(|i| (format!("f{i}"), json!(0))).collect();
+    let started = std::time::Instant::now();
+    let res = app
+        .patch_form(&me, &id, v, serde_json::Value::Object(patch))
+        .await;
+    assert_eq!(res.status(), 422);
+    let text = res.text().await.expect("body");
+    let elapsed = started.elapsed();
+    assert!(text.len() < 32 * 1024, "{} bytes of error", text.len());
+    let body: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(body["code"], "invalid_form");
+    let details = body["details"].as_array().expect("details");
+    assert_eq!(details.len(), 100);
+    assert!(
+        details.iter().all(|d| d["code"] == "unknown_field"),
+        "{text}"
+    );
+    assert_eq!(body["details_omitted"], 59_900, "{text}");
+    println!("60,000 unknown fields: {} bytes in {elapsed:?}", text.len());
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(case["version"].as_i64(), Some(v));
+    // Short lists have no count.
+    let res = app.patch_form(&me, &id, v, json!({"nope": 1})).await;
+    let body = json_of(res).await;
+    assert_eq!(body["details"].as_array().map(Vec::len), Some(1));
+    assert!(body.get("details_omitted").is_none(), "{body}");
+}
