@@ -12,6 +12,7 @@ pub mod health;
 pub mod limit;
 pub mod login;
 pub mod me;
+pub mod optional_body;
 pub mod signing;
 pub mod workflows;
 

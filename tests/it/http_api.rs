@@ -451,3 +451,78 @@ async fn error_details_are_capped_with_a_count_of_the_rest() {
     assert_eq!(body["details"].as_array().map(Vec::len), Some(1));
     assert!(body.get("details_omitted").is_none(), "{body}");
 }
+
+/// A transition needing nothing may be sent with no body and no Content-Type (`curl -X POST`):
+/// it means `{}`. A body still has to be JSON.
+#[tokio::test]
+async fn a_transition_without_a_body_means_an_empty_object() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("empty-alice");
+    // No Content-Type, no Content-Length: the request has no body.
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let head = format!(
+        "POST /api/v1/cases/{id}/transitions/withdraw HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {me}\r\nIf-Match: \"{v}\"\r\nConnection: close\r\n\r\n"
+    );
+    let (status, text) = raw_exchange(&app, head, 0, false).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"state\":\"withdrawn\""), "{text}");
+    // Content-Length: 0, as reqwest sends an empty POST.
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let res = app
+        .client
+        .post(format!(
+            "{}/api/v1/cases/{id}/transitions/withdraw",
+            app.base
+        ))
+        .bearer_auth(&me)
+        .header("If-Match", format!("\"{v}\""))
+        .header("Content-Length", "0")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    assert_eq!(json_of(res).await["state"], "withdrawn");
+    // The rest of the rules stand: a body without a JSON type, an empty JSON body, a wrong field.
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let url = format!("{}/api/v1/cases/{id}/transitions/withdraw", app.base);
+    let send = |content_type: Option<&'static str>, body: &'static str| {
+        let mut req = app
+            .client
+            .post(&url)
+            .bearer_auth(&me)
+            .header("If-Match", format!("\"{v}\""))
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        req.send()
+    };
+    for (content_type, body, status, code) in [
+        (None, "{}", 415, "unsupported_media_type"),
+        (Some("text/plain"), "", 415, "unsupported_media_type"),
+        (Some("application/json"), "", 400, "malformed_json"),
+        (Some("application/json"), "{\"why\":1}", 400, "invalid_body"),
+    ] {
+        let res = send(content_type, body).await.expect("send");
+        assert_eq!(res.status(), status, "{content_type:?} {body:?}");
+        assert_eq!(
+            json_of(res).await["code"],
+            code,
+            "{content_type:?} {body:?}"
+        );
+    }
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(
+        (case["state"].clone(), case["version"].as_i64()),
+        (json!("draft"), Some(v))
+    );
+    // And the API document says so.
+    let doc = json_of(
+        app.call(Method::GET, "/api-docs/openapi.json", None, &[], None)
+            .await,
+    )
+    .await;
+    let body = &doc["paths"]["/api/v1/cases/{id}/transitions/{name}"]["post"]["requestBody"];
+    assert!(body["content"]["application/json"].is_object(), "{body}");
+    assert_ne!(body["required"], json!(true), "{body}");
+}
