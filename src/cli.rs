@@ -644,8 +644,8 @@ fn check_workflows(common: &Common, files: Vec<PathBuf>) -> anyhow::Result<ExitC
 
 /// Prepares the demo accounts of the built-in identity provider (their roles in the cabinet)
 /// and an administrator, and starts a session for each so the API can be tried without a
-/// browser. Returns (subject, name, token).
-fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<(String, String, String)>> {
+/// browser. Returns the line to print for each.
+fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<String>> {
     use crate::identity::demo_idp::ACCOUNTS;
     let mut conn = state.store.conn()?;
     let now = state.clock.now();
@@ -675,9 +675,19 @@ fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<(String, S
             state.policy,
             now,
         )?;
-        out.push((subject, name, token));
+        out.push(demo_session_line(&subject, &name, roles, &token));
     }
     Ok(out)
+}
+
+/// The line `accredo demo` prints for a demo session: whose role it is first, since that is
+/// what someone trying the API picks a token by.
+fn demo_session_line(subject: &str, name: &str, roles: &[Role], token: &str) -> String {
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    format!(
+        "demo session [{}] {subject} ({name}): {token}",
+        roles.join(", ")
+    )
 }
 
 fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<ExitCode> {
@@ -760,8 +770,8 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
                 idp.issuer
             );
         }
-        for (subject, name, token) in &tokens {
-            println!("demo session {subject} ({name}): {token}");
+        for line in &tokens {
+            println!("{line}");
         }
         for s in &demo_signers {
             println!(

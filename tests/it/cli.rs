@@ -134,10 +134,56 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
             break url.to_owned();
         }
     };
+    // Each printed session token says whose role it is, and it is that role's token.
+    let mut sessions = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("demo printed its accounts")
+            .expect("line");
+        if line.starts_with("demo signature") {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("demo session ") {
+            sessions.push(rest.to_owned());
+        }
+    }
     let b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
+    let mut printed = Vec::new();
+    for rest in &sessions {
+        let (who, token) = rest.rsplit_once(": ").expect("who: token");
+        let role = who
+            .strip_prefix('[')
+            .and_then(|w| w.split_once(']'))
+            .map(|(role, _)| role)
+            .unwrap_or_else(|| panic!("no role in `demo session {rest}`"));
+        let subject = who.split_whitespace().nth(1).expect("subject");
+        let me: serde_json::Value = b
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(me["roles"], serde_json::json!([role]), "{rest}");
+        printed.push((role.to_owned(), subject.to_owned()));
+    }
+    let expected: Vec<(String, String)> = [
+        ("specialist", "1000001"),
+        ("reviewer", "1000003"),
+        ("reviewer", "1000004"),
+        ("secretary", "1000005"),
+        ("admin", "demo-admin"),
+    ]
+    .iter()
+    .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+    .collect();
+    assert_eq!(printed, expected, "{sessions:?}");
     let res = b
         .get(format!("{base}/auth/login"))
         .send()
