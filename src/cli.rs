@@ -8,7 +8,7 @@ use crate::domain::ids::UserId;
 use crate::domain::role::Role;
 use crate::engine::catalog::Catalog;
 use crate::identity::session;
-use crate::store::{migrate, users, write_tx};
+use crate::store::{DbTarget, Store, migrate, users, write_tx};
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -214,6 +214,13 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The store of an existing, migrated database. Every command but `migrate`, `serve` and
+/// `demo` works on one: a missing or unmigrated database is refused, never created.
+fn existing_store(common: &Common) -> anyhow::Result<Store> {
+    let target = DbTarget::parse(&common.database_url)?;
+    Ok(Store::open_existing(&target, common.db_pool_size)?)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let common = cli.common;
     match cli.command {
@@ -241,7 +248,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Workflows(WorkflowsCmd::Check { files }) => check_workflows(&common, files),
         Command::Audit(AuditCmd::Verify) => {
-            let store = app::open_store(&common)?;
+            let store = existing_store(&common)?;
             let report = verify::run(&mut *store.conn()?)?;
             println!(
                 "checked {} events in {} chains and {} checkpoints",
@@ -265,7 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             grace_minutes,
             dry_run,
         }) => {
-            let store = app::open_store(&common)?;
+            let store = existing_store(&common)?;
             let blobs = app::blobs(&common)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -294,7 +301,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCmd::Checkpoint) => {
-            let store = app::open_store(&common)?;
+            let store = existing_store(&common)?;
             match checkpoint::write(&mut *store.conn()?, SystemClock.now().naive_utc())? {
                 Some(cp) => println!(
                     "checkpoint over events {}..={} ({} events), merkle root {}",
@@ -338,7 +345,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Registry(RegistryCmd::Runs { limit }) => {
-            let store = app::open_store(&common)?;
+            let store = existing_store(&common)?;
             let runs = crate::store::registry::runs(&mut *store.conn()?, limit)?;
             println!("{}", serde_json::to_string_pretty(&runs)?);
             Ok(ExitCode::SUCCESS)
@@ -354,9 +361,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !role.is_grantable() {
                 return Err(anyhow!("role `{role}` cannot be granted"));
             }
-            let store = app::open_store(&common)?;
+            let store = existing_store(&common)?;
             let mut conn = store.conn()?;
-            app::migrate_or_check(&mut conn, false)?;
             let now = SystemClock.now();
             let added = grant(
                 &mut conn,
@@ -376,7 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Users(UsersCmd::IssueSession { subject }) => {
-            let store = app::open_store(&common)?;
+            let store = existing_store(&common)?;
             let keys = app::session_keys(&common)?;
             let mut conn = store.conn()?;
             let user = users::find_by_subject(&mut conn, &subject)?
@@ -465,9 +471,8 @@ fn registry_sync(common: &Common, args: SyncArgs) -> anyhow::Result<ExitCode> {
         attempts,
         backoff_ms,
     } = args;
-    let store = app::open_store(common)?;
+    let store = existing_store(common)?;
     let mut conn = store.conn()?;
-    app::migrate_or_check(&mut conn, false)?;
     let started = std::time::Instant::now();
     let result = match (file, url) {
         (Some(file), _) => {
@@ -644,8 +649,8 @@ fn check_workflows(common: &Common, files: Vec<PathBuf>) -> anyhow::Result<ExitC
 
 /// Prepares the demo accounts of the built-in identity provider (their roles in the cabinet)
 /// and an administrator, and starts a session for each so the API can be tried without a
-/// browser. Returns (subject, name, token).
-fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<(String, String, String)>> {
+/// browser. Returns the line to print for each.
+fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<String>> {
     use crate::identity::demo_idp::ACCOUNTS;
     let mut conn = state.store.conn()?;
     let now = state.clock.now();
@@ -675,9 +680,19 @@ fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<(String, S
             state.policy,
             now,
         )?;
-        out.push((subject, name, token));
+        out.push(demo_session_line(&subject, &name, roles, &token));
     }
     Ok(out)
+}
+
+/// The line `accredo demo` prints for a demo session: whose role it is first, since that is
+/// what someone trying the API picks a token by.
+fn demo_session_line(subject: &str, name: &str, roles: &[Role], token: &str) -> String {
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    format!(
+        "demo session [{}] {subject} ({name}): {token}",
+        roles.join(", ")
+    )
 }
 
 fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<ExitCode> {
@@ -758,8 +773,8 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
                 idp.issuer
             );
         }
-        for (subject, name, token) in &tokens {
-            println!("demo session {subject} ({name}): {token}");
+        for line in &tokens {
+            println!("{line}");
         }
         for s in &demo_signers {
             println!(

@@ -4,6 +4,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
+use super::optional_body::OptionalJsonBody;
 use crate::service::cases::{self, CaseDto, HistoryEntry, ListQuery};
 use crate::service::{form, transition};
 use actix_web::http::header::{self, HeaderMap};
@@ -254,7 +255,10 @@ pub async fn patch_form(
         ("If-Match" = String, Header, description = "ETag of the case as last read"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeated request returns the first result"),
     ),
-    request_body = TransitionBody,
+    request_body(
+        content = Option<TransitionBody>,
+        description = "May be left out (no body and no Content-Type): the same as `{}`"
+    ),
     responses(
         (status = 200, description = "Done (or replayed)", body = CaseDto),
         (status = 403, description = "Role not allowed, or own case", body = ErrorBody),
@@ -271,7 +275,7 @@ pub async fn run_transition(
     who: Principal,
     path: web::Path<(String, String)>,
     req: HttpRequest,
-    body: JsonBody<TransitionBody>,
+    body: OptionalJsonBody<TransitionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (raw_id, name) = path.into_inner();
     let id = case_id(&raw_id)?;

@@ -33,6 +33,10 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// Most details an error body carries: enough to fix a form, while a request naming thousands
+/// of bad fields cannot make its answer megabytes long.
+pub const MAX_DETAILS: usize = 100;
+
 /// The body of every error response.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -40,8 +44,11 @@ pub struct ErrorBody {
     pub code: String,
     /// Russian message for people.
     pub message: String,
-    /// Per-field or per-item details.
+    /// Per-field or per-item details: at most [`MAX_DETAILS`], the first ones found.
     pub details: Vec<ErrorDetail>,
+    /// How many more details there were beyond [`MAX_DETAILS`] (absent when none were left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_omitted: Option<usize>,
     /// Id of the request, also in the `X-Request-Id` header and in the server log.
     pub request_id: Option<String>,
 }
@@ -129,10 +136,12 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
+        let omitted = self.details.len().saturating_sub(MAX_DETAILS);
         res.json(ErrorBody {
             code: self.code.to_owned(),
             message: self.message.clone(),
-            details: self.details.clone(),
+            details: self.details.iter().take(MAX_DETAILS).cloned().collect(),
+            details_omitted: (omitted > 0).then_some(omitted),
             request_id: current_request_id(),
         })
     }

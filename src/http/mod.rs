@@ -8,10 +8,12 @@ pub mod client_ip;
 pub mod docs;
 pub mod documents;
 pub mod error;
+pub mod headers;
 pub mod health;
 pub mod limit;
 pub mod login;
 pub mod me;
+pub mod optional_body;
 pub mod signing;
 pub mod workflows;
 
@@ -269,6 +271,7 @@ pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io
             .default_service(web::to(not_found))
             .wrap(from_fn(request_scope))
             .wrap(TracingLogger::<RequestSpan>::new())
+            .wrap(from_fn(headers::security_headers))
     })
     .workers(workers.max(1))
     .listen(listener)?

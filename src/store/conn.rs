@@ -127,9 +127,103 @@ impl DbTarget {
                         ))
                     })
             }
-            DbTarget::Sqlite(path) => open_sqlite(path).map(DbConnection::Sqlite),
+            DbTarget::Sqlite(path) => {
+                open_sqlite(path, SqliteOpen::Create).map(DbConnection::Sqlite)
+            }
         }
     }
+
+    /// Opens one connection to a database that must already exist: a SQLite file is never
+    /// created.
+    fn connect_existing(&self, mode: SqliteOpen) -> Result<DbConnection, StoreError> {
+        match self {
+            DbTarget::Postgres(_) => self.connect(),
+            DbTarget::Sqlite(path) => {
+                if !path.is_file() {
+                    return Err(StoreError::NotMigrated(format!(
+                        "{} does not exist (create it with `accredo migrate`)",
+                        self.redacted()
+                    )));
+                }
+                open_sqlite(path, mode).map(DbConnection::Sqlite)
+            }
+        }
+    }
+}
+
+/// How a SQLite file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SqliteOpen {
+    /// Read-write, created when missing (`migrate`, `serve`, `demo`).
+    Create,
+    /// Read-write, never created.
+    Existing,
+    /// Read-only and without setting anything (journal mode included), to look at a file that
+    /// may not be ours before touching it.
+    Probe,
+}
+
+/// `path` as a SQLite URI (`file:` with `?`, `#` and `%` escaped) opened in `mode`.
+fn sqlite_uri(path: &Path, mode: &str) -> String {
+    let text = path.to_string_lossy();
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '?' => escaped.push_str("%3f"),
+            '#' => escaped.push_str("%23"),
+            c => escaped.push(c),
+        }
+    }
+    // An absolute path needs an empty authority, else its first segment would be read as one.
+    let prefix = if escaped.starts_with('/') {
+        "file://"
+    } else {
+        "file:"
+    };
+    format!("{prefix}{escaped}?mode={mode}")
+}
+
+/// Refuses a database without accredo's schema or with migrations not applied, reading only:
+/// a file that is someone else's is left exactly as it was.
+fn check_migrated(conn: &mut DbConnection, target: &DbTarget) -> Result<(), StoreError> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Present {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        present: bool,
+    }
+    let present = match conn {
+        DbConnection::Pg(c) => diesel::sql_query(
+            "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS present",
+        )
+        .get_result::<Present>(c),
+        DbConnection::Sqlite(c) => diesel::sql_query(
+            "SELECT count(*) > 0 AS present FROM sqlite_master \
+             WHERE type = 'table' AND name = '__diesel_schema_migrations'",
+        )
+        .get_result::<Present>(c),
+    }
+    .map_err(|e| {
+        StoreError::NotMigrated(format!(
+            "cannot read {}: {e} (is it an accredo database? create one with `accredo migrate`)",
+            target.redacted()
+        ))
+    })?
+    .present;
+    if !present {
+        return Err(StoreError::NotMigrated(format!(
+            "{} has no accredo schema (run `accredo migrate`)",
+            target.redacted()
+        )));
+    }
+    if super::migrate::has_pending(conn)? {
+        return Err(StoreError::NotMigrated(format!(
+            "{} has migrations not applied yet (run `accredo migrate`)",
+            target.redacted()
+        )));
+    }
+    Ok(())
 }
 
 fn first_line(e: &ConnectionError) -> String {
@@ -142,7 +236,7 @@ fn first_line(e: &ConnectionError) -> String {
     line.trim_start_matches("connection to server ").to_owned()
 }
 
-fn open_sqlite(path: &Path) -> Result<SqliteConnection, StoreError> {
+fn open_sqlite(path: &Path, mode: SqliteOpen) -> Result<SqliteConnection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
@@ -152,7 +246,11 @@ fn open_sqlite(path: &Path) -> Result<SqliteConnection, StoreError> {
             dir.display()
         )));
     }
-    let text = path.to_string_lossy();
+    let text = match mode {
+        SqliteOpen::Create => path.to_string_lossy().into_owned(),
+        SqliteOpen::Existing => sqlite_uri(path, "rw"),
+        SqliteOpen::Probe => sqlite_uri(path, "ro"),
+    };
     let mut conn = SqliteConnection::establish(&text).map_err(|e| {
         StoreError::Unavailable(format!(
             "cannot open SQLite database {}: {}",
@@ -160,6 +258,16 @@ fn open_sqlite(path: &Path) -> Result<SqliteConnection, StoreError> {
             first_line(&e)
         ))
     })?;
+    if mode == SqliteOpen::Probe {
+        conn.batch_execute("PRAGMA busy_timeout = 10000;")
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot open SQLite database {}: {e}",
+                    path.display()
+                ))
+            })?;
+        return Ok(conn);
+    }
     conn.batch_execute(
         "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
     )
@@ -167,16 +275,24 @@ fn open_sqlite(path: &Path) -> Result<SqliteConnection, StoreError> {
     Ok(conn)
 }
 
-/// r2d2 manager that opens connections through [`DbTarget::connect`].
+/// r2d2 manager that opens connections through [`DbTarget::connect`] (or, for a store of an
+/// existing database, without ever creating a SQLite file).
 #[derive(Debug)]
-pub struct Manager(DbTarget);
+pub struct Manager {
+    target: DbTarget,
+    existing: bool,
+}
 
 impl ManageConnection for Manager {
     type Connection = DbConnection;
     type Error = StoreError;
 
     fn connect(&self) -> Result<DbConnection, StoreError> {
-        self.0.connect()
+        if self.existing {
+            self.target.connect_existing(SqliteOpen::Existing)
+        } else {
+            self.target.connect()
+        }
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
@@ -204,6 +320,21 @@ impl Store {
     /// Like [`Store::open`] with a pool size (default: 16 for PostgreSQL, 4 for SQLite).
     pub fn open_with(target: &DbTarget, pool_size: Option<u32>) -> Result<Self, StoreError> {
         drop(target.connect()?);
+        Self::pool(target, pool_size, false)
+    }
+
+    /// Opens a database that must exist with every migration applied, for commands that work
+    /// on one (`audit verify`, `registry sync`, ...): anything else is refused with
+    /// [`StoreError::NotMigrated`], a missing SQLite file is not created, and a file that is not
+    /// an accredo database is only read.
+    pub fn open_existing(target: &DbTarget, pool_size: Option<u32>) -> Result<Self, StoreError> {
+        let mut probe = target.connect_existing(SqliteOpen::Probe)?;
+        check_migrated(&mut probe, target)?;
+        drop(probe);
+        Self::pool(target, pool_size, true)
+    }
+
+    fn pool(target: &DbTarget, pool_size: Option<u32>, existing: bool) -> Result<Self, StoreError> {
         let size = pool_size
             .filter(|n| *n > 0)
             .unwrap_or(match target.backend() {
@@ -214,7 +345,10 @@ impl Store {
             .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(Manager(target.clone()))
+            .build(Manager {
+                target: target.clone(),
+                existing,
+            })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Self {
             pool,

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// The database URL is unusable (one line that names the problem).
     #[error("{0}")]
     BadUrl(String),
+    /// The database the command needs does not exist or has not been migrated (a command
+    /// that works on an existing database never creates one).
+    #[error("database not found or not migrated: {0}")]
+    NotMigrated(String),
     /// The database cannot be reached right now.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -1,6 +1,6 @@
 //! The binary: one-line errors for bad database URLs, workflow checks, audit verify exit codes.
 
-use crate::support::{TestApp, repo};
+use crate::support::{TestApp, TestDb, repo};
 use std::process::Command;
 
 fn accredo(args: &[&str], database_url: &str) -> (i32, String, String) {
@@ -134,11 +134,57 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
             break url.to_owned();
         }
     };
+    // Each printed session token says whose role it is, and it is that role's token.
+    let mut sessions = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("demo printed its accounts")
+            .expect("line");
+        if line.starts_with("demo signature") {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("demo session ") {
+            sessions.push(rest.to_owned());
+        }
+    }
     let b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .build()
         .expect("client");
+    let mut printed = Vec::new();
+    for rest in &sessions {
+        let (who, token) = rest.rsplit_once(": ").expect("who: token");
+        let role = who
+            .strip_prefix('[')
+            .and_then(|w| w.split_once(']'))
+            .map(|(role, _)| role)
+            .unwrap_or_else(|| panic!("no role in `demo session {rest}`"));
+        let subject = who.split_whitespace().nth(1).expect("subject");
+        let me: serde_json::Value = b
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(me["roles"], serde_json::json!([role]), "{rest}");
+        printed.push((role.to_owned(), subject.to_owned()));
+    }
+    let expected: Vec<(String, String)> = [
+        ("specialist", "1000001"),
+        ("reviewer", "1000003"),
+        ("reviewer", "1000004"),
+        ("secretary", "1000005"),
+        ("admin", "demo-admin"),
+    ]
+    .iter()
+    .map(|(r, s)| ((*r).to_owned(), (*s).to_owned()))
+    .collect();
+    assert_eq!(printed, expected, "{sessions:?}");
     let res = b
         .get(format!("{base}/auth/login"))
         .send()
@@ -332,4 +378,79 @@ async fn documents_sweep_from_cron_removes_a_deleted_documents_file() {
         err.contains("invalid value '-5' for '--grace-minutes"),
         "{err}"
     );
+}
+
+/// Commands that work on an existing database refuse one that is missing or not migrated, in
+/// one line and with a non-zero exit, and create nothing; only `migrate`, `serve` and `demo`
+/// set a database up.
+#[test]
+fn commands_refuse_a_database_that_is_missing_or_not_migrated() {
+    // SQLite: a file that does not exist yet; PostgreSQL: an empty database.
+    let db = TestDb::new();
+    let sqlite_file = db
+        .url
+        .strip_prefix("sqlite://")
+        .map(std::path::PathBuf::from);
+    let dir = tempfile::tempdir().expect("dir");
+    let export = dir.path().join("export.jsonl");
+    std::fs::write(&export, "").expect("export");
+    let export = export.display().to_string();
+    let documents = dir.path().join("documents").display().to_string();
+    let commands: [&[&str]; 7] = [
+        &["audit", "verify"],
+        &["audit", "checkpoint"],
+        &["registry", "runs"],
+        &["registry", "sync", "--file", &export],
+        &[
+            "users",
+            "grant-role",
+            "--subject",
+            "s-1",
+            "--role",
+            "reviewer",
+        ],
+        &["users", "issue-session", "--subject", "s-1"],
+        &["documents", "sweep", "--documents-dir", &documents],
+    ];
+    let refused = |args: &[&str], what: &str| {
+        let (code, out, err) = accredo(args, &db.url);
+        assert_eq!(code, 1, "{what} {args:?}: {out}{err}");
+        assert!(
+            err.contains("database not found or not migrated") && err.contains("accredo migrate"),
+            "{what} {args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{what} {args:?}: {err}");
+    };
+    for args in commands {
+        refused(args, "missing");
+        if let Some(file) = &sqlite_file {
+            assert!(!file.exists(), "{args:?} created {}", file.display());
+        }
+    }
+    // An existing SQLite file that is not an accredo database: refused, and left as it was.
+    if let Some(file) = &sqlite_file {
+        {
+            use diesel::Connection;
+            use diesel::connection::SimpleConnection;
+            let mut other =
+                diesel::SqliteConnection::establish(&file.display().to_string()).expect("open");
+            other
+                .batch_execute("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x');")
+                .expect("other schema");
+        }
+        let before = std::fs::read(file).expect("read");
+        for args in commands {
+            refused(args, "not accredo's");
+        }
+        assert!(std::fs::read(file).expect("read") == before, "file changed");
+        std::fs::remove_file(file).expect("remove");
+    }
+    // Migrated, the same commands work.
+    let (code, out, err) = accredo(&["migrate"], &db.url);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = accredo(&["audit", "verify"], &db.url);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit log intact"), "{out}");
+    let (code, out, err) = accredo(&["registry", "runs"], &db.url);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -73,6 +73,12 @@ async fn bodies_over_one_mebibyte_are_refused() {
     let (status, body) = raw_exchange(&app, head, 1_100_000, false).await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("payload_too_large"), "{body}");
+    let head_lower = body.to_ascii_lowercase();
+    assert!(
+        head_lower.contains("cache-control: no-store")
+            && head_lower.contains("x-content-type-options: nosniff"),
+        "{body}"
+    );
     // Streamed without a length: reading stops at the limit all the same.
     let head = format!(
         "PATCH /api/v1/cases/{id}/form HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {me}\r\nIf-Match: \"{v}\"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -246,4 +252,277 @@ async fn raw_exchange(app: &TestApp, head: String, len: usize, chunked: bool) ->
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, text)
+}
+
+fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .map_or("", |v| v.to_str().unwrap_or("<not text>"))
+}
+
+/// Answers under /api/ and /auth/ can hold personal data, files or tokens: no browser or
+/// proxy may store them, errors included. Nothing is content-sniffed, public files included.
+#[tokio::test]
+async fn authenticated_responses_are_never_stored_and_nothing_is_sniffed() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("cache-alice");
+    let (id, _) = app.submitted_case(&me).await;
+    let docs = json_of(app.get(&format!("/api/v1/cases/{id}/documents"), &me).await).await;
+    let doc = docs[0]["id"].as_str().expect("document id").to_owned();
+    for path in [
+        "/api/v1/me".to_owned(),
+        "/api/v1/me/sessions".to_owned(),
+        "/api/v1/cases".to_owned(),
+        format!("/api/v1/cases/{id}"),
+        format!("/api/v1/cases/{id}/history"),
+        format!("/api/v1/cases/{id}/documents"),
+        format!("/api/v1/cases/{id}/documents/{doc}"),
+        format!("/api/v1/cases/{id}/receipt.pdf"),
+        format!("/api/v1/cases/{id}/receipt.xml"),
+    ] {
+        let res = app.get(&path, &me).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(header(&res, "cache-control"), "no-store", "{path}");
+        assert_eq!(header(&res, "x-content-type-options"), "nosniff", "{path}");
+    }
+    for (method, path, token) in [
+        (Method::GET, "/api/v1/me", None),
+        (
+            Method::GET,
+            "/api/v1/cases/0192f0c8-0000-7000-8000-000000000000",
+            Some(&me),
+        ),
+        (Method::GET, "/api/v1/nowhere", Some(&me)),
+        (Method::GET, "/api/v1/workflows", None),
+        (Method::POST, "/auth/refresh", Some(&me)),
+        (Method::GET, "/auth/login", None),
+    ] {
+        let res = app
+            .call(method.clone(), path, token.map(String::as_str), &[], None)
+            .await;
+        let status = res.status();
+        assert_eq!(
+            header(&res, "cache-control"),
+            "no-store",
+            "{method} {path} ({status})"
+        );
+        assert_eq!(
+            header(&res, "x-content-type-options"),
+            "nosniff",
+            "{method} {path}"
+        );
+    }
+    // Public, identical for everyone: the viewer's files stay cacheable.
+    for path in ["/api-docs/swagger-ui.css", "/api-docs/swagger-ui-bundle.js"] {
+        let res = app.call(Method::GET, path, None, &[], None).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(
+            header(&res, "cache-control"),
+            "public, max-age=86400",
+            "{path}"
+        );
+        assert_eq!(header(&res, "x-content-type-options"), "nosniff", "{path}");
+    }
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/api-docs/",
+        "/api-docs/openapi.json",
+        "/nowhere",
+    ] {
+        let res = app.call(Method::GET, path, None, &[], None).await;
+        assert_eq!(header(&res, "x-content-type-options"), "nosniff", "{path}");
+    }
+}
+
+/// The viewer's policy lets it run its own vendored files and nothing else: no inline code,
+/// no other origin, and every file the page names is served here.
+#[tokio::test]
+async fn api_viewer_policy_allows_only_its_own_files() {
+    let app = TestApp::spawn().await;
+    let res = app.call(Method::GET, "/api-docs/", None, &[], None).await;
+    assert_eq!(res.status(), 200);
+    let csp = header(&res, "content-security-policy").to_owned();
+    let page = res.text().await.expect("page");
+    let directives: std::collections::HashMap<&str, Vec<&str>> = csp
+        .split(';')
+        .filter_map(|d| {
+            let mut words = d.split_whitespace();
+            Some((words.next()?, words.collect()))
+        })
+        .collect();
+    assert_eq!(
+        directives.get("default-src"),
+        Some(&vec!["'none'"]),
+        "{csp}"
+    );
+    assert_eq!(directives.get("script-src"), Some(&vec!["'self'"]), "{csp}");
+    assert_eq!(directives.get("style-src"), Some(&vec!["'self'"]), "{csp}");
+    assert_eq!(
+        directives.get("connect-src"),
+        Some(&vec!["'self'"]),
+        "{csp}"
+    );
+    assert_eq!(
+        directives.get("frame-ancestors"),
+        Some(&vec!["'none'"]),
+        "{csp}"
+    );
+    for (name, sources) in &directives {
+        for s in sources {
+            assert!(
+                ["'self'", "'none'", "data:"].contains(s),
+                "{name} allows {s}: {csp}"
+            );
+        }
+    }
+    // No inline script or style for the policy to have to allow.
+    let mut rest = page.as_str();
+    let mut scripts = 0;
+    while let Some(at) = rest.find("<script") {
+        let tag_end = rest[at..].find('>').expect("tag end") + at;
+        assert!(rest[at..tag_end].contains(" src="), "inline script: {page}");
+        assert!(
+            rest[tag_end + 1..].starts_with("</script>"),
+            "script with inline code: {page}"
+        );
+        scripts += 1;
+        rest = &rest[tag_end..];
+    }
+    assert!(scripts >= 2, "{page}");
+    assert!(
+        !page.contains("<style") && !page.contains(" style="),
+        "{page}"
+    );
+    assert!(!page.contains(" on"), "inline event handler: {page}");
+    // Every file the page names is ours and served.
+    for attr in [" src=\"", " href=\""] {
+        for part in page.split(attr).skip(1) {
+            let url = part.split('"').next().expect("url");
+            assert!(
+                url.starts_with("/api-docs/"),
+                "{url} is not the viewer's own"
+            );
+            let res = app.call(Method::GET, url, None, &[], None).await;
+            assert_eq!(res.status(), 200, "{url}");
+            let ct = header(&res, "content-type").to_owned();
+            let want = if url.ends_with(".js") {
+                "javascript"
+            } else {
+                "text/css"
+            };
+            assert!(ct.contains(want), "{url}: {ct}");
+        }
+    }
+}
+
+/// A form patch with 60,000 unknown fields is refused with a bounded body: the first 100
+/// details and how many more there were, and nothing saved.
+#[tokio::test]
+async fn error_details_are_capped_with_a_count_of_the_rest() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("cap-alice");
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let patch: serde_json::Map<String, serde_json::Value> =
+        (0..60_000).map(|i| (format!("f{i}"), json!(0))).collect();
+    let started = std::time::Instant::now();
+    let res = app
+        .patch_form(&me, &id, v, serde_json::Value::Object(patch))
+        .await;
+    assert_eq!(res.status(), 422);
+    let text = res.text().await.expect("body");
+    let elapsed = started.elapsed();
+    assert!(text.len() < 32 * 1024, "{} bytes of error", text.len());
+    let body: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(body["code"], "invalid_form");
+    let details = body["details"].as_array().expect("details");
+    assert_eq!(details.len(), 100);
+    assert!(
+        details.iter().all(|d| d["code"] == "unknown_field"),
+        "{text}"
+    );
+    assert_eq!(body["details_omitted"], 59_900, "{text}");
+    println!("60,000 unknown fields: {} bytes in {elapsed:?}", text.len());
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(case["version"].as_i64(), Some(v));
+    // Short lists have no count.
+    let res = app.patch_form(&me, &id, v, json!({"nope": 1})).await;
+    let body = json_of(res).await;
+    assert_eq!(body["details"].as_array().map(Vec::len), Some(1));
+    assert!(body.get("details_omitted").is_none(), "{body}");
+}
+
+/// A transition needing nothing may be sent with no body and no Content-Type (`curl -X POST`):
+/// it means `{}`. A body still has to be JSON.
+#[tokio::test]
+async fn a_transition_without_a_body_means_an_empty_object() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("empty-alice");
+    // No Content-Type, no Content-Length: the request has no body.
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let head = format!(
+        "POST /api/v1/cases/{id}/transitions/withdraw HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {me}\r\nIf-Match: \"{v}\"\r\nConnection: close\r\n\r\n"
+    );
+    let (status, text) = raw_exchange(&app, head, 0, false).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"state\":\"withdrawn\""), "{text}");
+    // Content-Length: 0, as reqwest sends an empty POST.
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let res = app
+        .client
+        .post(format!(
+            "{}/api/v1/cases/{id}/transitions/withdraw",
+            app.base
+        ))
+        .bearer_auth(&me)
+        .header("If-Match", format!("\"{v}\""))
+        .header("Content-Length", "0")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    assert_eq!(json_of(res).await["state"], "withdrawn");
+    // The rest of the rules stand: a body without a JSON type, an empty JSON body, a wrong field.
+    let (id, v) = app.create_case(&me, "periodic_accreditation").await;
+    let url = format!("{}/api/v1/cases/{id}/transitions/withdraw", app.base);
+    let send = |content_type: Option<&'static str>, body: &'static str| {
+        let mut req = app
+            .client
+            .post(&url)
+            .bearer_auth(&me)
+            .header("If-Match", format!("\"{v}\""))
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        req.send()
+    };
+    for (content_type, body, status, code) in [
+        (None, "{}", 415, "unsupported_media_type"),
+        (Some("text/plain"), "", 415, "unsupported_media_type"),
+        (Some("application/json"), "", 400, "malformed_json"),
+        (Some("application/json"), "{\"why\":1}", 400, "invalid_body"),
+    ] {
+        let res = send(content_type, body).await.expect("send");
+        assert_eq!(res.status(), status, "{content_type:?} {body:?}");
+        assert_eq!(
+            json_of(res).await["code"],
+            code,
+            "{content_type:?} {body:?}"
+        );
+    }
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(
+        (case["state"].clone(), case["version"].as_i64()),
+        (json!("draft"), Some(v))
+    );
+    // And the API document says so.
+    let doc = json_of(
+        app.call(Method::GET, "/api-docs/openapi.json", None, &[], None)
+            .await,
+    )
+    .await;
+    let body = &doc["paths"]["/api/v1/cases/{id}/transitions/{name}"]["post"]["requestBody"];
+    assert!(body["content"]["application/json"].is_object(), "{body}");
+    assert_ne!(body["required"], json!(true), "{body}");
 }
