@@ -282,7 +282,7 @@ async fn submit_requires_a_complete_valid_form() {
             )
         })
         .collect();
-    assert_eq!(missing.len(), 6, "{missing:?}");
+    assert_eq!(missing.len(), 9, "{missing:?}");
     for row in &missing {
         assert!(got.contains(row), "{row:?} not in {got:?}");
     }

@@ -183,7 +183,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let original = std::fs::read_to_string(repo().join("workflows/periodic_accreditation.yaml"))
         .expect("yaml");
     let edited = original
-        .replace("version: 1", "version: 2")
+        .replace("version: 2", "version: 3")
         .replace(
             "    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
             "  - name: start_review",
@@ -199,7 +199,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let me2 = app2.user("pin-specialist", &[Role::Specialist]);
 
     let still_old = json_of(app2.get(&format!("/api/v1/cases/{old_id}"), &me2).await).await;
-    assert_eq!(still_old["workflow_version"], 1);
+    assert_eq!(still_old["workflow_version"], 2);
     assert_eq!(still_old["definition_hash"], old["definition_hash"]);
     // The old version's guard still applies to the old case: an empty form cannot be submitted.
     let res = app2.transition(&me2, &old_id, "submit", 1, json!({})).await;
@@ -207,7 +207,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
 
     let (new_id, v) = app2.create_case(&me2, "periodic_accreditation").await;
     let new = json_of(app2.get(&format!("/api/v1/cases/{new_id}"), &me2).await).await;
-    assert_eq!(new["workflow_version"], 2);
+    assert_eq!(new["workflow_version"], 3);
     assert_ne!(new["definition_hash"], old["definition_hash"]);
     let res = app2.transition(&me2, &new_id, "submit", v, json!({})).await;
     let body = json_of(res).await;
@@ -239,5 +239,35 @@ fn signatures_are_refused_until_they_are_supported() {
     assert_eq!(
         (p.code, p.item.as_str()),
         ("unsupported_feature", "transition finish")
+    );
+}
+
+/// The seeds' document set for periodic accreditation (`../shared/seeds`, «Особенности
+/// периодической аккредитации»): diploma, certificates of advanced training, the absence of
+/// disciplinary sanctions and a valid insurance policy, with the cabinet's own required papers.
+#[test]
+fn periodic_accreditation_requires_the_seeds_document_set() {
+    let catalog = crate::support::catalog_from(&crate::support::repo().join("workflows"));
+    let workflow = catalog.current("periodic_accreditation").expect("workflow");
+    let required: Vec<&str> = workflow
+        .definition
+        .document_types
+        .iter()
+        .filter(|t| t.required)
+        .map(|t| t.code.as_str())
+        .collect();
+    assert_eq!(
+        required,
+        [
+            "identity_document",
+            "diploma",
+            "accreditation_certificate",
+            "professional_activity_report",
+            "continuing_education_certificate",
+            "employment_record",
+            "disciplinary_record",
+            "insurance_policy",
+            "personal_data_consent",
+        ]
     );
 }
