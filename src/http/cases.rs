@@ -1,6 +1,7 @@
 //! Case endpoints: create, read, list, autosave the form, run transitions, history.
 
 use super::AppState;
+use super::action::Action;
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
@@ -138,7 +139,7 @@ pub async fn create_case(
     let dto = state
         .use_case(
             &who,
-            "case.create",
+            Action::CaseCreate,
             None,
             move |conn, catalog, actor, now| {
                 cases::create(conn, catalog, actor, &body.0.workflow, now)
@@ -170,7 +171,7 @@ pub async fn get_case(
     let dto = state
         .use_case(
             &who,
-            "case.read",
+            Action::CaseRead,
             Some(id.clone()),
             move |conn, catalog, actor, _| cases::get(conn, catalog, actor, &id),
         )
@@ -200,9 +201,12 @@ pub async fn list_cases(
     };
     let mine = params.mine.unwrap_or(false);
     let list = state
-        .use_case(&who, "case.list", None, move |conn, catalog, actor, _| {
-            cases::list(conn, catalog, actor, &query, mine)
-        })
+        .use_case(
+            &who,
+            Action::CaseList,
+            None,
+            move |conn, catalog, actor, _| cases::list(conn, catalog, actor, &query, mine),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -236,7 +240,7 @@ pub async fn patch_form(
     let dto = state
         .use_case(
             &who,
-            "case.form",
+            Action::CaseForm,
             Some(id.clone()),
             move |conn, catalog, actor, now| {
                 form::patch(conn, catalog, actor, &id, expected, &body.0, now)
@@ -305,7 +309,7 @@ pub async fn run_transition(
     let outcome = state
         .use_case(
             &who,
-            "case.transition",
+            Action::CaseTransition,
             Some(id),
             move |conn, catalog, actor, now| {
                 transition::run(conn, catalog, actor, &request, &signing, now)
@@ -342,7 +346,7 @@ pub async fn case_history(
     let list = state
         .use_case(
             &who,
-            "case.history",
+            Action::CaseHistory,
             Some(id.clone()),
             move |conn, catalog, actor, _| cases::history(conn, catalog, actor, &id),
         )

@@ -1,6 +1,7 @@
 //! Case documents over HTTP: upload (multipart), list, download.
 
 use super::AppState;
+use super::action::Action;
 use super::auth::Principal;
 use super::cases::case_id;
 use super::error::{ApiError, ErrorBody};
@@ -124,7 +125,7 @@ pub async fn upload(
                 let ty = state
                     .use_case(
                         &who,
-                        "document.upload",
+                        Action::DocumentUpload,
                         Some(id.clone()),
                         move |conn, catalog, actor, _| {
                             documents::check_upload(
@@ -153,7 +154,7 @@ pub async fn upload(
     let dto = state
         .use_case(
             &who,
-            "document.upload",
+            Action::DocumentUpload,
             Some(id.clone()),
             move |conn, catalog, actor, now| {
                 documents::record_upload(conn, catalog, actor, &id, new, quota, now)
@@ -303,7 +304,7 @@ pub async fn replace(
     let (ty, _) = state
         .use_case(
             &who,
-            "document.replace",
+            Action::DocumentReplace,
             Some(id.clone()),
             move |conn, catalog, actor, now| {
                 documents::check_replace(conn, catalog, actor, &check_id, &check_doc, now)
@@ -329,7 +330,7 @@ pub async fn replace(
     let dto = state
         .use_case(
             &who,
-            "document.replace",
+            Action::DocumentReplace,
             Some(id.clone()),
             move |conn, catalog, actor, now| {
                 documents::record_replace(conn, catalog, actor, &id, &doc, new, now)
@@ -367,7 +368,7 @@ pub async fn list(
     let list = state
         .use_case(
             &who,
-            "document.list",
+            Action::DocumentList,
             Some(id.clone()),
             move |conn, catalog, actor, _| documents::list(conn, catalog, actor, &id),
         )
@@ -400,7 +401,7 @@ pub async fn download(
     let row = state
         .use_case(
             &who,
-            "document.download",
+            Action::DocumentDownload,
             Some(id.clone()),
             move |conn, catalog, actor, _| documents::find(conn, catalog, actor, &id, &doc),
         )
@@ -457,7 +458,7 @@ pub async fn remove(
     state
         .use_case(
             &who,
-            "document.delete",
+            Action::DocumentDelete,
             Some(id.clone()),
             move |conn, catalog, actor, now| {
                 documents::delete(conn, catalog, actor, &id, &doc, now)
@@ -488,7 +489,7 @@ pub async fn readiness(
     let report = state
         .use_case(
             &who,
-            "case.readiness",
+            Action::CaseReadiness,
             Some(id.clone()),
             move |conn, catalog, actor, _| documents::readiness(conn, catalog, actor, &id),
         )

@@ -1,6 +1,7 @@
 //! Login through the identity provider: `/auth/login`, `/auth/callback`, `/auth/logout`.
 
 use super::AppState;
+use super::action::Action;
 use super::auth::Principal;
 use super::error::ApiError;
 use crate::identity::login::{self, Refusal, StartRefusal, Taken};
@@ -328,10 +329,15 @@ pub async fn logout(
     let sid = who.claims.sid.clone();
     let now = state.clock.now();
     state
-        .use_case(&who, "session.logout", None, move |conn, _, actor, _| {
-            crate::identity::account::end_session(conn, actor.user.as_str(), &sid, now)
-                .map_err(Into::into)
-        })
+        .use_case(
+            &who,
+            Action::SessionLogout,
+            None,
+            move |conn, _, actor, _| {
+                crate::identity::account::end_session(conn, actor.user.as_str(), &sid, now)
+                    .map_err(Into::into)
+            },
+        )
         .await?;
     let end = state
         .oidc

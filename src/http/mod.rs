@@ -1,5 +1,6 @@
 //! HTTP API (actix-web): thin handlers that parse, authorize, call the use cases and map.
 
+pub mod action;
 pub mod admin;
 pub mod auth;
 pub mod body;
@@ -66,12 +67,13 @@ pub struct AppState {
 
 impl AppState {
     /// Runs a use case for the caller on a pooled connection, off the async executor, and
-    /// audits the attempt if it ends in an access denial. Case actions are refused while the
-    /// caller has not consented to the transfer of their data.
+    /// audits the attempt if it ends in an access denial. Actions that need consent
+    /// ([`action::Action::needs_consent`]) are refused while the caller has not consented to
+    /// the transfer of their data.
     pub async fn use_case<T: Send + 'static>(
         &self,
         who: &auth::Principal,
-        action: &'static str,
+        action: action::Action,
         case_id: Option<String>,
         op: impl FnOnce(&mut DbConnection, &Catalog, &Actor, DateTime<Utc>) -> Result<T, ServiceError>
         + Send
@@ -83,11 +85,11 @@ impl AppState {
                 user: auth.user.clone(),
                 roles: auth.roles.clone(),
             };
-            if auth.consent_pending && action.starts_with("case.") {
+            if auth.consent_pending && action.needs_consent() {
                 record_denial(
                     conn,
                     &actor,
-                    action,
+                    action.name(),
                     case_id.as_deref(),
                     "consent_required",
                     now.naive_utc(),
@@ -101,7 +103,7 @@ impl AppState {
             audited(
                 conn,
                 &actor,
-                action,
+                action.name(),
                 case_id.as_deref(),
                 now.naive_utc(),
                 |conn| op(conn, &catalog, &actor, now),

@@ -2,6 +2,7 @@
 //! PDF and XML.
 
 use super::AppState;
+use super::action::Action;
 use super::auth::Principal;
 use super::cases::case_id;
 use super::documents::attachment;
@@ -30,7 +31,7 @@ pub async fn signing_payload(
     let dto = state
         .use_case(
             &who,
-            "case.signing_payload",
+            Action::CaseSigningPayload,
             Some(id.clone()),
             move |conn, catalog, actor, _| signing::payload_of(conn, catalog, actor, &id),
         )
@@ -48,7 +49,7 @@ async fn receipt(
     let row = state
         .use_case(
             &who,
-            "case.receipt",
+            Action::CaseReceipt,
             Some(id.clone()),
             move |conn, catalog, actor, _| signing::receipt_of(conn, catalog, actor, &id),
         )
