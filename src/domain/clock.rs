@@ -24,6 +24,14 @@ impl Clock for SystemClock {
     }
 }
 
+/// An instant from RFC 3339 text, for unit tests (the epoch when it does not parse).
+#[cfg(test)]
+pub(crate) fn instant(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|d| d.to_utc())
+        .unwrap_or_default()
+}
+
 /// Shared handle to a clock.
 pub type SharedClock = Arc<dyn Clock>;
 

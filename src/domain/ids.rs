@@ -86,11 +86,7 @@ typed_id!(
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|d| d.to_utc())
-            .unwrap_or_default()
-    }
+    use crate::domain::clock::instant as at;
 
     #[test]
     fn an_id_carries_the_given_instant_and_ids_of_one_instant_sort_in_creation_order() {

@@ -114,11 +114,7 @@ impl TokenKeys {
 mod tests {
     use super::*;
 
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|d| d.to_utc())
-            .unwrap_or_default()
-    }
+    use crate::domain::clock::instant as at;
 
     fn keys() -> TokenKeys {
         TokenKeys::new(&[7u8; 32], "accredo", "accredo-api").unwrap_or_else(|_| unreachable!())
