@@ -5,8 +5,10 @@ pub mod access;
 pub mod applicant;
 pub mod cases;
 pub mod documents;
+pub mod facts;
 pub mod form;
 pub mod prefill;
+pub mod readiness;
 pub mod signing;
 pub mod transition;
 

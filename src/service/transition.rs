@@ -3,9 +3,10 @@
 
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
+use super::facts::{SignatureInput, Subject, gather};
 use super::{Change, ServiceError, apply_staged, stage_change};
 use crate::engine::catalog::Catalog;
-use crate::engine::guards::{self, GuardContext};
+use crate::engine::guards;
 use crate::engine::{Actor, check_transition};
 use crate::signature::Signing;
 use crate::store::conn::more_writes_tx;
@@ -109,62 +110,31 @@ pub fn run(
         })?;
         let form: Value = serde_json::from_str(&case.form_data)
             .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
-        let applicant = if guards::needs_applicant(&t.guards) {
-            super::applicant::identity_of(conn, &case.owner_id).map_err(StoreError::from)?
-        } else {
-            None
-        };
-        let registry = if guards::needs_registry(&t.guards) {
-            let c = crate::registry::check::for_applicant(conn, &case.owner_id)
-                .map_err(StoreError::from)?;
-            checked = Some((case.owner_id.clone(), c.clone()));
-            Some(c)
-        } else {
-            None
-        };
-        // The case's documents, read once for both guards that look at them.
-        let needs_documents = guards::needs_documents(&t.guards);
-        let needs_signature = guards::needs_signature(&t.guards);
-        let docs = if needs_documents || needs_signature {
-            crate::store::documents::of_case(conn, &case.id).map_err(StoreError::from)?
-        } else {
-            Vec::new()
-        };
-        let documents = needs_documents
-            .then(|| super::documents::document_problems(&def.document_types, &docs));
-        let signature = if needs_signature {
-            Some(super::signing::verify(
-                conn,
+        let needs = guards::needs(&t.guards);
+        let subject = Subject {
+            case: &case,
+            workflow: &workflow,
+            form: &form,
+            signature: Some(SignatureInput {
                 signing,
-                &case,
-                &workflow,
-                docs,
-                req.signature.as_deref(),
-                clock_now,
-            )?)
-        } else {
-            None
+                bytes: req.signature.as_deref(),
+                now: clock_now,
+            }),
         };
-        let failures = guards::evaluate(
-            &t.guards,
-            &GuardContext {
-                form: &form,
-                schema: &workflow.form,
-                applicant: applicant.as_ref(),
-                registry: registry.as_ref().map(|c| &c.outcome),
-                documents: documents.as_deref(),
-                signature: signature.as_ref().map(|s| s.as_ref().map(drop)),
-            },
-        );
+        let gathered = gather(conn, subject, &needs)?;
+        if let Some(c) = &gathered.checked {
+            checked = Some((case.owner_id.clone(), c.clone()));
+        }
+        let failures = guards::evaluate(&t.guards, &gathered.facts);
         if !failures.is_empty() {
             return Err(ServiceError::Guards(failures));
         }
         let mut payload =
             json!({"transition": t.name, "from": case.state, "to": t.to, "reason": reason});
-        if let Some(c) = &registry {
-            payload["registry"] = json!(c.outcome.code());
+        if let Some(r) = &gathered.facts.registry {
+            payload["registry"] = json!(r.code);
         }
-        let accepted = signature.and_then(Result::ok);
+        let accepted = gathered.accepted;
         let submitted = crate::engine::submits(def, &case.state, t);
         // Stages the change (with `payload`), answers, and writes it with the remembered
         // response.
