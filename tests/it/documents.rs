@@ -310,6 +310,20 @@ fn the_format_comes_from_the_content() {
         inspect::sniff(b"GIF89a").map_err(|p| p.code),
         Err("unsupported_format".to_owned())
     );
+    // Data after the end of an image is refused; zero padding after it is not data.
+    let jpeg = image(8, 8, image::ImageFormat::Jpeg);
+    let png = image(8, 8, image::ImageFormat::Png);
+    for (img, format) in [(&jpeg, Format::Jpeg), (&png, Format::Png)] {
+        let mut padded = img.clone();
+        padded.extend_from_slice(&[0; 16]);
+        assert_eq!(inspect::sniff(&padded), Ok(format));
+        let mut tail = img.clone();
+        tail.extend_from_slice(b"\0\0trailing bytes");
+        assert_eq!(
+            inspect::sniff(&tail).map_err(|p| p.code),
+            Err("ambiguous_format".to_owned())
+        );
+    }
     assert_eq!(Format::Jpeg.extensions(), ["jpg", "jpeg"]);
     let limits = Limits::default();
     assert_eq!(limits.min_dpi, 300);
@@ -1046,5 +1060,54 @@ mod over_http {
             .await
             .expect("sweep");
         assert_eq!((report.blobs, report.removed), (3, 0));
+    }
+
+    /// A JPEG or PNG with a whole PDF after the end of its image (EOI, IEND) opens as a PDF
+    /// in some readers: refused as two formats at once, and nothing is kept.
+    #[tokio::test]
+    async fn an_image_with_a_pdf_after_its_end_is_refused() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-polyglot");
+        let (case, _) = app.create_case(&me, "periodic_accreditation").await;
+        for (name, format) in [
+            ("scan.jpg", ::image::ImageFormat::Jpeg),
+            ("scan.png", ::image::ImageFormat::Png),
+        ] {
+            let mut polyglot = noisy_image(128, 128, format);
+            // Past the first kilobyte, where a PDF header was already looked for.
+            assert!(polyglot.len() > 4096, "{}", polyglot.len());
+            polyglot.extend_from_slice(&text_pdf());
+            let (status, body) =
+                upload(&app, &me, &case, Some("diploma"), name, Some(polyglot)).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (415, Some("ambiguous_format")),
+                "{name}: {body}"
+            );
+        }
+        assert_eq!(blob_count(&app).await, 0, "nothing kept");
+        // The same images without the tail are fine.
+        let (status, body) = upload(
+            &app,
+            &me,
+            &case,
+            Some("diploma"),
+            "plain.jpg",
+            Some(noisy_image(128, 128, ::image::ImageFormat::Jpeg)),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// An image of pseudo-random grey pixels (which does not compress to a few bytes).
+    fn noisy_image(w: u32, h: u32, format: ::image::ImageFormat) -> Vec<u8> {
+        let mut state = 0x2545_f491_u32;
+        let img = ::image::GrayImage::from_fn(w, h, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            ::image::Luma([(state >> 16) as u8])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, format).expect("encode");
+        out.into_inner()
     }
 }
