@@ -8,6 +8,7 @@ use crate::documents::inspect::{self, Format};
 use crate::documents::worker::InspectError;
 use crate::engine::definition::DocumentType;
 use crate::service::documents::{self, DocumentDto, NewDocument};
+use actix_multipart::MultipartError;
 use actix_web::http::StatusCode as S;
 use actix_web::http::header::{
     Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
@@ -40,12 +41,35 @@ pub struct UploadQuery {
 /// How much of an oversized file is read and dropped before the connection is given up.
 const DRAIN_LIMIT: usize = 8 << 20;
 
-fn bad_form(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        S::BAD_REQUEST,
-        "invalid_multipart",
-        format!("Форма с файлом передана неправильно: {e}"),
-    )
+/// A multipart error in our terms: the library's own text is English and names its internals,
+/// so it goes to the log, and the client gets a code and what to do, in Russian.
+fn bad_form(e: MultipartError) -> ApiError {
+    tracing::debug!(error = %e, "unreadable multipart form");
+    let message = match e {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible => {
+            return ApiError::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "multipart_expected",
+                "Передайте файл формой multipart/form-data: поле type с видом документа, затем поле file с файлом",
+            );
+        }
+        MultipartError::BoundaryMissing => {
+            "В заголовке Content-Type формы не указан разделитель её частей"
+        }
+        MultipartError::ContentDispositionMissing
+        | MultipartError::ContentDispositionNameMissing => {
+            "У одной из частей формы не указано имя поля: нужны поля type и file"
+        }
+        MultipartError::Nested => "Вложенные формы не принимаются: передайте файл в самой форме",
+        MultipartError::Incomplete | MultipartError::Payload(_) => {
+            "Форма передана не полностью: отправьте файл ещё раз"
+        }
+        MultipartError::Parse(_) => "Заголовки одной из частей формы не удалось разобрать",
+        _ => "Форма с файлом передана неправильно: отправьте её ещё раз",
+    };
+    ApiError::new(S::BAD_REQUEST, "invalid_multipart", message)
 }
 
 fn refused(p: inspect::Problem) -> ApiError {
@@ -105,7 +129,11 @@ pub async fn upload(
                 let mut text = Vec::new();
                 while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
                     if text.len() + chunk.len() > 200 {
-                        return Err(bad_form("the type field is too long"));
+                        return Err(ApiError::new(
+                            S::BAD_REQUEST,
+                            "invalid_multipart",
+                            "Поле type слишком длинное: в нём только код вида документа",
+                        ));
                     }
                     text.extend_from_slice(&chunk);
                 }

@@ -1110,4 +1110,78 @@ mod over_http {
         img.write_to(&mut out, format).expect("encode");
         out.into_inner()
     }
+
+    /// True when `message` is Russian: Cyrillic, and no Latin words besides the names of the
+    /// form's parts and of the media type.
+    fn is_russian(message: &str) -> bool {
+        let rest = ["multipart/form-data", "Content-Type", "type", "file"]
+            .iter()
+            .fold(message.to_owned(), |m, allowed| m.replace(allowed, ""));
+        message
+            .chars()
+            .any(|c| ('а'..='я').contains(&c.to_lowercase().next().unwrap_or(c)))
+            && !rest.chars().any(|c| c.is_ascii_alphabetic())
+    }
+
+    /// (what, Content-Type, body, status, code)
+    type BadForm<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+
+    /// A request that is not a proper multipart form gets our code and a Russian message,
+    /// never the multipart library's English text.
+    #[tokio::test]
+    async fn a_broken_form_is_refused_with_our_code_in_russian() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-bad-form");
+        let (case, _) = app.create_case(&me, "periodic_accreditation").await;
+        let url = format!("{}/api/v1/cases/{case}/documents?type=diploma", app.base);
+        let cases: Vec<BadForm<'_>> = vec![
+            (
+                "JSON instead of a form",
+                Some("application/json"),
+                b"{}".to_vec(),
+                415,
+                "multipart_expected",
+            ),
+            ("no content type", None, b"x".to_vec(), 415, "multipart_expected"),
+            (
+                "no boundary",
+                Some("multipart/form-data"),
+                b"x".to_vec(),
+                400,
+                "invalid_multipart",
+            ),
+            (
+                "a part without Content-Disposition",
+                Some("multipart/form-data; boundary=XyZ"),
+                b"--XyZ\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n".to_vec(),
+                400,
+                "invalid_multipart",
+            ),
+            (
+                "cut off before its end",
+                Some("multipart/form-data; boundary=XyZ"),
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4 and then noth"
+                    .to_vec(),
+                400,
+                "invalid_multipart",
+            ),
+        ];
+        for (name, content_type, body, status, code) in cases {
+            let mut req = app.client.post(&url).bearer_auth(&me).body(body);
+            if let Some(ct) = content_type {
+                req = req.header("Content-Type", ct);
+            }
+            let res = req.send().await.expect("send");
+            let got = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            assert_eq!(
+                (got, body["code"].as_str()),
+                (status, Some(code)),
+                "{name}: {body}"
+            );
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(is_russian(message), "{name}: {message}");
+        }
+        assert_eq!(blob_count(&app).await, 0, "nothing kept");
+    }
 }
