@@ -1184,4 +1184,124 @@ mod over_http {
         }
         assert_eq!(blob_count(&app).await, 0, "nothing kept");
     }
+
+    /// Sends a multipart upload the way clients without `Expect: 100-continue` do (browsers'
+    /// fetch, Python's http.client): the head and the whole body written at once, then the
+    /// answer read. Returns the status and the JSON body; fails if the server closed the
+    /// connection before the client could read its answer.
+    fn send_all_then_read(
+        base: &str,
+        method: &str,
+        path: &str,
+        token: &str,
+        ty: &str,
+        size: usize,
+    ) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let boundary = "accredo-raw-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\n{ty}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.pdf\"\r\n\
+             Content-Type: application/pdf\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(b"%PDF-1.4\n");
+        body.resize(body.len() + size, b'%');
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let addr = base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_write_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: multipart/form-data; boundary={boundary}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("write the head");
+        stream.write_all(&body).unwrap_or_else(|e| {
+            panic!("the server closed before the {size}-byte body was sent: {e}")
+        });
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .unwrap_or_else(|e| panic!("the answer could not be read: {e}"));
+        let text = String::from_utf8_lossy(&answer);
+        let (head, json) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    }
+
+    /// A file over its type's limit sent by a client that writes the whole request before
+    /// reading: it reads a 413 naming the type's limit (not the JSON body limit), whether the
+    /// request is a little over the limit or over the largest upload.
+    #[tokio::test]
+    async fn a_client_that_sends_it_all_reads_the_413_with_the_types_limit() {
+        let app = TestApp::spawn().await;
+        let me = app.specialist("doc-too-big");
+        let (case, _) = app.create_case(&me, "periodic_accreditation").await;
+        let (other, _) = app.create_case(&me, "periodic_accreditation").await;
+        let (status, doc) = upload(
+            &app,
+            &me,
+            &other,
+            Some("identity_document"),
+            "p.pdf",
+            Some(text_pdf()),
+        )
+        .await;
+        assert_eq!(status, 201, "{doc}");
+        let uploads = format!("/api/v1/cases/{case}/documents");
+        let replace = format!(
+            "/api/v1/cases/{other}/documents/{}",
+            doc["id"].as_str().expect("id")
+        );
+        let send = |method: &'static str, path: &str, ty: &'static str, size: usize| {
+            let (base, path, token) = (app.base.clone(), path.to_owned(), me.clone());
+            tokio::task::spawn_blocking(move || {
+                send_all_then_read(&base, method, &path, &token, ty, size)
+            })
+        };
+        // A little over the type's limit, over the largest type's, and a replacement.
+        for (method, path, size) in [
+            ("POST", &uploads, 3_000_000),
+            ("POST", &uploads, 7_000_000),
+            ("PUT", &replace, 3_000_000),
+        ] {
+            let (status, body) = send(method, path, "identity_document", size)
+                .await
+                .expect("client");
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (413, Some("file_too_large")),
+                "{method} {size}: {body}"
+            );
+            let message = body["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("не более 2 МБ"),
+                "{method} {size}: {message}"
+            );
+        }
+        // Any refusal of a form in flight is read the same way.
+        let (status, body) = send("POST", &uploads, "horoscope", 3_000_000)
+            .await
+            .expect("client");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("unknown_document_type")),
+            "{body}"
+        );
+        assert_eq!(blob_count(&app).await, 1, "nothing more kept");
+        let (status, body) =
+            upload(&app, &me, &case, Some("diploma"), "d.pdf", Some(text_pdf())).await;
+        assert_eq!(status, 201, "and the server goes on: {body}");
+    }
 }
