@@ -38,6 +38,9 @@ pub struct UploadQuery {
     pub doc_type: Option<String>,
 }
 
+/// When to come back after `inspection_busy`: about the time a few inspections take.
+const INSPECTION_RETRY_SECS: u32 = 5;
+
 /// How much of a refused upload is read and dropped before the connection is given up: as
 /// much as the server reads of an upload at all.
 const DRAIN_LIMIT: usize = super::body::MAX_UPLOAD;
@@ -109,6 +112,7 @@ fn refused(p: inspect::Problem) -> ApiError {
         (status = 413, description = "File over its type's limit, or quota exceeded", body = ErrorBody),
         (status = 415, description = "Not PDF/JPEG/PNG, or a format this type does not take", body = ErrorBody),
         (status = 422, description = "The file cannot be read", body = ErrorBody),
+        (status = 503, description = "Too many files in inspection: try again after Retry-After", body = ErrorBody),
     ),
     security(("session" = []))
 )]
@@ -392,6 +396,14 @@ async fn accept_content(
     let report = match state.documents.inspector.inspect(bytes.clone()).await {
         Ok(r) => r,
         Err(InspectError::Refused(p)) => return Err(refused(p)),
+        Err(InspectError::Busy) => {
+            return Err(ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "inspection_busy",
+                "Сейчас проверяется много файлов: загрузите этот файл ещё раз через несколько секунд",
+            )
+            .with_retry_after(INSPECTION_RETRY_SECS));
+        }
         Err(InspectError::Unavailable(e)) => {
             tracing::error!(error = %e, "inspection worker unavailable");
             return Err(ApiError::new(
@@ -440,6 +452,7 @@ async fn accept_content(
         (status = 413, description = "File over its type's limit", body = ErrorBody),
         (status = 415, description = "Not a format this type takes", body = ErrorBody),
         (status = 422, description = "The file cannot be read", body = ErrorBody),
+        (status = 503, description = "Too many files in inspection: try again after Retry-After", body = ErrorBody),
     ),
     security(("session" = []))
 )]
