@@ -101,8 +101,9 @@ impl Default for Limits {
 /// A4 in inches.
 const A4: (f64, f64) = (8.27, 11.69);
 
-/// Decides the format from the first bytes. A file that is two formats at once (a PDF header
-/// within the first kilobyte of an image, which PDF readers accept) is refused.
+/// Decides the format from the first bytes. A file that is two formats at once is refused: a
+/// PDF header within the first kilobyte of an image (which PDF readers accept), or anything
+/// after the end of the image (a whole PDF appended to a JPEG opens as a PDF in some readers).
 pub fn sniff(bytes: &[u8]) -> Result<Format, Problem> {
     if bytes.is_empty() {
         return Err(Problem::new("empty_file", "Файл пустой"));
@@ -121,13 +122,89 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, Problem> {
             "Файл не является документом PDF или изображением JPEG/PNG",
         ));
     };
-    if format != Format::Pdf && pdf_inside {
+    let tail_after_image = match format {
+        Format::Pdf => false,
+        Format::Jpeg => jpeg_end(bytes).is_some_and(|end| has_data_after(bytes, end)),
+        Format::Png => png_end(bytes).is_some_and(|end| has_data_after(bytes, end)),
+    };
+    if format != Format::Pdf && (pdf_inside || tail_after_image) {
         return Err(Problem::new(
             "ambiguous_format",
-            "Файл одновременно похож на изображение и на PDF: сохраните документ заново в одном формате",
+            "Файл одновременно похож на изображение и на PDF (или после изображения дописаны \
+             другие данные): сохраните документ заново в одном формате",
         ));
     }
     Ok(format)
+}
+
+/// Whether anything but zero padding (which some scanners write) follows `end`.
+fn has_data_after(bytes: &[u8], end: usize) -> bool {
+    bytes
+        .get(end..)
+        .is_some_and(|tail| tail.iter().any(|b| *b != 0))
+}
+
+/// Where a JPEG ends: just past its EOI marker. Segments are skipped by their length (so a
+/// thumbnail inside EXIF, with its own EOI, is not mistaken for the end) and entropy-coded
+/// data is scanned for the next marker. `None` when the file ends first (a cut file is the
+/// decoder's to refuse).
+fn jpeg_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 2;
+    loop {
+        // Fill bytes may precede a marker.
+        while *bytes.get(at)? == 0xFF && *bytes.get(at + 1)? == 0xFF {
+            at += 1;
+        }
+        if *bytes.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *bytes.get(at + 1)?;
+        match marker {
+            0xD9 => return Some(at + 2),
+            // Markers without a length: TEM, RSTn.
+            0x01 | 0xD0..=0xD7 => at += 2,
+            _ => {
+                let len = usize::from(u16::from_be_bytes([
+                    *bytes.get(at + 2)?,
+                    *bytes.get(at + 3)?,
+                ]));
+                if len < 2 {
+                    return None;
+                }
+                at += 2 + len;
+                if marker == 0xDA {
+                    // Entropy-coded data runs to the first marker that is neither a stuffed
+                    // 0xFF00 nor a restart marker.
+                    loop {
+                        let next = bytes.get(at..)?.iter().position(|b| *b == 0xFF)?;
+                        at += next;
+                        match *bytes.get(at + 1)? {
+                            0x00 | 0xD0..=0xD7 => at += 2,
+                            _ => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a PNG ends: just past its IEND chunk, walking the chunks by their lengths. `None`
+/// when the file ends first.
+fn png_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 8usize;
+    loop {
+        let len = u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
+        let kind = bytes.get(at + 4..at + 8)?;
+        let end = at.checked_add(12)?.checked_add(len)?;
+        if end > bytes.len() {
+            return None;
+        }
+        if kind == b"IEND" {
+            return Some(end);
+        }
+        at = end;
+    }
 }
 
 /// Inspects a file completely (in the worker process).

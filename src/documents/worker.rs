@@ -3,16 +3,23 @@
 //! before it reads a byte, and a wall-clock limit enforced by the server, which kills it.
 //! A parser that panics, aborts on a failed allocation, overflows its stack or loops ends the
 //! worker, never the server; the upload gets a clean refusal. At most N inspections run at
-//! once.
+//! once; the others wait for a slot in a bounded queue, for a bounded time.
+//!
+//! The answer for a file must not depend on the load: the same bytes get the same code every
+//! time. So a worker that is computing is ended by its CPU limit, which counts its own CPU
+//! time only, and the wall clock (from the worker's start) ends only a worker that is stuck.
+//! Whatever the load decides (no slot in time, a full queue, a machine too busy to finish) is
+//! [`InspectError::Busy`], never a verdict on the file.
 
 use super::inspect::{self, Limits, Problem, Report};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// How inspections are run.
 #[derive(Debug, Clone)]
@@ -21,8 +28,17 @@ pub struct WorkerConfig {
     pub exe: PathBuf,
     /// Inspections at once.
     pub parallel: usize,
-    /// Wall-clock limit per file.
+    /// Wall-clock limit for a worker that is stuck (neither running nor waiting to run),
+    /// counted from its start: a worker that is computing is ended by its CPU limit instead,
+    /// which does not depend on how busy the machine is.
     pub wall: Duration,
+    /// The longest a worker may take in all, however it spends the time: past it the machine
+    /// is too busy to finish the inspection, and the upload is answered as busy, not refused.
+    pub wall_cap: Duration,
+    /// How long an upload may wait for a free slot.
+    pub slot_wait: Duration,
+    /// How many uploads may wait for a slot; more are answered as busy at once.
+    pub max_waiting: usize,
     /// CPU seconds per file.
     pub cpu_secs: u64,
     /// Data segment (heap and private writable mappings) of the worker, in MiB.
@@ -32,12 +48,16 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Defaults: this binary, two at once, 1.5 s wall, 1 CPU second, 1 GiB.
+    /// Defaults: this binary, two at once, 1.5 s for a stuck worker and 10 s in all, a slot
+    /// within 30 s for at most 64 waiting uploads, 1 CPU second, 1 GiB.
     pub fn new(exe: PathBuf) -> Self {
         Self {
             exe,
             parallel: 2,
             wall: Duration::from_millis(1_500),
+            wall_cap: Duration::from_secs(10),
+            slot_wait: Duration::from_secs(30),
+            max_waiting: 64,
             cpu_secs: 1,
             memory_mib: 1_024,
             limits: Limits::default(),
@@ -51,6 +71,10 @@ pub enum InspectError {
     /// The file is not acceptable (including: it broke or exhausted the worker).
     #[error("{}: {}", .0.code, .0.message)]
     Refused(Problem),
+    /// No slot came free in time, too many uploads wait already, or the machine was too busy
+    /// to finish the inspection: nothing is known about the file, try again later.
+    #[error("inspection busy")]
+    Busy,
     /// The worker could not be started (our fault, not the file's).
     #[error("inspection worker unavailable: {0}")]
     Unavailable(String),
@@ -68,6 +92,43 @@ enum Answer {
 pub struct Inspector {
     config: WorkerConfig,
     permits: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+}
+
+/// One upload counted among those waiting for a slot, while it waits.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether the process `pid` is running or waiting to run (Linux `R`, or `D`: in the kernel,
+/// as on a page fault), rather than stuck waiting for something that will not come. A zombie
+/// has ended and is about to be collected. Without `/proc` every worker counts as stuck, and
+/// the wall-clock limit is plain.
+fn is_computing(pid: Option<u32>) -> bool {
+    let Some(pid) = pid else {
+        return false;
+    };
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // "pid (comm) state ...": comm may hold spaces and parentheses.
+            let after = stat.rsplit_once(')')?.1;
+            after.split_whitespace().next().map(str::to_owned)
+        })
+        .is_some_and(|state| matches!(state.as_str(), "R" | "D" | "Z"))
+}
+
+fn timed_out() -> InspectError {
+    InspectError::Refused(Problem {
+        code: "inspection_timeout".into(),
+        message: "Файл обрабатывается слишком долго: вероятно, он повреждён или устроен \
+                  необычно. Сохраните документ заново и загрузите ещё раз"
+            .into(),
+    })
 }
 
 fn unreadable() -> InspectError {
@@ -84,7 +145,29 @@ impl Inspector {
     /// An inspector with these settings.
     pub fn new(config: WorkerConfig) -> Self {
         let permits = Arc::new(Semaphore::new(config.parallel.max(1)));
-        Self { config, permits }
+        Self {
+            config,
+            permits,
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A slot for one worker: at once if one is free, else after waiting in a bounded queue
+    /// for a bounded time.
+    async fn slot(&self) -> Result<SemaphorePermit<'_>, InspectError> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Ok(permit);
+        }
+        let waiting = Waiting(self.waiting.clone());
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.config.max_waiting {
+            return Err(InspectError::Busy);
+        }
+        let permit = tokio::time::timeout(self.config.slot_wait, self.permits.acquire())
+            .await
+            .map_err(|_| InspectError::Busy)?
+            .map_err(|e| InspectError::Unavailable(e.to_string()))?;
+        drop(waiting);
+        Ok(permit)
     }
 
     /// Inspects `bytes` in a worker.
@@ -92,11 +175,7 @@ impl Inspector {
         // The format is decided here too: a file that is nothing we accept never reaches a
         // parser.
         inspect::sniff(&bytes).map_err(InspectError::Refused)?;
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| InspectError::Unavailable(e.to_string()))?;
+        let _permit = self.slot().await?;
         let c = &self.config;
         let mut child = tokio::process::Command::new(&c.exe)
             .arg("inspect-worker")
@@ -116,31 +195,53 @@ impl Inspector {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| InspectError::Unavailable(e.to_string()))?;
+        // The worker's clock starts here, when it does, not when the upload began to wait.
+        let started = tokio::time::Instant::now();
+        let pid = child.id();
         let mut stdin = child
             .stdin
             .take()
             .ok_or_else(|| InspectError::Unavailable("no stdin".into()))?;
         let input = bytes.clone();
-        let feed = tokio::spawn(async move {
-            // A worker that dies early closes the pipe: that is its answer, not an error here.
-            let _ = stdin.write_all(&input).await;
-            let _ = stdin.shutdown().await;
-        });
-        let waited = tokio::time::timeout(c.wall, child.wait_with_output()).await;
-        feed.abort();
-        let output = match waited {
-            Err(_) => {
-                // Dropping the child on timeout kills it (kill_on_drop).
-                return Err(InspectError::Refused(Problem {
-                    code: "inspection_timeout".into(),
-                    message: "Файл обрабатывается слишком долго: вероятно, он повреждён или \
-                              устроен необычно. Сохраните документ заново и загрузите ещё раз"
-                        .into(),
-                }));
+        let fed = Arc::new(AtomicBool::new(false));
+        let feed = tokio::spawn({
+            let fed = fed.clone();
+            async move {
+                // A worker that dies early closes the pipe: that is its answer, not an error
+                // here.
+                let _ = stdin.write_all(&input).await;
+                let _ = stdin.shutdown().await;
+                fed.store(true, Ordering::SeqCst);
             }
-            Ok(Err(e)) => return Err(InspectError::Unavailable(e.to_string())),
-            Ok(Ok(output)) => output,
+        });
+        let waited = child.wait_with_output();
+        tokio::pin!(waited);
+        let mut deadline = started + c.wall;
+        // Dropping the child (on any return below) kills it (kill_on_drop).
+        let waited = loop {
+            tokio::select! {
+                out = &mut waited => break out,
+                () = tokio::time::sleep_until(deadline) => {
+                    if started.elapsed() >= c.wall_cap {
+                        feed.abort();
+                        tracing::warn!(took = ?started.elapsed(), "inspection given up: machine too busy");
+                        return Err(InspectError::Busy);
+                    }
+                    // A worker that is still being fed or is computing (if only waiting for
+                    // a CPU on a busy machine) is given time: its CPU limit, the same on
+                    // every run, ends a file that computes too long. Only a stuck worker is
+                    // ended by the clock.
+                    if !fed.load(Ordering::SeqCst) || is_computing(pid) {
+                        deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+                    } else {
+                        feed.abort();
+                        return Err(timed_out());
+                    }
+                }
+            }
         };
+        feed.abort();
+        let output = waited.map_err(|e| InspectError::Unavailable(e.to_string()))?;
         if !output.status.success() {
             tracing::warn!(status = %output.status, "inspection worker died");
             return Err(unreadable());

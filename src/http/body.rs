@@ -84,14 +84,28 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-/// The largest declared body of a document upload: the largest document type (5 MB) with
-/// room for the multipart framing; each type's own limit is checked while reading.
-pub const MAX_UPLOAD: usize = 6 << 20;
+/// The most of a document upload the server reads at all. A request declaring more is
+/// refused before it is read. Up to this, a refused upload is read to its end and dropped, so
+/// that a client that writes its whole body before reading (browsers' fetch, Python's
+/// http.client) reads the answer instead of a reset connection; each document type's own
+/// limit (at most 5 MB) is checked by the handler, which knows the type.
+pub const MAX_UPLOAD: usize = 8 << 20;
 
+/// A document upload or replacement: its limit is its type's, not the JSON body's.
 fn is_upload(req: &actix_web::dev::ServiceRequest) -> bool {
-    req.method() == actix_web::http::Method::POST
-        && req.path().starts_with("/api/v1/cases/")
-        && req.path().ends_with("/documents")
+    use actix_web::http::Method;
+    let path = req.path();
+    let Some(rest) = path.strip_prefix("/api/v1/cases/") else {
+        return false;
+    };
+    let mut parts = rest.split('/');
+    let (_case, documents, doc, end) = (parts.next(), parts.next(), parts.next(), parts.next());
+    documents == Some("documents")
+        && end.is_none()
+        && match doc {
+            None => req.method() == Method::POST,
+            Some(doc) => !doc.is_empty() && req.method() == Method::PUT,
+        }
 }
 
 /// Refuses any request whose declared length exceeds the limit (larger for document
@@ -104,6 +118,16 @@ pub fn declared_too_large(req: &actix_web::dev::ServiceRequest) -> Option<ApiErr
         .ok()?
         .parse::<u64>()
         .ok()?;
-    let limit = if is_upload(req) { MAX_UPLOAD } else { MAX_BODY };
-    (len > limit as u64).then(too_large)
+    if is_upload(req) {
+        (len > MAX_UPLOAD as u64).then(|| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file_too_large",
+                "Запрос с файлом больше 8 МБ — больше предела любого вида документа: уменьшите \
+                 файл (например, сканируйте в оттенках серого)",
+            )
+        })
+    } else {
+        (len > MAX_BODY as u64).then(too_large)
+    }
 }

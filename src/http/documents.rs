@@ -9,6 +9,7 @@ use crate::documents::inspect::{self, Format};
 use crate::documents::worker::InspectError;
 use crate::engine::definition::DocumentType;
 use crate::service::documents::{self, DocumentDto, NewDocument};
+use actix_multipart::MultipartError;
 use actix_web::http::StatusCode as S;
 use actix_web::http::header::{
     Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
@@ -38,15 +39,42 @@ pub struct UploadQuery {
     pub doc_type: Option<String>,
 }
 
-/// How much of an oversized file is read and dropped before the connection is given up.
-const DRAIN_LIMIT: usize = 8 << 20;
+/// When to come back after `inspection_busy`: about the time a few inspections take.
+const INSPECTION_RETRY_SECS: u32 = 5;
 
-fn bad_form(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        S::BAD_REQUEST,
-        "invalid_multipart",
-        format!("Форма с файлом передана неправильно: {e}"),
-    )
+/// How much of a refused upload is read and dropped before the connection is given up: as
+/// much as the server reads of an upload at all.
+const DRAIN_LIMIT: usize = super::body::MAX_UPLOAD;
+
+/// A multipart error in our terms: the library's own text is English and names its internals,
+/// so it goes to the log, and the client gets a code and what to do, in Russian.
+fn bad_form(e: MultipartError) -> ApiError {
+    tracing::debug!(error = %e, "unreadable multipart form");
+    let message = match e {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible => {
+            return ApiError::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "multipart_expected",
+                "Передайте файл формой multipart/form-data: поле type с видом документа, затем поле file с файлом",
+            );
+        }
+        MultipartError::BoundaryMissing => {
+            "В заголовке Content-Type формы не указан разделитель её частей"
+        }
+        MultipartError::ContentDispositionMissing
+        | MultipartError::ContentDispositionNameMissing => {
+            "У одной из частей формы не указано имя поля: нужны поля type и file"
+        }
+        MultipartError::Nested => "Вложенные формы не принимаются: передайте файл в самой форме",
+        MultipartError::Incomplete | MultipartError::Payload(_) => {
+            "Форма передана не полностью: отправьте файл ещё раз"
+        }
+        MultipartError::Parse(_) => "Заголовки одной из частей формы не удалось разобрать",
+        _ => "Форма с файлом передана неправильно: отправьте её ещё раз",
+    };
+    ApiError::new(S::BAD_REQUEST, "invalid_multipart", message)
 }
 
 fn refused(p: inspect::Problem) -> ApiError {
@@ -85,6 +113,7 @@ fn refused(p: inspect::Problem) -> ApiError {
         (status = 413, description = "File over its type's limit, or quota exceeded", body = ErrorBody),
         (status = 415, description = "Not PDF/JPEG/PNG, or a format this type does not take", body = ErrorBody),
         (status = 422, description = "The file cannot be read", body = ErrorBody),
+        (status = 503, description = "Too many files in inspection: try again after Retry-After", body = ErrorBody),
     ),
     security(("session" = []))
 )]
@@ -98,58 +127,23 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
     let quota = state.documents.quota_bytes;
-    let mut doc_type = query.into_inner().doc_type;
-    let mut upload: Option<(DocumentType, String, Vec<u8>)> = None;
-    while let Some(mut field) = form.try_next().await.map_err(bad_form)? {
-        match field.name().unwrap_or_default() {
-            "type" => {
-                let mut text = Vec::new();
-                while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
-                    if text.len() + chunk.len() > 200 {
-                        return Err(bad_form("the type field is too long"));
-                    }
-                    text.extend_from_slice(&chunk);
-                }
-                doc_type = Some(String::from_utf8_lossy(&text).trim().to_owned());
-            }
-            "file" if upload.is_none() => {
-                let code = doc_type.clone().ok_or_else(|| {
-                    ApiError::new(
-                        S::BAD_REQUEST,
-                        "document_type_missing",
-                        "Укажите вид документа (поле type перед файлом)",
-                    )
-                })?;
-                let check_id = id.clone();
-                // Refused before a byte of the file is read.
-                let ty = state
-                    .use_case(
-                        &who,
-                        Action::DocumentUpload,
-                        Some(id.clone()),
-                        move |conn, catalog, actor, _| {
-                            documents::check_upload(
-                                conn, catalog, actor, &check_id, &code, quota, 0,
-                            )
-                        },
-                    )
-                    .await?;
-                let (name, bytes) = read_file(&mut field, &ty).await?;
-                upload = Some((ty, name, bytes));
-            }
-            _ => {
-                // Unknown parts are read and dropped.
-                while field.try_next().await.map_err(bad_form)?.is_some() {}
-            }
+    let mut drain = Drain::new();
+    let read = read_upload_form(
+        &state,
+        &who,
+        &id,
+        query.into_inner().doc_type,
+        &mut form,
+        &mut drain,
+    )
+    .await;
+    let (ty, file_name, bytes) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            drain.rest(&mut form).await;
+            return Err(e);
         }
-    }
-    let (ty, file_name, bytes) = upload.ok_or_else(|| {
-        ApiError::new(
-            S::BAD_REQUEST,
-            "file_missing",
-            "В запросе нет файла (поле file)",
-        )
-    })?;
+    };
     let new = accept_content(&state, &ty, file_name, bytes).await?;
     let dto = state
         .use_case(
@@ -164,30 +158,194 @@ pub async fn upload(
     Ok(HttpResponse::Created().json(dto))
 }
 
-/// Reads the file part, keeping at most the type's limit. Past it, nothing more is kept: the
-/// rest of the request is read and dropped up to a bound, so that the client gets to read the
-/// answer; a larger one just has its connection closed.
+/// The upload form: the type (a field before the file, or `doc_type` from the URL), the
+/// checks that need no byte of the file, then the file within its type's limit.
+async fn read_upload_form(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    mut doc_type: Option<String>,
+    form: &mut actix_multipart::Multipart,
+    drain: &mut Drain,
+) -> Result<(DocumentType, String, Vec<u8>), ApiError> {
+    let quota = state.documents.quota_bytes;
+    let mut file: Option<(DocumentType, String, Vec<u8>)> = None;
+    while let Some(mut field) = drain.next_field(form).await? {
+        match field.name().unwrap_or_default() {
+            "type" => {
+                let mut text = Vec::new();
+                while let Some(chunk) = drain.chunk(&mut field).await? {
+                    if text.len() + chunk.len() > 200 {
+                        drain.field(&mut field).await;
+                        return Err(ApiError::new(
+                            S::BAD_REQUEST,
+                            "invalid_multipart",
+                            "Поле type слишком длинное: в нём только код вида документа",
+                        ));
+                    }
+                    text.extend_from_slice(&chunk);
+                }
+                doc_type = Some(String::from_utf8_lossy(&text).trim().to_owned());
+            }
+            "file" if file.is_none() => {
+                let Some(code) = doc_type.clone() else {
+                    drain.field(&mut field).await;
+                    return Err(ApiError::new(
+                        S::BAD_REQUEST,
+                        "document_type_missing",
+                        "Укажите вид документа (поле type перед файлом)",
+                    ));
+                };
+                let check_id = id.to_owned();
+                // Refused before a byte of the file is read.
+                let checked = state
+                    .use_case(
+                        who,
+                        Action::DocumentUpload,
+                        Some(id.to_owned()),
+                        move |conn, catalog, actor, _| {
+                            documents::check_upload(
+                                conn, catalog, actor, &check_id, &code, quota, 0,
+                            )
+                        },
+                    )
+                    .await;
+                let ty = match checked {
+                    Ok(ty) => ty,
+                    Err(e) => {
+                        drain.field(&mut field).await;
+                        return Err(e);
+                    }
+                };
+                let (name, bytes) = read_file(&mut field, &ty, drain).await?;
+                file = Some((ty, name, bytes));
+            }
+            _ => {
+                // Unknown parts are read and dropped, within the same bound.
+                if !drain.field(&mut field).await {
+                    return Err(form_too_large());
+                }
+            }
+        }
+    }
+    file.ok_or_else(|| {
+        ApiError::new(
+            S::BAD_REQUEST,
+            "file_missing",
+            "В запросе нет файла (поле file)",
+        )
+    })
+}
+
+fn form_too_large() -> ApiError {
+    ApiError::new(
+        S::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "Форма с файлом слишком большая: передайте в ней только поля type и file",
+    )
+}
+
+/// What is left of a refused form is read and dropped, at most [`DRAIN_LIMIT`] bytes in all:
+/// a client that writes its whole request before reading the answer (browsers' fetch,
+/// Python's http.client) gets to read it, where closing at once would reset the connection
+/// under it. Past the bound the connection is given up.
+///
+/// The form is read through it, so that it knows when the form has ended or broken: the
+/// multipart stream must not be polled again then.
+#[derive(Debug)]
+struct Drain {
+    left: usize,
+    finished: bool,
+}
+
+impl Drain {
+    fn new() -> Self {
+        Self {
+            left: DRAIN_LIMIT,
+            finished: false,
+        }
+    }
+
+    /// The form's next part.
+    async fn next_field(
+        &mut self,
+        form: &mut actix_multipart::Multipart,
+    ) -> Result<Option<actix_multipart::Field>, ApiError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let next = form.try_next().await;
+        if !matches!(next, Ok(Some(_))) {
+            self.finished = true;
+        }
+        next.map_err(bad_form)
+    }
+
+    /// The part's next chunk.
+    async fn chunk(
+        &mut self,
+        field: &mut actix_multipart::Field,
+    ) -> Result<Option<web::Bytes>, ApiError> {
+        field.try_next().await.map_err(|e| {
+            self.finished = true;
+            bad_form(e)
+        })
+    }
+
+    /// Drops the rest of `field`; false when the bound was reached or the form broke.
+    async fn field(&mut self, field: &mut actix_multipart::Field) -> bool {
+        loop {
+            match self.chunk(field).await {
+                Ok(Some(chunk)) if chunk.len() <= self.left => self.left -= chunk.len(),
+                Ok(Some(_)) => {
+                    self.left = 0;
+                    self.finished = true;
+                    return false;
+                }
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Drops the rest of the form.
+    async fn rest(&mut self, form: &mut actix_multipart::Multipart) {
+        while let Ok(Some(mut field)) = self.next_field(form).await {
+            if !self.field(&mut field).await {
+                return;
+            }
+        }
+    }
+}
+
+/// A size limit in the words the cabinet uses: "2 МБ", or "500 КБ" when not whole megabytes.
+fn size_limit(kb: u64) -> String {
+    if kb >= 1024 && kb.is_multiple_of(1024) {
+        format!("{} МБ", kb / 1024)
+    } else {
+        format!("{kb} КБ")
+    }
+}
+
+/// Reads the file part, keeping at most the type's limit. Past it, nothing more is kept and
+/// the rest of the part is drained (see [`Drain`]).
 async fn read_file(
     field: &mut actix_multipart::Field,
     ty: &DocumentType,
+    drain: &mut Drain,
 ) -> Result<(String, Vec<u8>), ApiError> {
     let limit = usize::try_from(ty.max_size_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.try_next().await.map_err(bad_form)? {
+    while let Some(chunk) = drain.chunk(field).await? {
         if bytes.len() + chunk.len() > limit {
-            let mut rest = 0usize;
-            while let Ok(Some(chunk)) = field.try_next().await {
-                rest += chunk.len();
-                if rest > DRAIN_LIMIT {
-                    break;
-                }
-            }
+            drain.field(field).await;
             return Err(ApiError::new(
                 S::PAYLOAD_TOO_LARGE,
                 "file_too_large",
                 format!(
-                    "Файл больше {} КБ — предела для документа «{}»: уменьшите его (например, сканируйте в оттенках серого)",
-                    ty.max_size_kb, ty.label
+                    "Файл больше предела для документа «{}»: не более {}. Уменьшите его (например, сканируйте в оттенках серого)",
+                    ty.label,
+                    size_limit(ty.max_size_kb)
                 ),
             ));
         }
@@ -239,6 +397,14 @@ async fn accept_content(
     let report = match state.documents.inspector.inspect(bytes.clone()).await {
         Ok(r) => r,
         Err(InspectError::Refused(p)) => return Err(refused(p)),
+        Err(InspectError::Busy) => {
+            return Err(ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "inspection_busy",
+                "Сейчас проверяется много файлов: загрузите этот файл ещё раз через несколько секунд",
+            )
+            .with_retry_after(INSPECTION_RETRY_SECS));
+        }
         Err(InspectError::Unavailable(e)) => {
             tracing::error!(error = %e, "inspection worker unavailable");
             return Err(ApiError::new(
@@ -287,6 +453,7 @@ async fn accept_content(
         (status = 413, description = "File over its type's limit", body = ErrorBody),
         (status = 415, description = "Not a format this type takes", body = ErrorBody),
         (status = 422, description = "The file cannot be read", body = ErrorBody),
+        (status = 503, description = "Too many files in inspection: try again after Retry-After", body = ErrorBody),
     ),
     security(("session" = []))
 )]
@@ -300,8 +467,9 @@ pub async fn replace(
     let (id, doc) = path.into_inner();
     let id = case_id(&id)?;
     let (check_id, check_doc) = (id.clone(), doc.clone());
+    let mut drain = Drain::new();
     // Refused before a byte of the file is read.
-    let (ty, _) = state
+    let checked = state
         .use_case(
             &who,
             Action::DocumentReplace,
@@ -310,22 +478,21 @@ pub async fn replace(
                 documents::check_replace(conn, catalog, actor, &check_id, &check_doc, now)
             },
         )
-        .await?;
-    let mut file = None;
-    while let Some(mut field) = form.try_next().await.map_err(bad_form)? {
-        if field.name() == Some("file") && file.is_none() {
-            file = Some(read_file(&mut field, &ty).await?);
-        } else {
-            while field.try_next().await.map_err(bad_form)?.is_some() {}
+        .await;
+    let ty = match checked {
+        Ok((ty, _)) => ty,
+        Err(e) => {
+            drain.rest(&mut form).await;
+            return Err(e);
         }
-    }
-    let (file_name, bytes) = file.ok_or_else(|| {
-        ApiError::new(
-            S::BAD_REQUEST,
-            "file_missing",
-            "В запросе нет файла (поле file)",
-        )
-    })?;
+    };
+    let (file_name, bytes) = match read_replace_form(&ty, &mut form, &mut drain).await {
+        Ok(file) => file,
+        Err(e) => {
+            drain.rest(&mut form).await;
+            return Err(e);
+        }
+    };
     let new = accept_content(&state, &ty, file_name, bytes).await?;
     let dto = state
         .use_case(
@@ -338,6 +505,29 @@ pub async fn replace(
         )
         .await?;
     Ok(HttpResponse::Ok().json(dto))
+}
+
+/// The replacement form: the file within its type's limit; other parts are dropped.
+async fn read_replace_form(
+    ty: &DocumentType,
+    form: &mut actix_multipart::Multipart,
+    drain: &mut Drain,
+) -> Result<(String, Vec<u8>), ApiError> {
+    let mut file = None;
+    while let Some(mut field) = drain.next_field(form).await? {
+        if field.name() == Some("file") && file.is_none() {
+            file = Some(read_file(&mut field, ty, drain).await?);
+        } else if !drain.field(&mut field).await {
+            return Err(form_too_large());
+        }
+    }
+    file.ok_or_else(|| {
+        ApiError::new(
+            S::BAD_REQUEST,
+            "file_missing",
+            "В запросе нет файла (поле file)",
+        )
+    })
 }
 
 fn format_name(f: Format) -> &'static str {

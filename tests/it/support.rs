@@ -796,3 +796,19 @@ pub fn text_pdf() -> Vec<u8> {
 pub fn unix(t: chrono::DateTime<chrono::Utc>) -> u64 {
     u64::try_from(t.timestamp()).expect("after 1970")
 }
+
+/// Serves `app`'s state again on a new port, with other document settings (a stand-in
+/// inspection worker, other limits); returns the new server's base URL.
+pub fn serve_with_documents(app: &TestApp, documents: accredo::documents::Documents) -> String {
+    let mut state = app.state.clone();
+    state.documents = Arc::new(documents);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = http::server(state, listener, 2).expect("server");
+            let _ = server.await;
+        })
+    });
+    base
+}
