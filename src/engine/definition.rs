@@ -35,6 +35,8 @@ pub struct RawTransition {
     #[serde(default)]
     pub guards: Vec<Spanned<String>>,
     #[serde(default)]
+    pub effects: Vec<Spanned<String>>,
+    #[serde(default)]
     pub requires_reason: bool,
     #[serde(default)]
     pub requires_signature: bool,
@@ -103,6 +105,8 @@ pub struct Transition {
     pub roles: Vec<crate::domain::role::Role>,
     /// Named guards that must all pass.
     pub guards: Vec<String>,
+    /// Named effects, run in order in the transition's commit.
+    pub effects: Vec<String>,
     /// Whether the caller must give a reason.
     pub requires_reason: bool,
     /// Whether an electronic signature must accompany it.

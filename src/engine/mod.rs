@@ -4,6 +4,7 @@
 pub mod applicant;
 pub mod catalog;
 pub mod definition;
+pub mod effects;
 pub mod form;
 pub mod guards;
 pub mod validate;

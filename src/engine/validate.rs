@@ -238,6 +238,28 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                 );
             }
         }
+        for (i, e) in t.effects.iter().enumerate() {
+            if !super::effects::is_known(e) {
+                c.push(
+                    e,
+                    item.clone(),
+                    "unknown_effect",
+                    format!("unknown effect `{}`", **e),
+                );
+            }
+            if e.as_str() == "issue_receipt" {
+                let numbered = t.effects[..i].iter().any(|p| p.as_str() == "assign_number");
+                let signed = t.guards.iter().any(|g| g.as_str() == "signature_valid");
+                if !numbered || !signed {
+                    c.push(
+                        e,
+                        item.clone(),
+                        "effect_prerequisite_missing",
+                        "issue_receipt needs the guard signature_valid and the effect assign_number before it".into(),
+                    );
+                }
+            }
+        }
         transitions.push(Transition {
             name: t.name.to_string(),
             label: t.label.clone(),
@@ -245,6 +267,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
             to: t.to.to_string(),
             roles,
             guards: t.guards.iter().map(|s| s.to_string()).collect(),
+            effects: t.effects.iter().map(|s| s.to_string()).collect(),
             requires_reason: t.requires_reason,
             requires_signature: t.requires_signature,
         });

@@ -5,6 +5,7 @@ pub mod access;
 pub mod applicant;
 pub mod cases;
 pub mod documents;
+pub mod effects;
 pub mod facts;
 pub mod form;
 pub mod prefill;

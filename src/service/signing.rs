@@ -6,18 +6,16 @@ use super::ServiceError;
 use super::access::{Visible, load_visible};
 use crate::engine::Actor;
 use crate::engine::catalog::{Catalog, Workflow};
-use crate::engine::definition::Transition;
-use crate::receipt::{self, Receipt, ReceiptDocument, ReceiptSignature};
 use crate::signature::cms::Verified;
 use crate::signature::payload::{self, Payload};
 use crate::signature::{SignatureError, Signing};
 use crate::store::cases::Case;
 use crate::store::documents::{self as doc_rows, DocumentRow};
-use crate::store::signatures::{self as rows, ReceiptRow, SignatureRow};
+use crate::store::signatures::{self as rows, ReceiptRow};
 use crate::store::{DbConnection, StoreError, profiles};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What the cabinet asks the applicant to sign.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -134,119 +132,6 @@ pub fn verify(
             cms,
             applicant,
         }))
-}
-
-/// Records an accepted signature of transition `t` on `case`: the signature row, the case's
-/// number (taken at its first signed submission) and the receipt, all in the caller's write
-/// transaction. Returns what the transition's audit event says about them.
-pub fn record(
-    conn: &mut DbConnection,
-    signing: &Signing,
-    case: &Case,
-    workflow: &Workflow,
-    t: &Transition,
-    accepted: &Accepted,
-    now: DateTime<Utc>,
-) -> Result<Value, ServiceError> {
-    let at = now.naive_utc();
-    let v = &accepted.verified;
-    let signature_id = crate::domain::ids::uuid_v7(now).to_string();
-    rows::insert_signature(
-        conn,
-        &SignatureRow {
-            id: signature_id.clone(),
-            case_id: case.id.clone(),
-            case_version: case.version,
-            transition: t.name.clone(),
-            payload_sha256: accepted.payload.sha256.clone(),
-            signature: accepted.cms.clone(),
-            certificate: v.certificate.clone(),
-            certificate_sha256: v.certificate_sha256.clone(),
-            subject: v.subject.clone(),
-            issuer: v.issuer.clone(),
-            serial: v.serial.clone(),
-            algorithm: v.algorithm.clone(),
-            signing_time: v.signing_time.naive_utc(),
-            verified_at: at,
-        },
-    )
-    .map_err(StoreError::from)?;
-    let number = match rows::number_of(conn, &case.id).map_err(StoreError::from)? {
-        Some(n) => n,
-        None => {
-            let year = receipt::in_moscow(now).year();
-            let seq =
-                rows::next_in_sequence(conn, year, &signing.region).map_err(StoreError::from)?;
-            let n = receipt::number(year, &signing.region, seq);
-            rows::assign_number(conn, &case.id, &n, at).map_err(StoreError::from)?;
-            n
-        }
-    };
-    let def = &workflow.definition;
-    let r = Receipt {
-        number: number.clone(),
-        case_id: case.id.clone(),
-        applicant: accepted.applicant.clone(),
-        snils: v.snils.clone(),
-        workflow_id: def.id.clone(),
-        workflow_label: def.title.clone(),
-        workflow_version: def.version,
-        transition: t.name.clone(),
-        transition_label: t.label.clone(),
-        registered_at: now,
-        documents: accepted
-            .documents
-            .iter()
-            .map(|d| ReceiptDocument {
-                doc_type: d.doc_type.clone(),
-                label: def
-                    .document_types
-                    .iter()
-                    .find(|ty| ty.code == d.doc_type)
-                    .map_or_else(|| d.doc_type.clone(), |ty| ty.label.clone()),
-                file_name: d.file_name.clone(),
-                size: d.size_bytes,
-                sha256: d.sha256.clone(),
-            })
-            .collect(),
-        signature: ReceiptSignature {
-            subject: v.subject.clone(),
-            issuer: v.issuer.clone(),
-            serial: v.serial.clone(),
-            algorithm: v.algorithm.clone(),
-            signing_time: v.signing_time,
-            certificate_sha256: v.certificate_sha256.clone(),
-            payload_sha256: accepted.payload.sha256.clone(),
-        },
-    };
-    let pdf = receipt::pdf::render(&r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let xml = receipt::xml::render(&r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let seq = rows::receipt_count(conn, &case.id).map_err(StoreError::from)? + 1;
-    rows::insert_receipt(
-        conn,
-        &ReceiptRow {
-            case_id: case.id.clone(),
-            seq: i32::try_from(seq).unwrap_or(i32::MAX),
-            number: number.clone(),
-            signature_id: signature_id.clone(),
-            pdf,
-            xml,
-            created_at: at,
-        },
-    )
-    .map_err(StoreError::from)?;
-    Ok(json!({
-        "signature": {
-            "id": signature_id,
-            "payload_sha256": accepted.payload.sha256,
-            "certificate_sha256": v.certificate_sha256,
-            "serial": v.serial,
-            "issuer": v.issuer,
-            "algorithm": v.algorithm,
-            "signing_time": v.signing_time,
-        },
-        "receipt": { "number": number, "seq": seq },
-    }))
 }
 
 /// The latest receipt of a case (its owner and the commission).

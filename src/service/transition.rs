@@ -3,6 +3,7 @@
 
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
+use super::effects::{self, EffectContext};
 use super::facts::{SignatureInput, Subject, gather};
 use super::{Change, ServiceError, apply_staged, stage_change};
 use crate::engine::catalog::Catalog;
@@ -170,18 +171,24 @@ pub fn run(
             apply_staged(conn, staged, remember.as_ref())?;
             Ok(dto)
         };
-        match &accepted {
-            // A signed submission writes its signature, number and receipt with the change.
-            Some(accepted) => more_writes_tx(conn, |conn| {
-                let signed = super::signing::record(
-                    conn, signing, &case, &workflow, t, accepted, clock_now,
-                )?;
-                payload["signature"] = signed["signature"].clone();
-                payload["receipt"] = signed["receipt"].clone();
-                finish(conn, payload)
-            }),
-            None => finish(conn, payload),
+        if t.effects.is_empty() {
+            return finish(conn, payload);
         }
+        // Effects write more than the one version-checked change: all in one transaction.
+        more_writes_tx(conn, |conn| {
+            let mut cx = EffectContext {
+                case: &case,
+                workflow: &workflow,
+                transition: t,
+                accepted: accepted.as_ref(),
+                signing,
+                now: clock_now,
+                payload: &mut payload,
+                number: None,
+            };
+            effects::run(conn, &t.effects, &mut cx)?;
+            finish(conn, payload)
+        })
     });
     if let Some((owner, c)) = &checked {
         crate::registry::check::record_for_case(

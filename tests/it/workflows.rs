@@ -120,6 +120,35 @@ fn duplicates_are_reported() {
 }
 
 #[test]
+fn unknown_effects_and_effects_without_their_prerequisites_are_reported() {
+    let p = only(&GOOD.replace(
+        "roles: [specialist]",
+        "roles: [specialist]\n    effects: [send_flowers]",
+    ));
+    assert_eq!((p.code, p.line), ("unknown_effect", Some(18)));
+    let p = only(&GOOD.replace(
+        "roles: [specialist]",
+        "roles: [specialist]\n    effects: [issue_receipt]",
+    ));
+    assert_eq!(p.code, "effect_prerequisite_missing", "{p:?}");
+    let p = only(&GOOD.replace(
+        "roles: [specialist]",
+        "roles: [specialist]\n    effects: [issue_receipt, assign_number]\n    guards: [signature_valid]",
+    ));
+    assert_eq!(
+        p.code, "effect_prerequisite_missing",
+        "the number comes first: {p:?}"
+    );
+    assert!(
+        problems(&GOOD.replace(
+            "roles: [specialist]",
+            "roles: [specialist]\n    effects: [assign_number, issue_receipt]\n    guards: [signature_valid]",
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
 fn unknown_guard_and_role_are_reported() {
     let p = only(&GOOD.replace(
         "roles: [specialist]",
@@ -185,7 +214,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let edited = original
         .replace("version: 2", "version: 3")
         .replace(
-            "    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
+            "    effects: [assign_number, issue_receipt]\n    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
             "  - name: start_review",
         )
         .replace("label: В обработке", "label: Принято в обработку");
