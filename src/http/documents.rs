@@ -137,13 +137,7 @@ pub async fn upload(
         &mut drain,
     )
     .await;
-    let (ty, file_name, bytes) = match read {
-        Ok(read) => read,
-        Err(e) => {
-            drain.rest(&mut form).await;
-            return Err(e);
-        }
-    };
+    let (ty, file_name, bytes) = drain.settle(&mut form, read).await?;
     let new = accept_content(&state, &ty, file_name, bytes).await?;
     let dto = state
         .use_case(
@@ -306,6 +300,19 @@ impl Drain {
                 Err(_) => return false,
             }
         }
+    }
+
+    /// `result`, after dropping the rest of the form when it is a refusal: a client that sends
+    /// the whole body before reading the answer then reads the refusal.
+    async fn settle<T>(
+        &mut self,
+        form: &mut actix_multipart::Multipart,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if result.is_err() {
+            self.rest(form).await;
+        }
+        result
     }
 
     /// Drops the rest of the form.
@@ -479,20 +486,9 @@ pub async fn replace(
             },
         )
         .await;
-    let ty = match checked {
-        Ok((ty, _)) => ty,
-        Err(e) => {
-            drain.rest(&mut form).await;
-            return Err(e);
-        }
-    };
-    let (file_name, bytes) = match read_replace_form(&ty, &mut form, &mut drain).await {
-        Ok(file) => file,
-        Err(e) => {
-            drain.rest(&mut form).await;
-            return Err(e);
-        }
-    };
+    let (ty, _) = drain.settle(&mut form, checked).await?;
+    let read = read_replace_form(&ty, &mut form, &mut drain).await;
+    let (file_name, bytes) = drain.settle(&mut form, read).await?;
     let new = accept_content(&state, &ty, file_name, bytes).await?;
     let dto = state
         .use_case(
