@@ -5,6 +5,7 @@ pub mod clock;
 pub mod ids;
 pub mod inn;
 pub mod ogrn;
+pub mod person;
 pub mod person_name;
 pub mod phone;
 pub mod role;

@@ -6,8 +6,8 @@
 use super::cross_check::{Outcome, Person, cross_check};
 use crate::audit::{self, Entry};
 use crate::domain::clock::Clock;
+use crate::domain::person::Identity;
 use crate::domain::snils::Snils;
-use crate::identity::oidc::Identity;
 use crate::store::profiles::{self, CaseCheckRow, ProfileRow};
 use crate::store::registry as rows;
 use crate::store::{DbConnection, StoreError, write_tx};
