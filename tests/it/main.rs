@@ -9,6 +9,7 @@
 
 mod access;
 mod audit;
+mod calendar;
 mod cases;
 mod cli;
 mod clock_skew;
