@@ -51,6 +51,9 @@ enum Command {
     /// Document files.
     #[command(subcommand)]
     Documents(DocumentsCmd),
+    /// The production calendar (working days, Moscow time).
+    #[command(subcommand)]
+    Calendar(CalendarCmd),
     /// Inspect one untrusted file from standard input (started by the server with limits).
     #[command(hide = true)]
     InspectWorker {
@@ -162,6 +165,36 @@ enum DocumentsCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum CalendarCmd {
+    /// Every non-working, transferred, working-weekend and shortened day of a year.
+    Show {
+        /// The year.
+        year: i32,
+    },
+    /// The date N working days after DATE (YYYY-MM-DD or DD.MM.YYYY).
+    AddWorkingDays {
+        /// The date.
+        date: String,
+        /// Working days to add.
+        n: u32,
+    },
+    /// Make one date a day off or a working day (an extraordinary decree), audited.
+    Override {
+        /// The date (YYYY-MM-DD or DD.MM.YYYY).
+        date: String,
+        /// Make it a day off.
+        #[arg(long, conflicts_with = "working", required_unless_present = "working")]
+        day_off: bool,
+        /// Make it a working day.
+        #[arg(long)]
+        working: bool,
+        /// Why (the decree or order).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCmd {
     /// Recompute all hash chains and checkpoints; exit 2 naming the first bad event.
     Verify,
@@ -214,6 +247,89 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn parse_date(raw: &str) -> anyhow::Result<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(raw, "%d.%m.%Y"))
+        .map_err(|_| anyhow!("`{raw}` is not a date (YYYY-MM-DD or DD.MM.YYYY)"))
+}
+
+fn calendar_command(common: &Common, cmd: CalendarCmd) -> anyhow::Result<ExitCode> {
+    use crate::domain::calendar::Hours;
+    let store = existing_store(common)?;
+    let mut conn = store.conn()?;
+    let calendar = crate::service::calendar::load(&mut conn, Hours::default())?;
+    let provisional = |p: bool| {
+        if p {
+            " (предварительно)"
+        } else {
+            ""
+        }
+    };
+    match cmd {
+        CalendarCmd::Show { year } => {
+            for day in calendar.special_days(year) {
+                println!(
+                    "{}  {:<28} {}{}",
+                    day.date.format("%d.%m.%Y"),
+                    day.kind.code(),
+                    day.kind.label(),
+                    if day.shortened && day.kind.code() != "shortened" {
+                        ", сокращённый"
+                    } else {
+                        ""
+                    },
+                );
+            }
+            let (Some(first), Some(next)) = (
+                chrono::NaiveDate::from_ymd_opt(year, 1, 1),
+                chrono::NaiveDate::from_ymd_opt(year + 1, 1, 1),
+            ) else {
+                return Err(anyhow!("no such year: {year}"));
+            };
+            let working = calendar.working_days_between(first, next);
+            println!(
+                "{year}: {} рабочих дней{}",
+                working.value,
+                provisional(working.provisional)
+            );
+        }
+        CalendarCmd::AddWorkingDays { date, n } => {
+            let r = calendar.add_working_days(parse_date(&date)?, n);
+            println!(
+                "{}{}",
+                r.value.format("%Y-%m-%d"),
+                provisional(r.provisional)
+            );
+        }
+        CalendarCmd::Override {
+            date,
+            day_off: _,
+            working,
+            reason,
+        } => {
+            let day = parse_date(&date)?;
+            crate::service::calendar::set_override(
+                &mut conn,
+                day,
+                working,
+                &reason,
+                SystemClock.now(),
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "{}: {}",
+                day.format("%d.%m.%Y"),
+                if working {
+                    "рабочий день"
+                } else {
+                    "нерабочий день"
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The store of an existing, migrated database. Every command but `migrate`, `serve` and
 /// `demo` works on one: a missing or unmigrated database is refused, never created.
 fn existing_store(common: &Common) -> anyhow::Result<Store> {
@@ -247,6 +363,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Workflows(WorkflowsCmd::Check { files }) => check_workflows(&common, files),
+        Command::Calendar(cmd) => calendar_command(&common, cmd),
         Command::Audit(AuditCmd::Verify) => {
             let store = existing_store(&common)?;
             let report = verify::run(&mut *store.conn()?)?;

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod applicant;
+pub mod calendar;
 pub mod cases;
 pub mod documents;
 pub mod effects;

@@ -2,6 +2,7 @@
 //! `DATABASE_URL`; pooled; migrations embedded for both backends.
 
 pub mod audit;
+pub mod calendar;
 pub mod cases;
 pub mod conn;
 pub mod consents;

@@ -104,6 +104,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    calendar_overrides (day) {
+        day -> Date,
+        working -> Bool,
+        reason -> Text,
+        decided_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     login_attempts (state) {
         state -> Text,
         nonce -> Text,
@@ -283,6 +292,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_checkpoints,
     login_attempts,
+    calendar_overrides,
     consents,
     registry_persons,
     registry_runs,

@@ -454,3 +454,86 @@ fn commands_refuse_a_database_that_is_missing_or_not_migrated() {
     let (code, out, err) = accredo(&["registry", "runs"], &db.url);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[tokio::test]
+async fn calendar_commands_show_count_and_take_an_audited_override() {
+    let app = TestApp::spawn().await;
+    let url = app.db.url.clone();
+    let (code, out, err) = accredo(&["calendar", "show", "2026"], &url);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("09.01.2026  transferred_day_off"), "{out}");
+    assert!(out.contains("23.02.2026  holiday"), "{out}");
+    assert!(out.contains("08.05.2026  shortened"), "{out}");
+    assert!(out.contains("2026: 247 рабочих дней"), "{out}");
+    let (_, out, _) = accredo(&["calendar", "show", "2025"], &url);
+    assert!(
+        out.contains("01.11.2025  working_weekend") && out.contains(", сокращённый"),
+        "a working Saturday that is also shortened: {out}"
+    );
+    let (code, out, _) = accredo(&["calendar", "add-working-days", "30.12.2025", "1"], &url);
+    assert_eq!((code, out.trim()), (0, "2026-01-12"));
+    let (_, out, _) = accredo(&["calendar", "add-working-days", "2027-12-28", "5"], &url);
+    assert!(out.trim().ends_with("(предварительно)"), "{out}");
+
+    // An extraordinary day off: counted from then on, shown, and audited.
+    let (code, _, err) = accredo(
+        &[
+            "calendar",
+            "override",
+            "2026-12-02",
+            "--day-off",
+            "--reason",
+            "Указ о нерабочем дне",
+        ],
+        &url,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = accredo(&["calendar", "add-working-days", "2026-12-01", "1"], &url);
+    assert_eq!(out.trim(), "2026-12-03");
+    let (_, out, _) = accredo(&["calendar", "show", "2026"], &url);
+    assert!(out.contains("02.12.2026  override_day_off"), "{out}");
+    assert!(out.contains("2026: 246 рабочих дней"), "{out}");
+    let events: Vec<String> = {
+        use accredo::store::schema::audit_events as ae;
+        use diesel::prelude::*;
+        let mut conn = app.state.store.conn().expect("conn");
+        ae::table
+            .filter(ae::kind.eq("calendar.override"))
+            .select(ae::payload)
+            .load(&mut *conn)
+            .expect("events")
+    };
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].contains("2026-12-02") && events[0].contains("Указ"),
+        "{events:?}"
+    );
+    // No reason, or both kinds at once: refused, nothing written.
+    let (code, _, err) = accredo(
+        &[
+            "calendar",
+            "override",
+            "2026-12-04",
+            "--working",
+            "--reason",
+            " ",
+        ],
+        &url,
+    );
+    assert_ne!(code, 0, "{err}");
+    let (code, _, _) = accredo(
+        &[
+            "calendar",
+            "override",
+            "2026-12-04",
+            "--working",
+            "--day-off",
+            "--reason",
+            "x",
+        ],
+        &url,
+    );
+    assert_eq!(code, 2, "clap refuses both");
+    let (_, out, _) = accredo(&["calendar", "show", "2026"], &url);
+    assert!(!out.contains("04.12.2026"), "{out}");
+}
