@@ -159,10 +159,9 @@ pub fn signing(common: &Common) -> anyhow::Result<crate::signature::Signing> {
             .map_err(|e| anyhow!("cannot read the trust store: {e}"))?,
         None => crate::signature::cms::TrustStore::default(),
     };
-    Ok(crate::signature::Signing::new(
-        trust,
-        common.region_code.clone(),
-    ))
+    let mut signing = crate::signature::Signing::new(trust, common.region_code.clone());
+    signing.intake = common.intake_hours;
+    Ok(signing)
 }
 
 /// The settings of the server's edge: the failed-login limit and the trusted proxies.

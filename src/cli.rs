@@ -830,10 +830,9 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
             &people,
             state.clock.now(),
         )?;
-        state.signing = std::sync::Arc::new(crate::signature::Signing::new(
-            pki.trust,
-            common.region_code.clone(),
-        ));
+        let mut signing = crate::signature::Signing::new(pki.trust, common.region_code.clone());
+        signing.intake = common.intake_hours;
+        state.signing = std::sync::Arc::new(signing);
         pki.signers
     } else {
         if common.trust_store.is_none() {

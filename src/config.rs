@@ -60,6 +60,16 @@ pub struct Common {
         global = true
     )]
     pub region_code: String,
+    /// Intake hours of a working day, Moscow time (`HH:MM-HH:MM`); a shortened day closes an
+    /// hour earlier; a submission outside them is registered at the next opening.
+    #[arg(
+        long,
+        env = "ACCREDO_INTAKE_HOURS",
+        default_value = "09:00-18:00",
+        value_parser = intake_hours,
+        global = true
+    )]
+    pub intake_hours: crate::domain::calendar::Hours,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "ACCREDO_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -186,11 +196,42 @@ pub struct Oidc {
     pub oidc_scopes: String,
 }
 
+/// `09:00-18:00`: opening before closing, at least an hour apart (a shortened day loses one).
+fn intake_hours(raw: &str) -> Result<crate::domain::calendar::Hours, String> {
+    let parse = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").ok();
+    match raw.split_once('-').map(|(a, b)| (parse(a), parse(b))) {
+        Some((Some(start), Some(end))) if end - start > chrono::Duration::hours(1) => {
+            Ok(crate::domain::calendar::Hours { start, end })
+        }
+        _ => Err("HH:MM-HH:MM, opening more than an hour before closing, e.g. 09:00-18:00".into()),
+    }
+}
+
 /// Two digits.
 fn region_code(raw: &str) -> Result<String, String> {
     if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_digit()) {
         Ok(raw.to_owned())
     } else {
         Err("two digits, e.g. 77".into())
+    }
+}
+
+#[cfg(test)]
+mod intake_tests {
+    use super::intake_hours;
+
+    #[test]
+    fn intake_hours_are_parsed_and_nonsense_is_refused() {
+        let h = intake_hours("08:30-17:00").unwrap_or_default();
+        assert_eq!(
+            (
+                h.start.format("%H:%M").to_string(),
+                h.end.format("%H:%M").to_string()
+            ),
+            ("08:30".to_owned(), "17:00".to_owned())
+        );
+        for bad in ["18:00-09:00", "09:00-09:30", "9-18", "09:00", ""] {
+            assert!(intake_hours(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -83,7 +83,10 @@ pub struct Receipt {
     pub transition: String,
     /// Russian label of the transition.
     pub transition_label: String,
-    /// Registration time.
+    /// When the submission arrived.
+    pub received_at: DateTime<Utc>,
+    /// When it is registered: the arrival within intake hours of a working day, else the next
+    /// opening (deadlines count from here).
     pub registered_at: DateTime<Utc>,
     /// Attached documents.
     pub documents: Vec<ReceiptDocument>,

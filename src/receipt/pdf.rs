@@ -103,6 +103,12 @@ fn lines_of(r: &Receipt) -> Vec<(Line, f32)> {
     push(
         LEFT,
         10.0,
+        format!("Поступило: {}", moscow_time(r.received_at)),
+        14.0,
+    );
+    push(
+        LEFT,
+        10.0,
         format!("Зарегистрировано: {}", moscow_time(r.registered_at)),
         14.0,
     );

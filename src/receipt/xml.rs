@@ -33,6 +33,7 @@ pub fn render(r: &Receipt) -> std::io::Result<Vec<u8>> {
             w.create_element("action")
                 .with_attribute(("code", r.transition.as_str()))
                 .write_text_content(BytesText::new(&r.transition_label))?;
+            text(w, "receivedAt", &moscow_iso(r.received_at))?;
             text(w, "registeredAt", &moscow_iso(r.registered_at))?;
             w.create_element("documents").write_inner_content(|w| {
                 for d in &r.documents {

@@ -69,10 +69,13 @@ pub struct Signing {
     pub checker: cms::Checker,
     /// Region code in receipt numbers (`2026-77-000123`).
     pub region: String,
+    /// Intake hours: a submission outside them is registered at the next opening.
+    pub intake: crate::domain::calendar::Hours,
 }
 
 impl Signing {
-    /// Verification against `trust`, receipts numbered for `region`.
+    /// Verification against `trust`, receipts numbered for `region`, the default intake hours
+    /// (09:00-18:00 Moscow time).
     pub fn new(trust: cms::TrustStore, region: impl Into<String>) -> Self {
         Self {
             checker: cms::Checker {
@@ -80,6 +83,7 @@ impl Signing {
                 verifiers: Verifiers::default(),
             },
             region: region.into(),
+            intake: crate::domain::calendar::Hours::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ mod concurrency;
 mod consent;
 mod documents;
 mod http_api;
+mod intake;
 mod login;
 mod migrations;
 mod pki;

@@ -1,6 +1,8 @@
 //! `issue_receipt`: a signed submission gets its electronic act of submission: the signature
 //! is stored (CMS file, signer certificate, hashes) and a receipt with the case's number is
-//! rendered as PDF and XML and stored (`seq` per case: a resubmission adds one). Needs the
+//! rendered as PDF and XML and stored (`seq` per case: a resubmission adds one). The receipt
+//! shows when the submission arrived and when it is registered: the same moment within the
+//! intake hours of a working day, else the next opening by the production calendar. Needs the
 //! `signature_valid` guard and `assign_number` before it (checked at load).
 
 use super::{Effect, EffectContext};
@@ -33,6 +35,9 @@ impl Effect for IssueReceipt {
         let (case, t, def) = (cx.case, cx.transition, &cx.workflow.definition);
         let at = cx.now.naive_utc();
         let v = &accepted.verified;
+        // Received now; registered at the next opening when outside the intake hours.
+        let calendar = crate::service::calendar::load(conn, cx.signing.intake)?;
+        let registered = calendar.next_working_moment(cx.now).value;
         let signature_id = crate::domain::ids::uuid_v7(cx.now).to_string();
         rows::insert_signature(
             conn,
@@ -64,7 +69,8 @@ impl Effect for IssueReceipt {
             workflow_version: def.version,
             transition: t.name.clone(),
             transition_label: t.label.clone(),
-            registered_at: cx.now,
+            received_at: cx.now,
+            registered_at: registered,
             documents: accepted
                 .documents
                 .iter()
@@ -115,7 +121,9 @@ impl Effect for IssueReceipt {
             "algorithm": v.algorithm,
             "signing_time": v.signing_time,
         });
-        cx.payload["receipt"] = json!({ "number": number, "seq": seq });
+        cx.payload["receipt"] = json!({
+            "number": number, "seq": seq, "received_at": cx.now, "registered_at": registered,
+        });
         Ok(())
     }
 }
