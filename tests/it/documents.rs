@@ -454,11 +454,14 @@ fn slow_worker(dir: &std::path::Path, secs: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn the_wait_for_a_slot_is_bounded_and_answered_as_busy() {
     let dir = tempfile::tempdir().expect("dir");
+    // Generous spacing, so that a loaded machine (CI runs this four times, beside builds)
+    // cannot reorder the three arrivals: the running inspection takes 3 s, the wait is
+    // bounded at 1 s, arrivals are 400 ms apart.
     let ins = Inspector::new(WorkerConfig {
         parallel: 1,
         max_waiting: 1,
-        slot_wait: Duration::from_millis(300),
-        ..WorkerConfig::new(slow_worker(dir.path(), "1"))
+        slot_wait: Duration::from_millis(1_000),
+        ..WorkerConfig::new(slow_worker(dir.path(), "3"))
     });
     let file = Arc::new(text_pdf());
     let timed = |delay: u64| {
@@ -470,20 +473,20 @@ async fn the_wait_for_a_slot_is_bounded_and_answered_as_busy() {
         }
     };
     // One runs, one waits (and gives up), one finds the queue full.
-    let (running, waiting, turned_away) = tokio::join!(timed(0), timed(100), timed(200));
+    let (running, waiting, turned_away) = tokio::join!(timed(0), timed(400), timed(800));
     assert!(
         matches!(&running.0, Err(InspectError::Refused(p)) if p.code == "unreadable_file"),
         "{running:?}"
     );
     assert_eq!(waiting.0, Err(InspectError::Busy));
     assert!(
-        waiting.1 >= Duration::from_millis(300) && waiting.1 < Duration::from_millis(900),
+        waiting.1 >= Duration::from_millis(1_000) && waiting.1 < Duration::from_millis(2_500),
         "{waiting:?}"
     );
     assert_eq!(turned_away.0, Err(InspectError::Busy));
     assert!(
-        turned_away.1 < Duration::from_millis(100),
-        "{turned_away:?}"
+        turned_away.1 < Duration::from_millis(1_000),
+        "turned away at once, not after the wait for a slot: {turned_away:?}"
     );
 }
 
