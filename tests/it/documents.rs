@@ -461,6 +461,9 @@ async fn the_wait_for_a_slot_is_bounded_and_answered_as_busy() {
         parallel: 1,
         max_waiting: 1,
         slot_wait: Duration::from_millis(1_000),
+        // The stand-in worker sleeps (it is not stuck): let it.
+        wall: Duration::from_secs(5),
+        wall_cap: Duration::from_secs(10),
         ..WorkerConfig::new(slow_worker(dir.path(), "3"))
     });
     let file = Arc::new(text_pdf());
