@@ -103,6 +103,9 @@ fn main() -> anyhow::Result<()> {
                 created_at: now.naive_utc(),
                 updated_at: now.naive_utc(),
                 prefilled: "{}".into(),
+                step_started_at: None,
+                due_on: None,
+                due_provisional: false,
             })
             .collect();
         let accredo::store::DbConnection::Pg(pg) = &mut *conn else {

@@ -36,6 +36,10 @@ pub struct RawTransition {
     pub guards: Vec<Spanned<String>>,
     #[serde(default)]
     pub effects: Vec<Spanned<String>>,
+    /// Deadline of the step this transition starts, when it differs from the target state's
+    /// (a decision after revision is due sooner than a first one).
+    #[serde(default)]
+    pub sla_working_days: Option<u32>,
     #[serde(default)]
     pub requires_reason: bool,
     #[serde(default)]
@@ -107,6 +111,8 @@ pub struct Transition {
     pub guards: Vec<String>,
     /// Named effects, run in order in the transition's commit.
     pub effects: Vec<String>,
+    /// Deadline of the step it starts, in working days, overriding the target state's.
+    pub sla_working_days: Option<u32>,
     /// Whether the caller must give a reason.
     pub requires_reason: bool,
     /// Whether an electronic signature must accompany it.
@@ -157,6 +163,12 @@ impl Definition {
     /// The state with that name.
     pub fn state(&self, name: &str) -> Option<&State> {
         self.states.iter().find(|s| s.name == name)
+    }
+
+    /// The deadline, in working days, of the step that `t` starts.
+    pub fn sla_of(&self, t: &Transition) -> Option<u32> {
+        t.sla_working_days
+            .or_else(|| self.state(&t.to).and_then(|s| s.sla_working_days))
     }
 
     /// The transition with that name.

@@ -268,6 +268,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
             roles,
             guards: t.guards.iter().map(|s| s.to_string()).collect(),
             effects: t.effects.iter().map(|s| s.to_string()).collect(),
+            sla_working_days: t.sla_working_days,
             requires_reason: t.requires_reason,
             requires_signature: t.requires_signature,
         });

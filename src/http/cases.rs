@@ -49,6 +49,12 @@ pub struct ListParams {
     pub before: Option<String>,
     /// Staff: list only own cases.
     pub mine: Option<bool>,
+    /// Only cases whose current step is past due.
+    pub overdue: Option<bool>,
+    /// Only cases whose current step is due on or before this date (YYYY-MM-DD, Moscow).
+    pub due_before: Option<chrono::NaiveDate>,
+    /// `due`: earliest due date first (the first page only: `before` pages by creation).
+    pub sort: Option<String>,
 }
 
 fn invalid(errors: &validator::ValidationErrors) -> ApiError {
@@ -173,7 +179,7 @@ pub async fn get_case(
             &who,
             Action::CaseRead,
             Some(id.clone()),
-            move |conn, catalog, actor, _| cases::get(conn, catalog, actor, &id),
+            move |conn, catalog, actor, now| cases::get(conn, catalog, actor, &id, now),
         )
         .await?;
     Ok(with_etag(HttpResponse::Ok(), &dto))
@@ -193,11 +199,24 @@ pub async fn list_cases(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
+    let by_due = match params.sort.as_deref() {
+        None | Some("created") => false,
+        Some("due") if params.before.is_none() => true,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "Неверные параметры запроса: sort — created или due (due — без before)",
+            ));
+        }
+    };
     let query = ListQuery {
         state: params.state,
         workflow: params.workflow,
         limit: params.limit.unwrap_or(50),
         before: params.before,
+        overdue: params.overdue.unwrap_or(false),
+        due_before: params.due_before,
+        by_due,
     };
     let mine = params.mine.unwrap_or(false);
     let list = state
@@ -205,7 +224,7 @@ pub async fn list_cases(
             &who,
             Action::CaseList,
             None,
-            move |conn, catalog, actor, _| cases::list(conn, catalog, actor, &query, mine),
+            move |conn, catalog, actor, now| cases::list(conn, catalog, actor, &query, mine, now),
         )
         .await?;
     Ok(HttpResponse::Ok().json(list))

@@ -54,6 +54,15 @@ pub struct CaseDto {
     /// `esia` (the identity provider, Госуслуги) or `frmr` (the register of medical workers).
     #[schema(value_type = Object)]
     pub prefilled: Value,
+    /// When the current step started (UTC); for a submission, its registration moment.
+    pub step_started_at: Option<DateTime<Utc>>,
+    /// The Moscow date the current step is due, when its state has a deadline.
+    pub due_on: Option<chrono::NaiveDate>,
+    /// The due date rests on days past the last decree of the production calendar, computed
+    /// by the Labour Code rules: it may move when the decree is published.
+    pub due_provisional: bool,
+    /// The due date has passed (Moscow time).
+    pub overdue: bool,
     /// Created at (UTC).
     pub created_at: DateTime<Utc>,
     /// Last changed at (UTC).
@@ -90,7 +99,7 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 /// Builds the API view of a visible case for `actor`.
-pub fn to_dto(v: &Visible, actor: &Actor) -> Result<CaseDto, ServiceError> {
+pub fn to_dto(v: &Visible, actor: &Actor, now: DateTime<Utc>) -> Result<CaseDto, ServiceError> {
     let def = &v.workflow.definition;
     let form: Value = serde_json::from_str(&v.case.form_data).map_err(|e| {
         crate::store::StoreError::Corrupt(format!("form of case {}: {e}", v.case.id))
@@ -106,6 +115,13 @@ pub fn to_dto(v: &Visible, actor: &Actor) -> Result<CaseDto, ServiceError> {
         owner_id: v.case.owner_id.clone(),
         form,
         prefilled: serde_json::from_str(&v.case.prefilled).unwrap_or_else(|_| json!({})),
+        step_started_at: v.case.step_started_at.map(utc),
+        due_on: v.case.due_on,
+        due_provisional: v.case.due_provisional,
+        overdue: v
+            .case
+            .due_on
+            .is_some_and(|due| crate::domain::calendar::moscow(now).date() > due),
         created_at: utc(v.case.created_at),
         updated_at: utc(v.case.updated_at),
         allowed_transitions: available(def, v.view(), actor)
@@ -171,6 +187,9 @@ pub fn create(
         created_at: now,
         updated_at: now,
         prefilled: serde_json::to_string(&prefill.sources).unwrap_or_else(|_| "{}".into()),
+        step_started_at: Some(now),
+        due_on: None,
+        due_provisional: false,
     };
     write_tx(conn, |conn| {
         cases::insert(conn, &case)?;
@@ -185,6 +204,7 @@ pub fn create(
             owner,
         },
         actor,
+        now.and_utc(),
     )
 }
 
@@ -194,9 +214,10 @@ pub fn get(
     catalog: &Catalog,
     actor: &Actor,
     id: &str,
+    now: DateTime<Utc>,
 ) -> Result<CaseDto, ServiceError> {
     let v = load_visible(conn, catalog, actor, id)?;
-    to_dto(&v, actor)
+    to_dto(&v, actor, now)
 }
 
 /// What a caller asks to list.
@@ -210,6 +231,12 @@ pub struct ListQuery {
     pub limit: i64,
     /// Paging cursor: list cases older than this id.
     pub before: Option<String>,
+    /// Only cases whose current step is past due (Moscow time).
+    pub overdue: bool,
+    /// Only cases whose current step is due on or before this date.
+    pub due_before: Option<chrono::NaiveDate>,
+    /// Earliest due date first.
+    pub by_due: bool,
 }
 
 /// Lists the cases the caller may see: own cases for applicants; every non-draft case for
@@ -220,6 +247,7 @@ pub fn list(
     actor: &Actor,
     query: &ListQuery,
     mine: bool,
+    now: DateTime<Utc>,
 ) -> Result<Vec<CaseDto>, ServiceError> {
     let staff = !mine && actor.roles.iter().any(|r| r.is_staff());
     let filter = CaseFilter {
@@ -229,6 +257,16 @@ pub fn list(
         workflow: query.workflow.clone(),
         limit: query.limit.clamp(1, 100),
         before_id: query.before.clone(),
+        // Overdue: due before today (Moscow), i.e. due on or before yesterday.
+        due_by: match (query.overdue, query.due_before) {
+            (true, by) => {
+                let yesterday =
+                    crate::domain::calendar::moscow(now).date() - chrono::Duration::days(1);
+                Some(by.map_or(yesterday, |b| b.min(yesterday)))
+            }
+            (false, by) => by,
+        },
+        by_due: query.by_due,
     };
     let rows = cases::list(conn, &filter)?;
     let mut out = Vec::with_capacity(rows.len());
@@ -241,7 +279,7 @@ pub fn list(
             owner,
         };
         if crate::engine::can_view(v.view(), actor) {
-            out.push(to_dto(&v, actor)?);
+            out.push(to_dto(&v, actor, now)?);
         }
     }
     Ok(out)

@@ -215,6 +215,7 @@ pub fn record_upload(
             state: None,
             form_data: None,
             kind: "document.uploaded",
+            step: None,
             payload: json!({
                 "document_id": row.id,
                 "type": row.doc_type,
@@ -293,6 +294,7 @@ pub fn delete(
             state: None,
             form_data: None,
             kind: "document.deleted",
+            step: None,
             payload: json!({"document_id": row.id, "type": row.doc_type, "sha256": row.sha256}),
         };
         apply_staged(
@@ -370,6 +372,7 @@ pub fn record_replace(
             state: None,
             form_data: None,
             kind: "document.replaced",
+            step: None,
             payload: json!({
                 "document_id": row.id,
                 "type": row.doc_type,

@@ -59,6 +59,7 @@ pub fn patch(
             state: None,
             form_data: Some(form_text),
             kind: "case.form_saved",
+            step: None,
             payload,
         };
         let case = apply_staged(
@@ -73,6 +74,7 @@ pub fn patch(
                 owner,
             },
             actor,
+            now.and_utc(),
         )
     })
 }

@@ -160,6 +160,17 @@ pub(crate) struct Change {
     pub kind: &'static str,
     /// Audit event payload (references, no personal data).
     pub payload: serde_json::Value,
+    /// A new step starts: when, and its due date if its state has a deadline.
+    pub step: Option<Step>,
+}
+
+/// The start of a case's step and its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Step {
+    /// When it starts.
+    pub started_at: chrono::NaiveDateTime,
+    /// The Moscow date it is due, and whether that rests on provisional calendar days.
+    pub due: Option<(chrono::NaiveDate, bool)>,
 }
 
 /// A change computed in memory: the row as it will be and the audit event recording it.
@@ -173,6 +184,7 @@ pub(crate) struct Staged {
     pub event: crate::store::audit::NewAuditEvent,
     state_changed: bool,
     form_changed: bool,
+    step_changed: bool,
 }
 
 /// Computes a change of `case` (read at version `expected`) and its audit event, which extends
@@ -207,6 +219,12 @@ pub(crate) fn stage_change(
     if change.submitted && next.submitted_at.is_none() {
         next.submitted_at = Some(now);
     }
+    let step_changed = change.step.is_some();
+    if let Some(step) = change.step {
+        next.step_started_at = Some(step.started_at);
+        next.due_on = step.due.map(|(d, _)| d);
+        next.due_provisional = step.due.is_some_and(|(_, p)| p);
+    }
     next.version = expected + 1;
     next.audit_seq = event.seq;
     next.audit_head.clone_from(&event.hash);
@@ -217,6 +235,7 @@ pub(crate) fn stage_change(
         event,
         state_changed,
         form_changed,
+        step_changed,
     }
 }
 
@@ -240,6 +259,12 @@ pub(crate) fn apply_staged(
             audit_head: &next.audit_head,
             submitted_at: next.submitted_at,
             updated_at: next.updated_at,
+            step_started_at: staged
+                .step_changed
+                .then_some(next.step_started_at)
+                .flatten(),
+            due_on: staged.step_changed.then_some(next.due_on),
+            due_provisional: staged.step_changed.then_some(next.due_provisional),
         },
         event: &staged.event,
         remember,

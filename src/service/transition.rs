@@ -5,7 +5,7 @@ use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
 use super::effects::{self, EffectContext};
 use super::facts::{SignatureInput, Subject, gather};
-use super::{Change, ServiceError, apply_staged, stage_change};
+use super::{Change, ServiceError, Step, apply_staged, stage_change};
 use crate::engine::catalog::Catalog;
 use crate::engine::guards;
 use crate::engine::{Actor, check_transition};
@@ -137,6 +137,24 @@ pub fn run(
         }
         let accepted = gathered.accepted;
         let submitted = crate::engine::submits(def, &case.state, t);
+        // The step this transition starts: a step with a deadline starts counting at the next
+        // opening (a submission's registration moment), and is due so many working days on.
+        let step = match def.sla_of(t) {
+            Some(days) => {
+                let calendar = super::calendar::load(conn, signing.intake)?;
+                let start = calendar.next_working_moment(clock_now);
+                let local = crate::domain::calendar::moscow(start.value).date();
+                let due = calendar.add_working_days(local, days);
+                Step {
+                    started_at: start.value.naive_utc(),
+                    due: Some((due.value, due.provisional || start.provisional)),
+                }
+            }
+            None => Step {
+                started_at: now,
+                due: None,
+            },
+        };
         // Stages the change (with `payload`), answers, and writes it with the remembered
         // response.
         let finish = |conn: &mut DbConnection, payload: Value| -> Result<CaseDto, ServiceError> {
@@ -146,6 +164,7 @@ pub fn run(
                 form_data: None,
                 kind: "case.transition",
                 payload,
+                step: Some(step),
             };
             let staged = stage_change(&case, expected, change, actor, now);
             let dto = to_dto(
@@ -155,6 +174,7 @@ pub fn run(
                     owner: owner.clone(),
                 },
                 actor,
+                clock_now,
             )?;
             let remember = match &req.idempotency_key {
                 Some(key) => Some(Remembered {

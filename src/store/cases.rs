@@ -24,6 +24,12 @@ pub struct Case {
     pub updated_at: NaiveDateTime,
     /// JSON object: the form fields filled in at creation and their sources.
     pub prefilled: String,
+    /// When the current step started (a submission: its registration moment).
+    pub step_started_at: Option<NaiveDateTime>,
+    /// The Moscow date the current step is due, when its state has a deadline.
+    pub due_on: Option<chrono::NaiveDate>,
+    /// The due date rests on provisional calendar days (past the last decree).
+    pub due_provisional: bool,
 }
 
 /// A version-checked change of a case.
@@ -37,6 +43,12 @@ pub struct CaseUpdate<'a> {
     pub audit_head: &'a str,
     pub submitted_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
+    /// A new step: when it started.
+    pub step_started_at: Option<NaiveDateTime>,
+    /// A new step: its due date, or none (`Some(None)` clears it).
+    pub due_on: Option<Option<chrono::NaiveDate>>,
+    /// A new step: whether the due date is provisional.
+    pub due_provisional: Option<bool>,
 }
 
 /// Stores a new case.
@@ -88,6 +100,10 @@ pub struct CaseFilter {
     pub limit: i64,
     /// Cases created strictly before this id (ids are time-ordered), for paging.
     pub before_id: Option<String>,
+    /// Only cases whose current step is due on or before this date.
+    pub due_by: Option<chrono::NaiveDate>,
+    /// Earliest due date first (cases without one last), instead of newest first.
+    pub by_due: bool,
 }
 
 /// Lists cases, newest first.
@@ -112,7 +128,19 @@ pub fn list(conn: &mut DbConnection, f: &CaseFilter) -> QueryResult<Vec<Case>> {
     if let Some(before) = &f.before_id {
         q = q.filter(cases::id.lt(before.clone()));
     }
-    q.order(cases::id.desc()).limit(f.limit).load(conn)
+    if let Some(by) = f.due_by {
+        q = q.filter(cases::due_on.le(by));
+    }
+    if f.by_due {
+        q = q.order((
+            cases::due_on.is_null(),
+            cases::due_on.asc(),
+            cases::id.desc(),
+        ));
+    } else {
+        q = q.order(cases::id.desc());
+    }
+    q.limit(f.limit).load(conn)
 }
 
 /// A version-checked change of a case row together with the audit event that records it and,
@@ -145,7 +173,7 @@ struct AppliedId {
 /// caller needs no explicit transaction: the hot path of a transition is two reads and this
 /// one write. On SQLite it is up to three statements inside the caller's write transaction.
 pub fn apply(conn: &mut DbConnection, w: &Write<'_>) -> QueryResult<bool> {
-    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+    use diesel::sql_types::{BigInt, Bool, Date, Nullable, Text, Timestamp};
     match conn {
         DbConnection::Pg(pg) => {
             let e = w.event;
@@ -154,7 +182,10 @@ pub fn apply(conn: &mut DbConnection, w: &Write<'_>) -> QueryResult<bool> {
                 "WITH upd AS (
                     UPDATE cases SET state = COALESCE($1, state), form_data = COALESCE($2, form_data),
                         version = $3, audit_seq = $4, audit_head = $5, updated_at = $6,
-                        submitted_at = COALESCE(submitted_at, $24)
+                        submitted_at = COALESCE(submitted_at, $24),
+                        step_started_at = COALESCE($25, step_started_at),
+                        due_on = CASE WHEN $26 THEN $27 ELSE due_on END,
+                        due_provisional = COALESCE($28, due_provisional)
                     WHERE id = $7 AND version = $8 RETURNING id),
                  ev AS (
                     INSERT INTO audit_events (chain, seq, kind, actor_id, case_id, at, payload, prev_hash, hash)
@@ -188,6 +219,10 @@ pub fn apply(conn: &mut DbConnection, w: &Write<'_>) -> QueryResult<bool> {
             .bind::<Nullable<Text>, _>(r.map(|r| r.response.as_str()))
             .bind::<Nullable<Timestamp>, _>(r.map(|r| r.created_at))
             .bind::<Nullable<Timestamp>, _>(w.update.submitted_at)
+            .bind::<Nullable<Timestamp>, _>(w.update.step_started_at)
+            .bind::<Bool, _>(w.update.due_on.is_some())
+            .bind::<Nullable<Date>, _>(w.update.due_on.flatten())
+            .bind::<Nullable<Bool>, _>(w.update.due_provisional)
             .load(pg)?;
             Ok(rows.len() == 1)
         }

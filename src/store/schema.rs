@@ -63,6 +63,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         prefilled -> Text,
+        step_started_at -> Nullable<Timestamp>,
+        due_on -> Nullable<Date>,
+        due_provisional -> Bool,
     }
 }
 

@@ -15,6 +15,7 @@ mod cli;
 mod clock_skew;
 mod concurrency;
 mod consent;
+mod deadlines;
 mod documents;
 mod http_api;
 mod intake;
