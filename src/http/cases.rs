@@ -362,12 +362,13 @@ pub async fn case_history(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
+    let intake = state.signing.intake;
     let list = state
         .use_case(
             &who,
             Action::CaseHistory,
             Some(id.clone()),
-            move |conn, catalog, actor, _| cases::history(conn, catalog, actor, &id),
+            move |conn, catalog, actor, _| cases::history(conn, catalog, actor, &id, intake),
         )
         .await?;
     Ok(HttpResponse::Ok().json(list))

@@ -92,6 +92,11 @@ pub struct HistoryEntry {
     pub to_label: String,
     /// Reason given.
     pub reason: Option<String>,
+    /// For a transition: the working days the step it ends took, from that step's start (the
+    /// next opening after it began) to this moment.
+    pub step_working_days: Option<i64>,
+    /// The norm of that step in working days, when it had one.
+    pub step_norm_working_days: Option<u32>,
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -291,12 +296,14 @@ pub fn history(
     catalog: &Catalog,
     actor: &Actor,
     id: &str,
+    intake: crate::domain::calendar::Hours,
 ) -> Result<Vec<HistoryEntry>, ServiceError> {
     let v = load_visible(conn, catalog, actor, id)?;
     let def = &v.workflow.definition;
     let events = audit_rows::for_case(conn, id, &["case.created", "case.transition"])?;
+    let calendar = super::calendar::load(conn, intake)?;
     let mut names: HashMap<String, Option<String>> = HashMap::new();
-    let mut out = Vec::with_capacity(events.len());
+    let mut out: Vec<HistoryEntry> = Vec::with_capacity(events.len());
     for e in events {
         let p: Value = serde_json::from_str(&e.payload).map_err(|err| {
             crate::store::StoreError::Corrupt(format!("audit event {}: {err}", e.id))
@@ -319,7 +326,25 @@ pub fn history(
         } else {
             (text("from"), text("to").unwrap_or_default())
         };
+        // The step this event ends began with the previous entry.
+        let (step_working_days, step_norm_working_days) = match (out.last(), &from) {
+            (Some(prev), Some(_)) => {
+                let start = calendar.next_working_moment(prev.at).value;
+                let took = calendar.working_days_between(
+                    crate::domain::calendar::moscow(start).date(),
+                    crate::domain::calendar::moscow(utc(e.at)).date(),
+                );
+                let norm = match prev.transition.as_deref().and_then(|t| def.transition(t)) {
+                    Some(t) => def.sla_of(t),
+                    None => def.state(&prev.to).and_then(|s| s.sla_working_days),
+                };
+                (Some(took.value.max(0)), norm)
+            }
+            _ => (None, None),
+        };
         out.push(HistoryEntry {
+            step_working_days,
+            step_norm_working_days,
             at: utc(e.at),
             actor_id: e.actor_id.clone(),
             actor_name,

@@ -94,6 +94,33 @@ async fn each_step_is_due_by_its_norm_counted_in_working_days_from_its_start() {
 
     // A final state has no deadline.
     app.step(&reviewer, &id, "approve", v, json!({})).await;
+    // The history says how long each finished step took against its norm: the decision
+    // after resubmission took 4 working days (12-15 May) against 3.
+    let history = json_of(app.get(&format!("/api/v1/cases/{id}/history"), &me).await).await;
+    let steps: Vec<(Value, Value, Value)> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| {
+            (
+                h["transition"].clone(),
+                h["step_working_days"].clone(),
+                h["step_norm_working_days"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Value::Null, Value::Null, Value::Null),
+            (json!("submit"), json!(0), Value::Null),
+            (json!("start_review"), json!(0), json!(5)),
+            (json!("request_revision"), json!(0), json!(10)),
+            (json!("resubmit"), json!(0), json!(5)),
+            (json!("approve"), json!(4), json!(3)),
+        ],
+        "{history}"
+    );
     assert_eq!(
         due(&case(&app, &me, &id).await),
         (Value::Null, json!(false), json!(false))
