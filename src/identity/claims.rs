@@ -141,6 +141,12 @@ impl Found {
             || self.inn.is_none()
     }
 
+    /// Whether what a login cannot go without (the person id and the confirmed flag) is
+    /// still missing; the rest (names, SNILS, INN) only makes the profile poorer.
+    pub fn lacks_essentials(&self) -> bool {
+        self.subject.is_none() || self.trusted.is_none()
+    }
+
     /// Fills what is still missing from `later`; what an earlier source said stays.
     pub fn fill(&mut self, later: Found) {
         let Found {

@@ -368,14 +368,29 @@ impl Oidc {
         );
         let access = response.access_token();
         if found.incomplete() && self.client.user_info_url().is_some() {
-            found.fill(self.read_userinfo(access, claims.subject(), names).await?);
+            let more = self.read_userinfo(access, claims.subject(), names).await;
+            found = Self::take_more(found, more)?;
         }
         if found.incomplete()
             && let (Some(base), Some(oid)) = (&self.config.persons_base, found.subject.clone())
         {
-            found.fill(self.read_persons(base, access.secret(), &oid).await?);
+            let more = self.read_persons(base, access.secret(), &oid).await;
+            found = Self::take_more(found, more)?;
         }
         found.into_identity().ok_or(LoginError::NoSubject)
+    }
+
+    /// Adds what a further source said. A source that failed stops the login only when the
+    /// login cannot go on without it (no person id or confirmed flag yet), or when it answered
+    /// about someone else; otherwise the person logs in with a poorer profile.
+    fn take_more(mut found: Found, more: Result<Found, LoginError>) -> Result<Found, LoginError> {
+        match more {
+            Ok(more) => found.fill(more),
+            Err(e @ LoginError::InvalidIdToken(_)) => return Err(e),
+            Err(e) if found.lacks_essentials() => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "optional claims unavailable; login goes on"),
+        }
+        Ok(found)
     }
 
     /// Reads the userinfo endpoint; its `sub` must be the ID token's (the library checks).

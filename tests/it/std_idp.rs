@@ -69,6 +69,10 @@ pub struct StdIdp {
     pub refuse_client: Mutex<bool>,
     /// Userinfo names another subject while set.
     pub userinfo_other_sub: Mutex<bool>,
+    /// Userinfo answers 500 while set.
+    pub userinfo_down: Mutex<bool>,
+    /// The ID token carries the confirmed flag, names, birth date and SNILS (not INN).
+    pub rich_id_token: Mutex<bool>,
     /// Scopes asked for at the last authorization.
     pub last_scopes: Mutex<Vec<String>>,
 }
@@ -161,10 +165,22 @@ async fn token(
         return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
     };
     let now = p.clock.now().timestamp();
-    let claims = json!({
+    let mut claims = json!({
         "iss": p.issuer, "aud": CLIENT_ID, "sub": "555", "iat": now, "exp": now + 300,
         "nonce": grant.nonce,
     });
+    if *p.rich_id_token.lock().expect("rich") {
+        let map = claims.as_object_mut().expect("object");
+        for (k, v) in [
+            ("trusted", json!(true)),
+            ("family_name", json!("Кузнецова")),
+            ("given_name", json!("Ольга")),
+            ("birthdate", json!("1979-03-15")),
+            ("snils", json!("112-233-445 95")),
+        ] {
+            map.insert(k.into(), v);
+        }
+    }
     let id_token = {
         let key = p.key.lock().expect("key");
         let mut header = Header::new(Algorithm::ES256);
@@ -193,6 +209,9 @@ async fn userinfo(p: web::Data<Arc<StdIdp>>, req: HttpRequest) -> HttpResponse {
     let Some(scopes) = p.tokens.lock().expect("tokens").get(&token).cloned() else {
         return HttpResponse::Unauthorized().finish();
     };
+    if *p.userinfo_down.lock().expect("down") {
+        return HttpResponse::InternalServerError().finish();
+    }
     let sub = if *p.userinfo_other_sub.lock().expect("sub") {
         "556"
     } else {
@@ -234,6 +253,8 @@ pub fn start_std_idp(clock: Arc<ManualClock>) -> Arc<StdIdp> {
         down: Mutex::new(false),
         refuse_client: Mutex::new(false),
         userinfo_other_sub: Mutex::new(false),
+        userinfo_down: Mutex::new(false),
+        rich_id_token: Mutex::new(false),
         last_scopes: Mutex::default(),
     });
     let data = web::Data::new(idp.clone());
@@ -364,6 +385,28 @@ async fn claims_come_from_userinfo_under_the_configured_scopes() {
             Some("500100732259".into())
         ),
         "SNILS and INN from userinfo are kept on the profile"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_userinfo_stops_only_a_login_that_cannot_go_without_it() {
+    let (app, idp) = std_app(ESIA_SCOPES).await;
+    *idp.userinfo_down.lock().expect("down") = true;
+    // Everything but INN is in the ID token: the person logs in without INN.
+    *idp.rich_id_token.lock().expect("rich") = true;
+    let (status, body) = login(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        profile_of(&app, "555"),
+        (Some("Кузнецова".into()), Some("11223344595".into()), None)
+    );
+    // Without the confirmed flag in the ID token there is no login without userinfo.
+    *idp.rich_id_token.lock().expect("rich") = false;
+    let (status, body) = login(&app).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::BAD_GATEWAY, json!("provider_unavailable")),
+        "{body}"
     );
 }
 
