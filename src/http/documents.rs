@@ -222,13 +222,7 @@ async fn read_upload_form(
             }
         }
     }
-    file.ok_or_else(|| {
-        ApiError::new(
-            S::BAD_REQUEST,
-            "file_missing",
-            "В запросе нет файла (поле file)",
-        )
-    })
+    file.ok_or_else(file_missing)
 }
 
 fn form_too_large() -> ApiError {
@@ -503,6 +497,14 @@ pub async fn replace(
     Ok(HttpResponse::Ok().json(dto))
 }
 
+fn file_missing() -> ApiError {
+    ApiError::new(
+        S::BAD_REQUEST,
+        "file_missing",
+        "В запросе нет файла (поле file)",
+    )
+}
+
 /// The replacement form: the file within its type's limit; other parts are dropped.
 async fn read_replace_form(
     ty: &DocumentType,
@@ -517,13 +519,7 @@ async fn read_replace_form(
             return Err(form_too_large());
         }
     }
-    file.ok_or_else(|| {
-        ApiError::new(
-            S::BAD_REQUEST,
-            "file_missing",
-            "В запросе нет файла (поле file)",
-        )
-    })
+    file.ok_or_else(file_missing)
 }
 
 fn format_name(f: Format) -> &'static str {
@@ -660,7 +656,7 @@ pub async fn remove(
     tag = "documents",
     params(("id" = String, Path, description = "Case id")),
     responses(
-        (status = 200, description = "The readiness table", body = documents::Readiness),
+        (status = 200, description = "The readiness table", body = crate::service::readiness::Readiness),
         (status = 404, description = "No such case (or not yours to see)", body = ErrorBody),
     ),
     security(("session" = []))
@@ -677,7 +673,9 @@ pub async fn readiness(
             &who,
             Action::CaseReadiness,
             Some(id.clone()),
-            move |conn, catalog, actor, _| documents::readiness(conn, catalog, actor, &id),
+            move |conn, catalog, actor, _| {
+                crate::service::readiness::readiness(conn, catalog, actor, &id)
+            },
         )
         .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -194,8 +194,8 @@ pub async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let oidc = oidc(&state)?;
-    let client = client_of(&req, &state);
     let ip = state.proxies.client_of(&req);
+    let client = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let now = state.clock.now();
     let query = query.into_inner();
     let binding = req

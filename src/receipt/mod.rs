@@ -6,12 +6,10 @@
 pub mod pdf;
 pub mod xml;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
-/// Moscow local time of `t` (UTC+3, no daylight saving since 2014).
-pub fn in_moscow(t: DateTime<Utc>) -> NaiveDateTime {
-    t.naive_utc() + chrono::Duration::hours(3)
-}
+/// Moscow local time of `t` (the calendar's one definition of it).
+pub use crate::domain::calendar::moscow as in_moscow;
 
 /// `23.11.2026 12:00:00 МСК`.
 pub fn moscow_time(t: DateTime<Utc>) -> String {

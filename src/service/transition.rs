@@ -137,23 +137,25 @@ pub fn run(
         }
         let accepted = gathered.accepted;
         let submitted = crate::engine::submits(def, &case.state, t);
-        // The step this transition starts: a step with a deadline starts counting at the next
-        // opening (a submission's registration moment), and is due so many working days on.
-        let step = match def.sla_of(t) {
-            Some(days) => {
-                let calendar = super::calendar::load(conn, signing.intake)?;
-                let start = calendar.next_working_moment(clock_now);
+        // The step this transition starts begins at the next opening by the production
+        // calendar (for a submission, its registration moment, which the receipt shows) and,
+        // with a norm, is due so many working days on. The calendar is read only when needed.
+        let sla = def.sla_of(t);
+        let (start, due) = if sla.is_some() || !t.effects.is_empty() {
+            let calendar = super::calendar::load(conn, signing.intake)?;
+            let start = calendar.next_working_moment(clock_now);
+            let due = sla.map(|days| {
                 let local = crate::domain::calendar::moscow(start.value).date();
                 let due = calendar.add_working_days(local, days);
-                Step {
-                    started_at: start.value.naive_utc(),
-                    due: Some((due.value, due.provisional || start.provisional)),
-                }
-            }
-            None => Step {
-                started_at: now,
-                due: None,
-            },
+                (due.value, due.provisional || start.provisional)
+            });
+            (start.value, due)
+        } else {
+            (clock_now, None)
+        };
+        let step = Step {
+            started_at: start.naive_utc(),
+            due,
         };
         // Stages the change (with `payload`), answers, and writes it with the remembered
         // response.
@@ -203,6 +205,7 @@ pub fn run(
                 accepted: accepted.as_ref(),
                 signing,
                 now: clock_now,
+                registered_at: start,
                 payload: &mut payload,
                 number: None,
             };

@@ -35,9 +35,7 @@ impl Effect for IssueReceipt {
         let (case, t, def) = (cx.case, cx.transition, &cx.workflow.definition);
         let at = cx.now.naive_utc();
         let v = &accepted.verified;
-        // Received now; registered at the next opening when outside the intake hours.
-        let calendar = crate::service::calendar::load(conn, cx.signing.intake)?;
-        let registered = calendar.next_working_moment(cx.now).value;
+        let registered = cx.registered_at;
         let signature_id = crate::domain::ids::uuid_v7(cx.now).to_string();
         rows::insert_signature(
             conn,

@@ -29,8 +29,11 @@ pub struct EffectContext<'a> {
     pub accepted: Option<&'a Accepted>,
     /// Receipt numbering settings.
     pub signing: &'a Signing,
-    /// The clock's now.
+    /// The clock's now: when the request arrived.
     pub now: DateTime<Utc>,
+    /// When it counts as registered: `now` within the intake hours of a working day, else the
+    /// next opening (the step's start).
+    pub registered_at: DateTime<Utc>,
     /// The transition's audit event payload; effects add what they did.
     pub payload: &'a mut Value,
     /// The case's number, once an effect has given or found it.
