@@ -676,3 +676,41 @@ async fn pending_logins_are_bounded_per_client_and_pruned() {
     assert_eq!(start().await.expect("login").status(), StatusCode::FOUND);
     assert_eq!(count(), 1);
 }
+
+#[tokio::test]
+async fn pending_logins_are_bounded_in_total() {
+    use accredo::identity::login::MAX_PENDING;
+    use accredo::store::schema::login_attempts as la;
+    use diesel::prelude::*;
+    let (app, _idp) = std_app(ESIA_SCOPES).await;
+    // The server already holds as many pending logins as it takes, from many addresses.
+    {
+        let now = app.clock.now().naive_utc();
+        let mut conn = app.state.store.conn().expect("conn");
+        diesel::sql_query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+             INSERT INTO login_attempts
+                 (state, nonce, pkce_verifier, created_at, used_at, browser_hash, client)
+             SELECT 's' || i, 'n', 'v', $2, NULL, '', 'c' || i FROM n",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(MAX_PENDING)
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .execute(&mut *conn)
+        .expect("insert");
+        assert_eq!(
+            la::table
+                .count()
+                .get_result::<i64>(&mut *conn)
+                .expect("count"),
+            MAX_PENDING
+        );
+    }
+    let res = browser()
+        .get(format!("{}/auth/login", app.base))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(json_of(res).await["code"], "login_busy");
+}
