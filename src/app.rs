@@ -248,6 +248,71 @@ pub async fn connect_login(
     Ok(running)
 }
 
+/// A name for this process's timer worker (its SQLite leases): host, process id, a random tag.
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Timers fired per claim.
+pub const TIMER_BATCH: i64 = 64;
+
+/// Fires due timers every `poll_ms` milliseconds until the process ends; a full batch is
+/// followed at once by the next, so a backlog (timers that fell due while every instance was
+/// down) drains at full speed.
+pub fn spawn_timers(state: &AppState, poll_ms: u64) {
+    if poll_ms == 0 {
+        return;
+    }
+    let (store, catalog, signing, clock) = (
+        state.store.clone(),
+        state.catalog.clone(),
+        state.signing.clone(),
+        state.clock.clone(),
+    );
+    let owner = worker_name();
+    actix_web::rt::spawn(async move {
+        let pause = std::time::Duration::from_millis(poll_ms);
+        loop {
+            let (catalog, signing, owner) = (catalog.clone(), signing.clone(), owner.clone());
+            let clock = clock.clone();
+            let pass = store
+                .run(move |conn| {
+                    crate::service::timers::run_due(
+                        conn,
+                        &catalog,
+                        &signing,
+                        &owner,
+                        TIMER_BATCH,
+                        clock.as_ref(),
+                    )
+                })
+                .await;
+            match pass {
+                Ok(r) if r.claimed as i64 >= TIMER_BATCH => continue,
+                Ok(r) => {
+                    if r.claimed > 0 {
+                        tracing::info!(
+                            fired = r.fired,
+                            stale = r.stale,
+                            failed = r.failed,
+                            "timers fired"
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "timer pass failed"),
+            }
+            tokio::time::sleep(pause).await;
+        }
+    });
+}
+
 /// Writes audit checkpoints every `secs` seconds until the process ends.
 pub fn spawn_checkpoints(state: &AppState, secs: u64) {
     if secs == 0 {

@@ -54,6 +54,9 @@ enum Command {
     /// The production calendar (working days, Moscow time).
     #[command(subcommand)]
     Calendar(CalendarCmd),
+    /// Deadline timers.
+    #[command(subcommand)]
+    Timers(TimersCmd),
     /// Inspect one untrusted file from standard input (started by the server with limits).
     #[command(hide = true)]
     InspectWorker {
@@ -162,6 +165,14 @@ enum DocumentsCmd {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TimersCmd {
+    /// Fire every timer due now and exit (for cron, beside or instead of the server's worker).
+    RunOnce,
+    /// How many timers are pending and how many are due.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,6 +341,39 @@ fn calendar_command(common: &Common, cmd: CalendarCmd) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+fn timers_command(common: &Common, cmd: TimersCmd) -> anyhow::Result<ExitCode> {
+    let store = existing_store(common)?;
+    let mut conn = store.conn()?;
+    let now = SystemClock.now();
+    match cmd {
+        TimersCmd::RunOnce => {
+            let catalog = app::load_catalog(common)?;
+            let mut signing = crate::signature::Signing::default();
+            signing.region.clone_from(&common.region_code);
+            signing.intake = common.intake_hours;
+            let r = crate::service::timers::drain(
+                &mut conn,
+                &catalog,
+                &signing,
+                &app::worker_name(),
+                app::TIMER_BATCH,
+                &SystemClock,
+                usize::MAX,
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "timers: {} fired, {} stale, {} refused",
+                r.fired, r.stale, r.failed
+            );
+        }
+        TimersCmd::Status => {
+            let (pending, due) = crate::store::timers::pending(&mut conn, now.naive_utc())?;
+            println!("timers: {pending} pending, {due} due now");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The store of an existing, migrated database. Every command but `migrate`, `serve` and
 /// `demo` works on one: a missing or unmigrated database is refused, never created.
 fn existing_store(common: &Common) -> anyhow::Result<Store> {
@@ -364,6 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Workflows(WorkflowsCmd::Check { files }) => check_workflows(&common, files),
         Command::Calendar(cmd) => calendar_command(&common, cmd),
+        Command::Timers(cmd) => timers_command(&common, cmd),
         Command::Audit(AuditCmd::Verify) => {
             let store = existing_store(&common)?;
             let report = verify::run(&mut *store.conn()?)?;
@@ -865,6 +910,7 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         );
     }
     let checkpoint_secs = serve.checkpoint_secs;
+    let timer_poll_ms = serve.timer_poll_ms;
     let workers = serve
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
@@ -880,6 +926,7 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         state.https = public_url.starts_with("https://");
         let idp = app::connect_login(&mut state, serve, &public_url, demo).await?;
         app::spawn_checkpoints(&state, checkpoint_secs);
+        app::spawn_timers(&state, timer_poll_ms);
         let server = crate::http::server(state, listener, workers)?;
         println!("accredo listening on {public_url}");
         println!("API documentation: {public_url}/api-docs/");

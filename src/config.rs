@@ -119,6 +119,10 @@ pub struct Serve {
     /// Seconds between automatic audit checkpoints (0 disables them).
     #[arg(long, env = "ACCREDO_AUDIT_CHECKPOINT_SECS", default_value_t = 3600)]
     pub checkpoint_secs: u64,
+    /// Milliseconds between passes of the timer worker, which fires due deadlines (0 disables
+    /// it in this instance; `accredo timers run-once` from cron then does it).
+    #[arg(long, env = "ACCREDO_TIMER_POLL_MS", default_value_t = 500)]
+    pub timer_poll_ms: u64,
     /// Failed logins and invalid tokens allowed per client address per minute.
     #[arg(long, env = "ACCREDO_AUTH_FAILURES_PER_MINUTE", default_value_t = 20)]
     pub auth_failures_per_minute: u32,

@@ -45,6 +45,13 @@ impl ManualClock {
         Self(std::sync::Mutex::new(start.trunc_subsecs(6)))
     }
 
+    /// Sets the clock to `at` (forward or back).
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at.trunc_subsecs(6);
+        }
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: chrono::Duration) {
         if let Ok(mut t) = self.0.lock() {

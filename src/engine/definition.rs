@@ -21,6 +21,24 @@ pub struct RawState {
     /// Deadline for leaving this state, in working days (used by timers).
     #[serde(default)]
     pub sla_working_days: Option<u32>,
+    /// Effects run by every transition that enters this state (after the transition's own).
+    #[serde(default)]
+    pub on_enter: Vec<Spanned<String>>,
+    /// Effects run by every transition that leaves this state (before the transition's own).
+    #[serde(default)]
+    pub on_exit: Vec<Spanned<String>>,
+    /// What the step's timer does when its deadline passes: run this system transition with
+    /// this reason. Without it, a passed deadline is escalated (flagged and audited).
+    #[serde(default)]
+    pub on_deadline: Option<RawDeadline>,
+}
+
+/// A deadline's transition as written in YAML.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeadline {
+    pub transition: Spanned<String>,
+    pub reason: String,
 }
 
 /// A transition as written in YAML.
@@ -77,6 +95,10 @@ pub struct RawWorkflow {
     pub transitions: Vec<RawTransition>,
     #[serde(default)]
     pub document_types: Vec<RawDocumentType>,
+    /// The norm of the whole procedure, from the first registration to a decision, in working
+    /// days.
+    #[serde(default)]
+    pub procedure_sla_working_days: Option<u32>,
 }
 
 /// A validated state.
@@ -92,6 +114,21 @@ pub struct State {
     pub editable: bool,
     /// Deadline for leaving this state, in working days.
     pub sla_working_days: Option<u32>,
+    /// Effects every entering transition runs (after its own).
+    pub on_enter: Vec<String>,
+    /// Effects every leaving transition runs (before its own).
+    pub on_exit: Vec<String>,
+    /// The system transition run when the step's deadline passes (else it is escalated).
+    pub on_deadline: Option<Deadline>,
+}
+
+/// The transition a passed deadline runs.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Deadline {
+    /// A transition from this state open to the `system` role.
+    pub transition: String,
+    /// The reason it is run with, in Russian.
+    pub reason: String,
 }
 
 /// A validated transition.
@@ -157,6 +194,8 @@ pub struct Definition {
     pub transitions: Vec<Transition>,
     /// Document types with limits.
     pub document_types: Vec<DocumentType>,
+    /// The norm of the whole procedure (first registration to a decision), in working days.
+    pub procedure_sla_working_days: Option<u32>,
 }
 
 impl Definition {
@@ -169,6 +208,24 @@ impl Definition {
     pub fn sla_of(&self, t: &Transition) -> Option<u32> {
         t.sla_working_days
             .or_else(|| self.state(&t.to).and_then(|s| s.sla_working_days))
+    }
+
+    /// Every effect `t` runs from state `from`, in order: the left state's `on_exit`, the
+    /// transition's own, the entered state's `on_enter`.
+    pub fn effects_of<'a>(&'a self, from: &str, t: &'a Transition) -> Vec<&'a str> {
+        let exit = self
+            .state(from)
+            .map(|s| s.on_exit.as_slice())
+            .unwrap_or_default();
+        let enter = self
+            .state(&t.to)
+            .map(|s| s.on_enter.as_slice())
+            .unwrap_or_default();
+        exit.iter()
+            .chain(&t.effects)
+            .chain(enter)
+            .map(String::as_str)
+            .collect()
     }
 
     /// The transition with that name.

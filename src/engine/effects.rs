@@ -1,11 +1,49 @@
 //! Effect names: what a transition does besides moving the case, named in the workflow YAML
-//! and validated at load like guards. Their implementations live in `service/effects/`, one
-//! file each (they write rows); the engine only knows the names.
+//! (on a transition, or on a state's `on_enter`/`on_exit`) and validated at load like guards.
+//! Their implementations live in `service/effects/`, one file each (they add rows to the
+//! commit); the engine only knows the names and where each may be named.
 
-/// Every effect a workflow may name, in the order they may depend on each other.
-pub const EFFECTS: &[&str] = &["assign_number", "issue_receipt"];
+/// Where an effect is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A transition's `effects`.
+    Transition,
+    /// A state's `on_enter`.
+    Enter,
+    /// A state's `on_exit`.
+    Exit,
+}
+
+impl Place {
+    /// As the YAML says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Place::Transition => "a transition",
+            Place::Enter => "on_enter",
+            Place::Exit => "on_exit",
+        }
+    }
+}
+
+const ANYWHERE: &[Place] = &[Place::Transition, Place::Enter, Place::Exit];
+
+/// Every effect a workflow may name with the places it may be named, in the order they may
+/// depend on each other.
+pub const EFFECTS: &[(&str, &[Place])] = &[
+    ("assign_number", &[Place::Transition]),
+    ("issue_receipt", &[Place::Transition]),
+    // The step's deadline timer: needs the step's due date, known once the state is entered.
+    ("start_timer", &[Place::Enter]),
+    ("cancel_timers", ANYWHERE),
+    ("start_procedure_timer", &[Place::Transition]),
+];
+
+/// Where an effect may be named, if it exists.
+pub fn place_of(name: &str) -> Option<&'static [Place]> {
+    EFFECTS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+}
 
 /// Whether an effect with that name exists.
 pub fn is_known(name: &str) -> bool {
-    EFFECTS.contains(&name)
+    place_of(name).is_some()
 }

@@ -111,6 +111,27 @@ pub fn check_transition<'d>(
     Ok(t)
 }
 
+/// Checks everything but guards for the system (a timer) running transition `name`: only
+/// transitions open to the `system` role, which no user holds.
+pub fn check_system_transition<'d>(
+    def: &'d Definition,
+    state: &str,
+    name: &str,
+    reason: Option<&str>,
+) -> Result<&'d Transition, TransitionError> {
+    let t = def.transition(name).ok_or(TransitionError::Unknown)?;
+    if !t.roles.contains(&Role::System) {
+        return Err(TransitionError::Forbidden);
+    }
+    if !t.from.iter().any(|s| s == state) {
+        return Err(TransitionError::WrongState(state.to_owned()));
+    }
+    if t.requires_reason && reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(TransitionError::ReasonRequired);
+    }
+    Ok(t)
+}
+
 /// Transitions the actor could run from the case's current state (guards not evaluated).
 pub fn available<'d>(
     def: &'d Definition,

@@ -275,6 +275,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
     }
 
     check_graph(&mut c, &raw, &edges, &state_names);
+    check_timers(&mut c, &raw);
 
     let mut doc_codes = BTreeSet::new();
     let mut document_types = Vec::new();
@@ -327,11 +328,89 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                 r#final: s.r#final,
                 editable: s.editable,
                 sla_working_days: s.sla_working_days,
+                on_enter: s.on_enter.iter().map(|e| e.to_string()).collect(),
+                on_exit: s.on_exit.iter().map(|e| e.to_string()).collect(),
+                on_deadline: s.on_deadline.map(|d| super::definition::Deadline {
+                    transition: d.transition.to_string(),
+                    reason: d.reason,
+                }),
             })
             .collect(),
         transitions,
         document_types,
+        procedure_sla_working_days: raw.procedure_sla_working_days,
     })
+}
+
+/// State effects and deadlines: known names in the right place, and a deadline transition
+/// that the timer can run (from this state, open to `system`) on a state whose every entry
+/// starts the timer and whose every exit cancels it.
+fn check_timers(c: &mut Collector<'_>, raw: &RawWorkflow) {
+    use super::effects::{Place, place_of};
+    for s in &raw.states {
+        let item = format!("state {}", *s.name);
+        for (list, place) in [(&s.on_enter, Place::Enter), (&s.on_exit, Place::Exit)] {
+            for e in list {
+                match place_of(e) {
+                    None => c.push(
+                        e,
+                        item.clone(),
+                        "unknown_effect",
+                        format!("unknown effect `{}`", **e),
+                    ),
+                    Some(allowed) if !allowed.contains(&place) => c.push(
+                        e,
+                        item.clone(),
+                        "effect_misplaced",
+                        format!("effect `{}` cannot run on {}", **e, place.as_str()),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+        let starts = s.on_enter.iter().any(|e| e.as_str() == "start_timer");
+        let entering_without_deadline = raw
+            .transitions
+            .iter()
+            .filter(|t| t.to.as_str() == s.name.as_str())
+            .any(|t| t.sla_working_days.is_none());
+        if starts && s.sla_working_days.is_none() && entering_without_deadline {
+            c.push(
+                &s.name,
+                item.clone(),
+                "timer_without_deadline",
+                "start_timer needs sla_working_days on the state or on every transition into it"
+                    .into(),
+            );
+        }
+        let Some(d) = &s.on_deadline else { continue };
+        let runnable = raw.transitions.iter().any(|t| {
+            t.name.as_str() == d.transition.as_str()
+                && t.from.iter().any(|f| f.as_str() == s.name.as_str())
+                && t.roles.iter().any(|r| r.as_str() == "system")
+        });
+        let cancels = s.on_exit.iter().any(|e| e.as_str() == "cancel_timers");
+        if !runnable || !starts || !cancels {
+            c.push(
+                &d.transition,
+                item.clone(),
+                "deadline_transition_invalid",
+                "on_deadline needs a transition from this state open to the system role, start_timer on entry and cancel_timers on exit".into(),
+            );
+        }
+    }
+    for t in &raw.transitions {
+        for e in &t.effects {
+            if place_of(e).is_some_and(|p| !p.contains(&Place::Transition)) {
+                c.push(
+                    e,
+                    format!("transition {}", *t.name),
+                    "effect_misplaced",
+                    format!("effect `{}` cannot run on a transition", **e),
+                );
+            }
+        }
+    }
 }
 
 /// Unreachable states and states from which no final state can be reached.

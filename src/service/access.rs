@@ -23,6 +23,15 @@ pub struct Visible {
 }
 
 impl Visible {
+    /// The same case at another row (after a change).
+    pub fn with(&self, case: Case) -> Visible {
+        Visible {
+            case,
+            workflow: self.workflow.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+
     /// The engine's view of the case.
     pub fn view(&self) -> CaseView<'_> {
         CaseView {
@@ -64,19 +73,29 @@ pub fn load_visible(
     actor: &Actor,
     case_id: &str,
 ) -> Result<Visible, ServiceError> {
-    let case = cases::find(conn, case_id)?.ok_or(ServiceError::CaseNotFound)?;
-    let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
-    let owner = UserId::from_stored(case.owner_id.clone());
-    let visible = Visible {
-        case,
-        workflow,
-        owner,
-    };
+    let visible = load(conn, catalog, case_id)?;
     if can_view(visible.view(), actor) {
         Ok(visible)
     } else {
         Err(ServiceError::CaseHidden)
     }
+}
+
+/// Loads a case with its pinned workflow, whoever asks: for the system (timers), which acts on
+/// every case.
+pub fn load(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    case_id: &str,
+) -> Result<Visible, ServiceError> {
+    let case = cases::find(conn, case_id)?.ok_or(ServiceError::CaseNotFound)?;
+    let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
+    let owner = UserId::from_stored(case.owner_id.clone());
+    Ok(Visible {
+        case,
+        workflow,
+        owner,
+    })
 }
 
 /// Runs a use case and, if it ends in an access denial, audits the denial.

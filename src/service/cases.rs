@@ -63,6 +63,14 @@ pub struct CaseDto {
     pub due_provisional: bool,
     /// The due date has passed (Moscow time).
     pub overdue: bool,
+    /// The current step's deadline passed while the case was in it and was escalated (UTC).
+    pub breached_at: Option<DateTime<Utc>>,
+    /// The Moscow date the whole procedure is due (from the first registration), once filed.
+    pub procedure_due_on: Option<chrono::NaiveDate>,
+    /// The procedure's due date rests on provisional calendar days.
+    pub procedure_due_provisional: bool,
+    /// The procedure's deadline passed before a decision and was escalated (UTC).
+    pub procedure_breached_at: Option<DateTime<Utc>>,
     /// Created at (UTC).
     pub created_at: DateTime<Utc>,
     /// Last changed at (UTC).
@@ -127,6 +135,10 @@ pub fn to_dto(v: &Visible, actor: &Actor, now: DateTime<Utc>) -> Result<CaseDto,
             .case
             .due_on
             .is_some_and(|due| crate::domain::calendar::moscow(now).date() > due),
+        breached_at: v.case.breached_at.map(utc),
+        procedure_due_on: v.case.procedure_due_on,
+        procedure_due_provisional: v.case.procedure_due_provisional,
+        procedure_breached_at: v.case.procedure_breached_at.map(utc),
         created_at: utc(v.case.created_at),
         updated_at: utc(v.case.updated_at),
         allowed_transitions: available(def, v.view(), actor)
@@ -195,6 +207,10 @@ pub fn create(
         step_started_at: Some(now),
         due_on: None,
         due_provisional: false,
+        breached_at: None,
+        procedure_due_on: None,
+        procedure_due_provisional: false,
+        procedure_breached_at: None,
     };
     write_tx(conn, |conn| {
         cases::insert(conn, &case)?;

@@ -227,8 +227,8 @@ pub fn record_upload(
         };
         apply_staged(
             conn,
-            stage_change(&case, case.version, change, actor, at),
-            None,
+            stage_change(&case, case.version, change, Some(actor), at),
+            &super::Extras::default(),
         )?;
         Ok(to_dto(row, &workflow.definition.document_types))
     })
@@ -299,8 +299,8 @@ pub fn delete(
         };
         apply_staged(
             conn,
-            stage_change(&case, case.version, change, actor, at),
-            None,
+            stage_change(&case, case.version, change, Some(actor), at),
+            &super::Extras::default(),
         )?;
         Ok(())
     })
@@ -384,8 +384,8 @@ pub fn record_replace(
         };
         apply_staged(
             conn,
-            stage_change(&case, case.version, change, actor, at),
-            None,
+            stage_change(&case, case.version, change, Some(actor), at),
+            &super::Extras::default(),
         )?;
         Ok(to_dto(row, &workflow.definition.document_types))
     })

@@ -64,8 +64,8 @@ pub fn patch(
         };
         let case = apply_staged(
             conn,
-            stage_change(&case, expected, change, actor, now),
-            None,
+            stage_change(&case, expected, change, Some(actor), now),
+            &super::Extras::default(),
         )?;
         to_dto(
             &Visible {

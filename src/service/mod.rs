@@ -12,6 +12,7 @@ pub mod form;
 pub mod prefill;
 pub mod readiness;
 pub mod signing;
+pub mod timers;
 pub mod transition;
 
 use crate::engine::TransitionError;
@@ -166,7 +167,7 @@ pub(crate) struct Change {
 
 /// The start of a case's step and its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Step {
+pub struct Step {
     /// When it starts.
     pub started_at: chrono::NaiveDateTime,
     /// The Moscow date it is due, and whether that rests on provisional calendar days.
@@ -182,9 +183,19 @@ pub(crate) struct Staged {
     pub expected: i64,
     /// The audit event.
     pub event: crate::store::audit::NewAuditEvent,
-    state_changed: bool,
-    form_changed: bool,
-    step_changed: bool,
+}
+
+/// What a change adds to its commit besides the case row and its audit event.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// The response to replay for a retried request.
+    pub remember: Option<crate::store::idempotency::Remembered>,
+    /// Timers started.
+    pub timers: Vec<crate::store::commit::NewTimer>,
+    /// Scopes of pending timers cancelled.
+    pub cancel: Vec<&'static str>,
+    /// The timer fired.
+    pub fired: Option<crate::store::commit::Fired>,
 }
 
 /// Computes a change of `case` (read at version `expected`) and its audit event, which extends
@@ -193,14 +204,14 @@ pub(crate) fn stage_change(
     case: &crate::store::cases::Case,
     expected: i64,
     change: Change,
-    actor: &crate::engine::Actor,
+    actor: Option<&crate::engine::Actor>,
     now: chrono::NaiveDateTime,
 ) -> Staged {
     let event = crate::audit::prepare(
         crate::audit::Entry {
             chain: case.id.clone(),
             kind: change.kind,
-            actor: Some(actor.user.to_string()),
+            actor: actor.map(|a| a.user.to_string()),
             case: Some(case.id.clone()),
             at: now,
             payload: change.payload,
@@ -208,8 +219,6 @@ pub(crate) fn stage_change(
         Some((case.audit_seq, &case.audit_head)),
     );
     let mut next = case.clone();
-    let state_changed = change.state.is_some();
-    let form_changed = change.form_data.is_some();
     if let Some(s) = change.state {
         next.state = s;
     }
@@ -219,11 +228,11 @@ pub(crate) fn stage_change(
     if change.submitted && next.submitted_at.is_none() {
         next.submitted_at = Some(now);
     }
-    let step_changed = change.step.is_some();
     if let Some(step) = change.step {
         next.step_started_at = Some(step.started_at);
         next.due_on = step.due.map(|(d, _)| d);
         next.due_provisional = step.due.is_some_and(|(_, p)| p);
+        next.breached_at = None;
     }
     next.version = expected + 1;
     next.audit_seq = event.seq;
@@ -233,44 +242,30 @@ pub(crate) fn stage_change(
         next,
         expected,
         event,
-        state_changed,
-        form_changed,
-        step_changed,
     }
 }
 
-/// Writes a staged change (and the response to remember for an idempotent retry) as one atomic
-/// write, version-checked; the caller runs it inside [`crate::store::single_write_tx`].
+/// Writes a staged change with what it adds to the commit as one atomic, version-checked
+/// [`crate::store::commit::CaseCommit`]; the caller runs it inside
+/// [`crate::store::single_write_tx`].
 pub(crate) fn apply_staged(
     conn: &mut DbConnection,
     staged: Staged,
-    remember: Option<&crate::store::idempotency::Remembered>,
+    extras: &Extras,
 ) -> Result<crate::store::cases::Case, ServiceError> {
-    use crate::store::cases::{self, CaseUpdate, Write};
-    let next = &staged.next;
-    let write = Write {
-        id: &next.id,
+    use crate::store::commit::{self, CaseCommit};
+    let commit = CaseCommit {
+        case: &staged.next,
         expected_version: staged.expected,
-        update: CaseUpdate {
-            state: staged.state_changed.then_some(next.state.as_str()),
-            form_data: staged.form_changed.then_some(next.form_data.as_str()),
-            version: next.version,
-            audit_seq: next.audit_seq,
-            audit_head: &next.audit_head,
-            submitted_at: next.submitted_at,
-            updated_at: next.updated_at,
-            step_started_at: staged
-                .step_changed
-                .then_some(next.step_started_at)
-                .flatten(),
-            due_on: staged.step_changed.then_some(next.due_on),
-            due_provisional: staged.step_changed.then_some(next.due_provisional),
-        },
         event: &staged.event,
-        remember,
+        remember: extras.remember.as_ref(),
+        timers: &extras.timers,
+        cancel: &extras.cancel,
+        fired: extras.fired.as_ref(),
     };
-    if !cases::apply(conn, &write)? {
-        let current = cases::find(conn, &next.id)?.map_or(staged.expected, |c| c.version);
+    if !commit::write(conn, &commit)? {
+        let current = crate::store::cases::find(conn, &staged.next.id)?
+            .map_or(staged.expected, |c| c.version);
         return Err(ServiceError::VersionConflict { current });
     }
     Ok(staged.next)

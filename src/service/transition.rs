@@ -1,15 +1,19 @@
-//! Running a transition: engine rules, guards, then one atomic, version-checked write of the
-//! new state, its audit event and (for retries) the remembered response.
+//! Running a transition, one fixed flow: replay → load → check_transition → needs → facts →
+//! guards → effects → commit. The same flow runs a user's request and a timer's transition.
 
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
 use super::effects::{self, EffectContext};
 use super::facts::{SignatureInput, Subject, gather};
-use super::{Change, ServiceError, Step, apply_staged, stage_change};
+use super::{Change, Extras, ServiceError, Step, apply_staged, stage_change};
 use crate::engine::catalog::Catalog;
+use crate::engine::definition::Transition;
 use crate::engine::guards;
-use crate::engine::{Actor, check_transition};
+use crate::engine::{Actor, TransitionError, check_system_transition, check_transition};
+use crate::registry::check::Checked;
 use crate::signature::Signing;
+use crate::store::cases::Case;
+use crate::store::commit::Fired;
 use crate::store::conn::more_writes_tx;
 use crate::store::idempotency::{self, Remembered};
 use crate::store::{DbConnection, StoreError, single_write_tx};
@@ -77,151 +81,49 @@ pub fn run(
         return Ok(done);
     }
     let expected = req.if_match.ok_or(ServiceError::PreconditionRequired)?;
-    let now = clock_now.naive_utc();
     // The applicant's register check, when the transition's guards made one: kept on the case
     // and audited whether the transition then ran or not.
-    let mut checked: Option<(String, crate::registry::check::Checked)> = None;
+    let mut checked = None;
     let result = single_write_tx(conn, |conn| {
-        let Visible {
-            case,
-            workflow,
-            owner,
-        } = load_visible(conn, catalog, actor, &req.case_id)?;
-        if case.version != expected {
+        let v = load_visible(conn, catalog, actor, &req.case_id)?;
+        if v.case.version != expected {
             return Err(ServiceError::VersionConflict {
-                current: case.version,
+                current: v.case.version,
             });
         }
-        let view = crate::engine::CaseView {
-            state: &case.state,
-            owner: &owner,
-            submitted: case.submitted_at.is_some(),
+        let reason = trimmed(req.reason.as_deref());
+        let view = v.view();
+        let def = &v.workflow.definition;
+        let t = check_transition(def, view, actor, &req.name, reason).map_err(|e| label(def, e))?;
+        let m = Move {
+            actor: Some(actor),
+            t,
+            reason,
+            signature: req.signature.as_deref(),
+            fired: None,
         };
-        let reason = req
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty());
-        let def = &workflow.definition;
-        let t = check_transition(def, view, actor, &req.name, reason).map_err(|e| match e {
-            crate::engine::TransitionError::WrongState(s) => {
-                crate::engine::TransitionError::WrongState(def.label_of(&s).to_owned())
-            }
-            other => other,
-        })?;
-        let form: Value = serde_json::from_str(&case.form_data)
-            .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
-        let needs = guards::needs(&t.guards);
-        let subject = Subject {
-            case: &case,
-            workflow: &workflow,
-            form: &form,
-            signature: Some(SignatureInput {
-                signing,
-                bytes: req.signature.as_deref(),
-                now: clock_now,
-            }),
-        };
-        let gathered = gather(conn, subject, &needs)?;
-        if let Some(c) = &gathered.checked {
-            checked = Some((case.owner_id.clone(), c.clone()));
-        }
-        let failures = guards::evaluate(&t.guards, &gathered.facts);
-        if !failures.is_empty() {
-            return Err(ServiceError::Guards(failures));
-        }
-        let mut payload =
-            json!({"transition": t.name, "from": case.state, "to": t.to, "reason": reason});
-        if let Some(r) = &gathered.facts.registry {
-            payload["registry"] = json!(r.code);
-        }
-        let accepted = gathered.accepted;
-        let submitted = crate::engine::submits(def, &case.state, t);
-        // The step this transition starts begins at the next opening by the production
-        // calendar (for a submission, its registration moment, which the receipt shows) and,
-        // with a norm, is due so many working days on. The calendar is read only when needed.
-        let sla = def.sla_of(t);
-        let (start, due) = if sla.is_some() || !t.effects.is_empty() {
-            let calendar = super::calendar::load(conn, signing.intake)?;
-            let start = calendar.next_working_moment(clock_now);
-            let due = sla.map(|days| {
-                let local = crate::domain::calendar::moscow(start.value).date();
-                let due = calendar.add_working_days(local, days);
-                (due.value, due.provisional || start.provisional)
-            });
-            (start.value, due)
-        } else {
-            (clock_now, None)
-        };
-        let step = Step {
-            started_at: start.naive_utc(),
-            due,
-        };
-        // Stages the change (with `payload`), answers, and writes it with the remembered
-        // response.
-        let finish = |conn: &mut DbConnection, payload: Value| -> Result<CaseDto, ServiceError> {
-            let change = Change {
-                submitted,
-                state: Some(t.to.clone()),
-                form_data: None,
-                kind: "case.transition",
-                payload,
-                step: Some(step),
+        let respond = |next: &Case| -> Result<Option<Remembered>, ServiceError> {
+            let Some(key) = &req.idempotency_key else {
+                return Ok(None);
             };
-            let staged = stage_change(&case, expected, change, actor, now);
-            let dto = to_dto(
-                &Visible {
-                    case: staged.next.clone(),
-                    workflow: workflow.clone(),
-                    owner: owner.clone(),
-                },
-                actor,
-                clock_now,
-            )?;
-            let remember = match &req.idempotency_key {
-                Some(key) => Some(Remembered {
-                    user_id: actor.user.to_string(),
-                    idem_key: key.clone(),
-                    request_hash: req.fingerprint.clone(),
-                    case_id: req.case_id.clone(),
-                    response: serde_json::to_string(&dto)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    created_at: now,
-                }),
-                None => None,
-            };
-            apply_staged(conn, staged, remember.as_ref())?;
-            Ok(dto)
+            let dto = to_dto(&v.with(next.clone()), actor, clock_now)?;
+            Ok(Some(Remembered {
+                user_id: actor.user.to_string(),
+                idem_key: key.clone(),
+                request_hash: req.fingerprint.clone(),
+                case_id: req.case_id.clone(),
+                response: serde_json::to_string(&dto)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                created_at: clock_now.naive_utc(),
+            }))
         };
-        if t.effects.is_empty() {
-            return finish(conn, payload);
-        }
-        // Effects write more than the one version-checked change: all in one transaction.
-        more_writes_tx(conn, |conn| {
-            let mut cx = EffectContext {
-                case: &case,
-                workflow: &workflow,
-                transition: t,
-                accepted: accepted.as_ref(),
-                signing,
-                now: clock_now,
-                registered_at: start,
-                payload: &mut payload,
-                number: None,
-            };
-            effects::run(conn, &t.effects, &mut cx)?;
-            finish(conn, payload)
-        })
+        let next = advance(conn, &v, m, signing, clock_now, &mut checked, respond)?;
+        to_dto(&v.with(next), actor, clock_now)
     });
     if let Some((owner, c)) = &checked {
-        crate::registry::check::record_for_case(
-            conn,
-            &req.case_id,
-            owner,
-            c,
-            &format!("transition:{}", req.name),
-            now,
-        )?;
+        let at = clock_now.naive_utc();
+        let source = format!("transition:{}", req.name);
+        crate::registry::check::record_for_case(conn, &req.case_id, owner, c, &source, at)?;
     }
     match result {
         Ok(dto) => Ok(Outcome::Done(dto)),
@@ -235,5 +137,162 @@ pub fn run(
             None => Err(ServiceError::Store(e)),
         },
         Err(e) => Err(e),
+    }
+}
+
+/// Runs the system transition a timer fires (its `transition`, with its `reason`) on the case
+/// as loaded in the caller's transaction; the commit marks the timer fired, and writes nothing if it is no
+/// longer pending.
+pub fn run_for_timer(
+    conn: &mut DbConnection,
+    v: &Visible,
+    timer: &crate::store::timers::Timer,
+    fired: Fired,
+    signing: &Signing,
+    clock_now: DateTime<Utc>,
+) -> Result<Case, ServiceError> {
+    let def = &v.workflow.definition;
+    let name = timer.transition.as_deref().unwrap_or_default();
+    let reason = trimmed(timer.reason.as_deref());
+    let t = check_system_transition(def, &v.case.state, name, reason).map_err(|e| label(def, e))?;
+    let m = Move {
+        actor: None,
+        t,
+        reason,
+        signature: None,
+        fired: Some(fired),
+    };
+    let mut checked = None;
+    advance(conn, v, m, signing, clock_now, &mut checked, |_| Ok(None))
+}
+
+fn trimmed(reason: Option<&str>) -> Option<&str> {
+    reason.map(str::trim).filter(|r| !r.is_empty())
+}
+
+fn label(def: &crate::engine::definition::Definition, e: TransitionError) -> TransitionError {
+    match e {
+        TransitionError::WrongState(s) => TransitionError::WrongState(def.label_of(&s).to_owned()),
+        other => other,
+    }
+}
+
+/// A checked transition about to run.
+struct Move<'a> {
+    /// Who runs it; `None` for the system.
+    actor: Option<&'a Actor>,
+    t: &'a Transition,
+    reason: Option<&'a str>,
+    signature: Option<&'a [u8]>,
+    /// The timer running it.
+    fired: Option<Fired>,
+}
+
+/// Needs → facts → guards → effects → commit, for a case loaded and checked at its version.
+fn advance(
+    conn: &mut DbConnection,
+    v: &Visible,
+    m: Move<'_>,
+    signing: &Signing,
+    clock_now: DateTime<Utc>,
+    checked: &mut Option<(String, Checked)>,
+    remember: impl FnOnce(&Case) -> Result<Option<Remembered>, ServiceError>,
+) -> Result<Case, ServiceError> {
+    let (case, t) = (&v.case, m.t);
+    let def = &v.workflow.definition;
+    let form: Value = serde_json::from_str(&case.form_data)
+        .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
+    let needs = guards::needs(&t.guards);
+    let subject = Subject {
+        case,
+        workflow: &v.workflow,
+        form: &form,
+        signature: Some(SignatureInput {
+            signing,
+            bytes: m.signature,
+            now: clock_now,
+        }),
+    };
+    let gathered = gather(conn, subject, &needs)?;
+    if let Some(c) = &gathered.checked {
+        *checked = Some((case.owner_id.clone(), c.clone()));
+    }
+    let failures = guards::evaluate(&t.guards, &gathered.facts);
+    if !failures.is_empty() {
+        return Err(ServiceError::Guards(failures));
+    }
+    let mut payload =
+        json!({"transition": t.name, "from": case.state, "to": t.to, "reason": m.reason});
+    if let Some(r) = &gathered.facts.registry {
+        payload["registry"] = json!(r.code);
+    }
+    if let Some(f) = &m.fired {
+        payload["timer"] = json!({"id": f.timer_id, "lateness_ms": f.lateness_ms});
+    }
+    // The step this transition starts begins at the next opening by the production calendar
+    // (for a submission, its registration moment, which the receipt shows) and, with a norm,
+    // is due so many working days on.
+    let names = def.effects_of(&case.state, t);
+    let sla = def.sla_of(t);
+    // Read only when a deadline or an effect needs it (else the built-in calendar, unused).
+    let calendar = if sla.is_some() || !names.is_empty() {
+        super::calendar::load(conn, signing.intake)?
+    } else {
+        crate::domain::calendar::Calendar::new(Default::default(), signing.intake)
+    };
+    let start = calendar.next_working_moment(clock_now);
+    let due = sla.map(|days| {
+        let local = crate::domain::calendar::moscow(start.value).date();
+        let due = calendar.add_working_days(local, days);
+        (due.value, due.provisional || start.provisional)
+    });
+    let step = Step {
+        started_at: start.value.naive_utc(),
+        due,
+    };
+    let write = |conn: &mut DbConnection| -> Result<Case, ServiceError> {
+        let mut extras = Extras {
+            fired: m.fired,
+            ..Extras::default()
+        };
+        let mut cx = EffectContext {
+            case,
+            step,
+            calendar: &calendar,
+            extras: &mut extras,
+            procedure_due: None,
+            workflow: &v.workflow,
+            transition: t,
+            accepted: gathered.accepted.as_ref(),
+            signing,
+            now: clock_now,
+            registered_at: start.value,
+            payload: &mut payload,
+            number: None,
+        };
+        effects::run(conn, &names, &mut cx)?;
+        let procedure_due = cx.procedure_due;
+        let change = Change {
+            submitted: crate::engine::submits(def, &case.state, t),
+            state: Some(t.to.clone()),
+            form_data: None,
+            kind: "case.transition",
+            payload,
+            step: Some(step),
+        };
+        let mut staged = stage_change(case, case.version, change, m.actor, clock_now.naive_utc());
+        if let Some((due, provisional)) = procedure_due {
+            staged.next.procedure_due_on = Some(due);
+            staged.next.procedure_due_provisional = provisional;
+        }
+        extras.remember = remember(&staged.next)?;
+        apply_staged(conn, staged, &extras)
+    };
+    // Effects that write rows themselves need the commit in a transaction; the others only add
+    // to the one atomic commit.
+    if effects::write_rows(&names)? {
+        more_writes_tx(conn, write)
+    } else {
+        write(conn)
     }
 }

@@ -437,7 +437,15 @@ where
     E: From<StoreError>,
 {
     type Manager = DbConnection;
+    // Inside a transaction already (a timer's firing runs the transition pipeline inside the
+    // claim's transaction): a savepoint, so the work still commits or rolls back as a whole.
+    let nested = <Manager as TransactionManager<Manager>>::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+        .is_some();
     let begun = match conn {
+        _ if nested => <Manager as TransactionManager<Manager>>::begin_transaction(conn),
         DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin),
         DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin),
     };

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod cases;
+pub mod commit;
 pub mod conn;
 pub mod consents;
 pub mod definitions;
@@ -16,6 +17,7 @@ pub mod registry;
 pub mod schema;
 pub mod sessions;
 pub mod signatures;
+pub mod timers;
 pub mod users;
 
 pub use conn::{Backend, DbConnection, DbTarget, Store, single_write_tx, snapshot_tx, write_tx};

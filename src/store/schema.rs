@@ -66,6 +66,30 @@ diesel::table! {
         step_started_at -> Nullable<Timestamp>,
         due_on -> Nullable<Date>,
         due_provisional -> Bool,
+        breached_at -> Nullable<Timestamp>,
+        procedure_due_on -> Nullable<Date>,
+        procedure_due_provisional -> Bool,
+        procedure_breached_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    timers (id) {
+        id -> Text,
+        case_id -> Text,
+        scope -> Text,
+        action -> Text,
+        transition -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        state -> Text,
+        due_at -> Timestamp,
+        status -> Text,
+        created_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        fired_at -> Nullable<Timestamp>,
+        lateness_ms -> Nullable<BigInt>,
+        outcome -> Nullable<Text>,
     }
 }
 
@@ -285,6 +309,7 @@ diesel::table! {
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
+diesel::joinable!(timers -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     user_roles,
@@ -309,4 +334,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     receipt_counters,
     case_numbers,
     receipts,
+    timers,
 );

@@ -126,7 +126,7 @@ async fn workflows_are_listed() {
         )
         .await;
     let body = json_of(res).await;
-    assert_eq!(body["version"], 2);
+    assert_eq!(body["version"], 3);
     assert_eq!(body["states"][2]["label"], "На рассмотрении");
     assert_eq!(body["document_types"][0]["max_size_kb"], 2048);
 }

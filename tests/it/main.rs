@@ -29,4 +29,5 @@ mod rogue_idp;
 mod signing;
 mod std_idp;
 mod support;
+mod timers;
 mod workflows;

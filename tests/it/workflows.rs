@@ -212,9 +212,9 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let original = std::fs::read_to_string(repo().join("workflows/periodic_accreditation.yaml"))
         .expect("yaml");
     let edited = original
-        .replace("version: 2", "version: 3")
+        .replace("version: 3", "version: 4")
         .replace(
-            "    effects: [assign_number, issue_receipt]\n    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
+            "    effects: [assign_number, issue_receipt, start_procedure_timer]\n    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
             "  - name: start_review",
         )
         .replace("label: В обработке", "label: Принято в обработку");
@@ -228,7 +228,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let me2 = app2.user("pin-specialist", &[Role::Specialist]);
 
     let still_old = json_of(app2.get(&format!("/api/v1/cases/{old_id}"), &me2).await).await;
-    assert_eq!(still_old["workflow_version"], 2);
+    assert_eq!(still_old["workflow_version"], 3);
     assert_eq!(still_old["definition_hash"], old["definition_hash"]);
     // The old version's guard still applies to the old case: an empty form cannot be submitted.
     let res = app2.transition(&me2, &old_id, "submit", 1, json!({})).await;
@@ -236,7 +236,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
 
     let (new_id, v) = app2.create_case(&me2, "periodic_accreditation").await;
     let new = json_of(app2.get(&format!("/api/v1/cases/{new_id}"), &me2).await).await;
-    assert_eq!(new["workflow_version"], 3);
+    assert_eq!(new["workflow_version"], 4);
     assert_ne!(new["definition_hash"], old["definition_hash"]);
     let res = app2.transition(&me2, &new_id, "submit", v, json!({})).await;
     let body = json_of(res).await;
@@ -299,4 +299,88 @@ fn periodic_accreditation_requires_the_seeds_document_set() {
             "personal_data_consent",
         ]
     );
+}
+
+/// A workflow with a waiting state whose deadline runs the system transition `lapse`.
+const TIMED: &str = "id: wf
+version: 1
+title: Тест
+form_schema: f.json
+initial: draft
+states:
+  - name: draft
+    label: Черновик
+  - name: waiting
+    label: Ожидание
+    sla_working_days: 5
+    on_enter: [start_timer]
+    on_exit: [cancel_timers]
+    on_deadline:
+      transition: lapse
+      reason: срок истёк
+  - name: done
+    label: Готово
+    final: true
+    on_enter: [cancel_timers]
+transitions:
+  - name: wait
+    label: Ждать
+    from: [draft]
+    to: waiting
+    roles: [specialist]
+  - name: finish
+    label: Завершить
+    from: [waiting]
+    to: done
+    roles: [specialist]
+  - name: lapse
+    label: Истекло
+    from: [waiting]
+    to: done
+    roles: [system]
+";
+
+#[test]
+fn timers_are_checked_where_they_are_declared() {
+    assert!(problems(TIMED).is_empty(), "{:#?}", problems(TIMED));
+    // A deadline transition the timer cannot run: not open to the system role.
+    let p = only(&TIMED.replace("    roles: [system]", "    roles: [reviewer]"));
+    assert_eq!(
+        (p.code, p.line),
+        ("deadline_transition_invalid", Some(15)),
+        "{p:?}"
+    );
+    // ... or not from this state.
+    let p = only(&TIMED.replace("transition: lapse", "transition: wait"));
+    assert_eq!(p.code, "deadline_transition_invalid", "{p:?}");
+    // A state that would leave its timer running.
+    let p = only(&TIMED.replace("    on_exit: [cancel_timers]\n", ""));
+    assert_eq!(p.code, "deadline_transition_invalid", "{p:?}");
+    // A timer without a deadline.
+    let p = only(&TIMED.replace("    sla_working_days: 5\n", ""));
+    assert_eq!(p.code, "timer_without_deadline", "{p:?}");
+    // ... unless every transition into the state brings one.
+    assert!(
+        problems(&TIMED.replace("    sla_working_days: 5\n", "").replace(
+            "to: waiting\n    roles: [specialist]",
+            "to: waiting\n    roles: [specialist]\n    sla_working_days: 3"
+        ))
+        .is_empty()
+    );
+    // Effects in a place they cannot run.
+    let p = only(&TIMED.replace(
+        "on_exit: [cancel_timers]",
+        "on_exit: [cancel_timers, assign_number]",
+    ));
+    assert_eq!((p.code, p.line), ("effect_misplaced", Some(13)), "{p:?}");
+    let p = only(&TIMED.replace(
+        "to: waiting\n    roles: [specialist]",
+        "to: waiting\n    roles: [specialist]\n    effects: [start_timer]",
+    ));
+    assert_eq!(p.code, "effect_misplaced", "{p:?}");
+    let p = only(&TIMED.replace(
+        "on_enter: [start_timer]",
+        "on_enter: [start_timer, ring_bell]",
+    ));
+    assert_eq!(p.code, "unknown_effect", "{p:?}");
 }

@@ -17,6 +17,10 @@ impl Effect for AssignNumber {
         "assign_number"
     }
 
+    fn writes_rows(&self) -> bool {
+        true
+    }
+
     fn apply(
         &self,
         conn: &mut DbConnection,

@@ -21,6 +21,10 @@ impl Effect for IssueReceipt {
         "issue_receipt"
     }
 
+    fn writes_rows(&self) -> bool {
+        true
+    }
+
     fn apply(
         &self,
         conn: &mut DbConnection,

@@ -1,13 +1,20 @@
 //! Effects: what a transition does besides moving the case, one file each, named in the
-//! workflow YAML (`effects: [...]`, validated at load against `engine::effects`). They run in
-//! order inside the transition's commit and only write rows there: none of them begins or
-//! commits a transaction of its own, so a transition that fails leaves nothing of them.
+//! workflow YAML (a transition's `effects`, a state's `on_enter`/`on_exit`; validated at load
+//! against `engine::effects`). They run in order inside the transition's commit and only add
+//! to it: rows they hand to the commit ([`Extras`]), or rows they write in its transaction
+//! (those that must read first, like a counter, say so with [`Effect::writes_rows`]). None of
+//! them begins or commits a transaction of its own, so a transition that fails leaves nothing
+//! of them.
 
 mod assign_number;
+mod cancel_timers;
 mod issue_receipt;
+mod start_procedure_timer;
+mod start_timer;
 
-use super::ServiceError;
 use super::signing::Accepted;
+use super::{Extras, ServiceError, Step};
+use crate::domain::calendar::Calendar;
 use crate::engine::catalog::Workflow;
 use crate::engine::definition::Transition;
 use crate::signature::Signing;
@@ -21,6 +28,14 @@ use serde_json::Value;
 pub struct EffectContext<'a> {
     /// The case as it was before the transition.
     pub case: &'a Case,
+    /// The step the transition starts (its start and due date).
+    pub step: Step,
+    /// The production calendar.
+    pub calendar: &'a Calendar,
+    /// What the effects add to the commit.
+    pub extras: &'a mut Extras,
+    /// The whole procedure's due date, when an effect set it.
+    pub procedure_due: Option<(chrono::NaiveDate, bool)>,
     /// Its workflow.
     pub workflow: &'a Workflow,
     /// The transition.
@@ -44,7 +59,12 @@ pub struct EffectContext<'a> {
 pub trait Effect: Sync {
     /// The name workflows use.
     fn name(&self) -> &'static str;
-    /// Writes its rows in the commit's transaction.
+    /// Whether it writes rows itself (after reading in the commit's transaction) rather than
+    /// only handing rows to the commit: then the commit runs in a transaction.
+    fn writes_rows(&self) -> bool {
+        false
+    }
+    /// Adds its rows to the commit.
     fn apply(
         &self,
         conn: &mut DbConnection,
@@ -53,22 +73,48 @@ pub trait Effect: Sync {
 }
 
 /// Every effect, by name.
-const EFFECTS: &[&dyn Effect] = &[&assign_number::AssignNumber, &issue_receipt::IssueReceipt];
+const EFFECTS: &[&dyn Effect] = &[
+    &assign_number::AssignNumber,
+    &issue_receipt::IssueReceipt,
+    &start_timer::StartTimer,
+    &cancel_timers::CancelTimers,
+    &start_procedure_timer::StartProcedureTimer,
+];
+
+fn find(name: &str) -> Result<&'static dyn Effect, ServiceError> {
+    EFFECTS
+        .iter()
+        .copied()
+        .find(|e| e.name() == name)
+        .ok_or_else(|| crate::store::StoreError::Corrupt(format!("unknown effect {name}")).into())
+}
+
+/// Whether any of the named effects writes rows itself (so the commit needs a transaction).
+pub fn write_rows(names: &[&str]) -> Result<bool, ServiceError> {
+    for name in names {
+        if find(name)?.writes_rows() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// Runs the named effects in order.
 pub fn run(
     conn: &mut DbConnection,
-    names: &[String],
+    names: &[&str],
     cx: &mut EffectContext<'_>,
 ) -> Result<(), ServiceError> {
     for name in names {
-        let effect = EFFECTS
-            .iter()
-            .find(|e| e.name() == name)
-            .ok_or_else(|| crate::store::StoreError::Corrupt(format!("unknown effect {name}")))?;
-        effect.apply(conn, cx)?;
+        find(name)?.apply(conn, cx)?;
     }
     Ok(())
+}
+
+/// The UTC instant a Moscow due date has passed: the start of the next day in Moscow.
+pub(crate) fn passed_at(due: chrono::NaiveDate) -> chrono::NaiveDateTime {
+    let next = due.succ_opt().unwrap_or(due);
+    crate::domain::calendar::from_moscow(next.and_time(chrono::NaiveTime::MIN)).naive_utc()
 }
 
 #[cfg(test)]
@@ -77,7 +123,10 @@ mod tests {
     fn every_effect_a_workflow_may_name_is_implemented_once() {
         let mut implemented: Vec<&str> = super::EFFECTS.iter().map(|e| e.name()).collect();
         implemented.sort_unstable();
-        let mut named: Vec<&str> = crate::engine::effects::EFFECTS.to_vec();
+        let mut named: Vec<&str> = crate::engine::effects::EFFECTS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
         named.sort_unstable();
         assert_eq!(implemented, named);
     }
