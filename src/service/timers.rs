@@ -150,9 +150,14 @@ fn fire_one(
     let at = now.naive_utc();
     let lateness_ms = (at - timer.due_at).num_milliseconds().max(0);
     let v = load(conn, catalog, &timer.case_id)?;
-    // A step timer whose case left the state (only if a workflow lacks `cancel_timers` on an
-    // exit, or the case was changed by hand) does nothing.
-    if timer.scope == "step" && v.case.state != timer.state {
+    // A step timer whose case left the state, or any timer of a finished case (only if a
+    // workflow lacks `cancel_timers` where it should), does nothing.
+    let finished = v
+        .workflow
+        .definition
+        .state(&v.case.state)
+        .is_some_and(|s| s.r#final);
+    if (timer.scope == "step" && v.case.state != timer.state) || finished {
         rows::close(conn, &timer.id, "stale", "state_left", at, lateness_ms)?;
         return Ok(Report {
             stale: 1,
