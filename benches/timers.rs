@@ -139,15 +139,20 @@ fn two_workers(
         .map(|name| {
             let store = Store::open_with(&DbTarget::parse(&bench.db_url)?, Some(2))?;
             let catalog = bench.catalog.clone();
+            let notices = bench.notices.clone();
             let stop = stop.clone();
             Ok(std::thread::spawn(move || -> anyhow::Result<Report> {
                 let signing = Signing::default();
+                let rules = accredo::service::Rules {
+                    catalog: &catalog,
+                    signing: &signing,
+                    notices: &notices,
+                };
                 let mut conn = store.conn()?;
                 let mut total = Report::default();
                 while !stop.load(Ordering::Relaxed) {
-                    let r =
-                        timers::run_due(&mut conn, &catalog, &signing, name, BATCH, &SystemClock)
-                            .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let r = timers::run_due(&mut conn, rules, name, BATCH, &SystemClock)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                     total += r;
                     if r.claimed as i64 >= BATCH {
                         continue;

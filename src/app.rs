@@ -48,6 +48,21 @@ pub fn load_catalog(common: &Common) -> anyhow::Result<Catalog> {
     })
 }
 
+/// Loads and checks the notification templates; on any problem, the error lists them all.
+pub fn load_templates(common: &Common) -> anyhow::Result<crate::notify::templates::Templates> {
+    crate::notify::templates::Templates::from_dir(&common.templates_dir.join("notifications"))
+        .map_err(|problems| {
+            anyhow!(
+                "invalid notification templates:\n{}",
+                problems
+                    .iter()
+                    .map(|p| format!("  {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+}
+
 /// Parses `DATABASE_URL` (creating `./data/` for the default SQLite file) and opens the pool.
 pub fn open_store(common: &Common) -> anyhow::Result<Store> {
     let target = DbTarget::parse(&common.database_url)?;
@@ -115,6 +130,7 @@ pub fn session_policy(common: &Common) -> SessionPolicy {
 /// Everything the server needs, prepared and checked: catalog, migrated store, keys.
 pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppState> {
     let catalog = Arc::new(load_catalog(common)?);
+    let notices = Arc::new(load_templates(common)?);
     let store = open_store(common)?;
     let clock: SharedClock = Arc::new(SystemClock);
     {
@@ -136,6 +152,7 @@ pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppSta
         https: false,
         failures: std::sync::Arc::new(crate::http::limit::FailureLimiter::new(1_000)),
         signing: Arc::new(signing(common)?),
+        notices,
         documents: Arc::new(crate::documents::Documents::new(
             blobs(common)?,
             std::env::current_exe().context("cannot find the accredo binary")?,
@@ -270,24 +287,34 @@ pub fn spawn_timers(state: &AppState, poll_ms: u64) {
     if poll_ms == 0 {
         return;
     }
-    let (store, catalog, signing, clock) = (
+    let (store, catalog, signing, notices, clock) = (
         state.store.clone(),
         state.catalog.clone(),
         state.signing.clone(),
+        state.notices.clone(),
         state.clock.clone(),
     );
     let owner = worker_name();
     actix_web::rt::spawn(async move {
         let pause = std::time::Duration::from_millis(poll_ms);
         loop {
-            let (catalog, signing, owner) = (catalog.clone(), signing.clone(), owner.clone());
+            let (catalog, signing, notices, owner) = (
+                catalog.clone(),
+                signing.clone(),
+                notices.clone(),
+                owner.clone(),
+            );
             let clock = clock.clone();
             let pass = store
                 .run(move |conn| {
+                    let rules = crate::service::Rules {
+                        catalog: &catalog,
+                        signing: &signing,
+                        notices: &notices,
+                    };
                     crate::service::timers::run_due(
                         conn,
-                        &catalog,
-                        &signing,
+                        rules,
                         &owner,
                         TIMER_BATCH,
                         clock.as_ref(),

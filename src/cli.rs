@@ -351,10 +351,15 @@ fn timers_command(common: &Common, cmd: TimersCmd) -> anyhow::Result<ExitCode> {
             let mut signing = crate::signature::Signing::default();
             signing.region.clone_from(&common.region_code);
             signing.intake = common.intake_hours;
+            let notices = app::load_templates(common)?;
+            let rules = crate::service::Rules {
+                catalog: &catalog,
+                signing: &signing,
+                notices: &notices,
+            };
             let r = crate::service::timers::drain(
                 &mut conn,
-                &catalog,
-                &signing,
+                rules,
                 &app::worker_name(),
                 app::TIMER_BATCH,
                 &SystemClock,
@@ -787,8 +792,10 @@ fn check_workflows(common: &Common, files: Vec<PathBuf>) -> anyhow::Result<ExitC
     } else {
         files
     };
-    match Catalog::load(&files, &common.schemas_dir) {
-        Ok(catalog) => {
+    let templates =
+        crate::notify::templates::Templates::from_dir(&common.templates_dir.join("notifications"));
+    match (Catalog::load(&files, &common.schemas_dir), templates) {
+        (Ok(catalog), Ok(_)) => {
             for w in catalog.list() {
                 println!(
                     "ok {} version {} ({})",
@@ -797,13 +804,27 @@ fn check_workflows(common: &Common, files: Vec<PathBuf>) -> anyhow::Result<ExitC
                     &w.definition.hash[..12]
                 );
             }
+            println!("ok notification templates");
             Ok(ExitCode::SUCCESS)
         }
-        Err(problems) => {
-            for p in &problems {
-                println!("{p}");
+        (workflows, templates) => {
+            let mut lines: Vec<String> = workflows
+                .err()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            lines.extend(
+                templates
+                    .err()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(ToString::to_string),
+            );
+            for line in &lines {
+                println!("{line}");
             }
-            println!("{} problem(s)", problems.len());
+            println!("{} problem(s)", lines.len());
             Ok(ExitCode::FAILURE)
         }
     }

@@ -32,6 +32,14 @@ pub struct Common {
         global = true
     )]
     pub schemas_dir: PathBuf,
+    /// Directory with notification templates (`notifications/{event}.{channel}.j2`).
+    #[arg(
+        long,
+        env = "ACCREDO_TEMPLATES_DIR",
+        default_value = "templates",
+        global = true
+    )]
+    pub templates_dir: PathBuf,
     /// Database connection pool size (default: 16 for PostgreSQL, 4 for SQLite).
     #[arg(long, env = "ACCREDO_DB_POOL_SIZE", global = true)]
     pub db_pool_size: Option<u32>,

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod identity;
+pub mod notify;
 pub mod receipt;
 pub mod registry;
 pub mod service;

@@ -64,6 +64,7 @@ pub struct Bench {
     pub policy: SessionPolicy,
     pub workflow: Arc<Workflow>,
     pub owner_id: String,
+    pub notices: Arc<accredo::notify::templates::Templates>,
 }
 
 impl Bench {
@@ -107,6 +108,12 @@ impl Bench {
             policy: SessionPolicy::default(),
             workflow,
             owner_id: owner.id,
+            notices: Arc::new(
+                accredo::notify::templates::Templates::from_dir(
+                    &repo.join("templates/notifications"),
+                )
+                .map_err(|p| anyhow::anyhow!("{p:?}"))?,
+            ),
         })
     }
 
@@ -188,6 +195,7 @@ impl Bench {
             https: false,
             failures: Arc::new(accredo::http::limit::FailureLimiter::new(1_000)),
             signing: Arc::new(accredo::signature::Signing::default()),
+            notices: self.notices.clone(),
             documents: Arc::new(accredo::documents::Documents::local(
                 &documents_dir,
                 env!("CARGO_BIN_EXE_accredo").into(),

@@ -36,6 +36,8 @@ pub const EFFECTS: &[(&str, &[Place])] = &[
     ("start_timer", &[Place::Enter]),
     ("cancel_timers", ANYWHERE),
     ("start_procedure_timer", &[Place::Transition]),
+    // Runs after everything else of the transition: it tells what the change did.
+    ("notify", ANYWHERE),
 ];
 
 /// Where an effect may be named, if it exists.

@@ -383,13 +383,29 @@ fn check_timers(c: &mut Collector<'_>, raw: &RawWorkflow) {
                     .into(),
             );
         }
+        let cancels = s.on_exit.iter().any(|e| e.as_str() == "cancel_timers");
+        if starts && (s.r#final || !cancels) {
+            c.push(
+                &s.name,
+                item.clone(),
+                "timer_not_cancelled",
+                "a state that starts a timer must not be final and must cancel it on exit (on_exit: [cancel_timers])".into(),
+            );
+        }
         let Some(d) = &s.on_deadline else { continue };
+        if d.reason.trim().is_empty() {
+            c.push(
+                &d.transition,
+                item.clone(),
+                "deadline_reason_missing",
+                "on_deadline needs the reason its transition is run with".into(),
+            );
+        }
         let runnable = raw.transitions.iter().any(|t| {
             t.name.as_str() == d.transition.as_str()
                 && t.from.iter().any(|f| f.as_str() == s.name.as_str())
                 && t.roles.iter().any(|r| r.as_str() == "system")
         });
-        let cancels = s.on_exit.iter().any(|e| e.as_str() == "cancel_timers");
         if !runnable || !starts || !cancels {
             c.push(
                 &d.transition,
@@ -401,6 +417,14 @@ fn check_timers(c: &mut Collector<'_>, raw: &RawWorkflow) {
     }
     for t in &raw.transitions {
         for e in &t.effects {
+            if e.as_str() == "start_procedure_timer" && raw.procedure_sla_working_days.is_none() {
+                c.push(
+                    e,
+                    format!("transition {}", *t.name),
+                    "timer_without_deadline",
+                    "start_procedure_timer needs procedure_sla_working_days".into(),
+                );
+            }
             if place_of(e).is_some_and(|p| !p.contains(&Place::Transition)) {
                 c.push(
                     e,

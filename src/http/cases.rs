@@ -324,14 +324,19 @@ pub async fn run_transition(
         fingerprint: hex::encode(fingerprint.finalize()),
         signature: body.0.signature.map(String::into_bytes),
     };
-    let signing = state.signing.clone();
+    let (signing, notices) = (state.signing.clone(), state.notices.clone());
     let outcome = state
         .use_case(
             &who,
             Action::CaseTransition,
             Some(id),
             move |conn, catalog, actor, now| {
-                transition::run(conn, catalog, actor, &request, &signing, now)
+                let rules = crate::service::Rules {
+                    catalog,
+                    signing: &signing,
+                    notices: &notices,
+                };
+                transition::run(conn, rules, actor, &request, now)
             },
         )
         .await?;

@@ -29,6 +29,8 @@ use utoipa::{Modify, OpenApi};
         super::me::consent,
         super::me::sessions,
         super::me::end_session,
+        super::me::notifications,
+        super::me::notification_read,
         super::admin::registry_runs,
         super::health::healthz,
         super::health::readyz,

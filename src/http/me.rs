@@ -193,3 +193,116 @@ pub async fn end_session(
         ))
     }
 }
+
+/// One in-cabinet notification.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Notification {
+    /// Id (also the idempotency key of its deliveries on other channels).
+    pub id: String,
+    /// The case it is about.
+    pub case_id: Option<String>,
+    /// `submission_registered`, `status_changed`, `revision_requested` or `decision`.
+    pub event: String,
+    /// One line, in Russian.
+    pub subject: String,
+    /// The text, in Russian.
+    pub body: String,
+    /// When (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When the person marked it read.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// The cabinet's notification list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Notifications {
+    /// How many are unread in all.
+    pub unread: i64,
+    /// Newest first, at most 100.
+    pub items: Vec<Notification>,
+}
+
+/// Query of the notification list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct NotificationsQuery {
+    /// Only unread ones.
+    #[serde(default)]
+    pub unread: bool,
+}
+
+/// The caller's notifications in the cabinet, newest first.
+#[utoipa::path(
+    tag = "me",
+    params(NotificationsQuery),
+    responses(
+        (status = 200, description = "The list and the unread count", body = Notifications),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/me/notifications")]
+pub async fn notifications(
+    state: web::Data<AppState>,
+    who: Principal,
+    query: web::Query<NotificationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let unread_only = query.unread;
+    let list = state
+        .with_session(&who, move |conn, auth, _| {
+            let (items, unread) =
+                crate::store::notifications::inbox(conn, auth.user.as_str(), unread_only, 100)
+                    .map_err(StoreError::from)?;
+            Ok(Notifications {
+                unread,
+                items: items
+                    .into_iter()
+                    .map(|n| Notification {
+                        id: n.id,
+                        case_id: n.case_id,
+                        event: n.event,
+                        subject: n.subject,
+                        body: n.body,
+                        created_at: n.created_at.and_utc(),
+                        read_at: n.read_at.map(|t| t.and_utc()),
+                    })
+                    .collect(),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Marks one of the caller's notifications read.
+#[utoipa::path(
+    tag = "me",
+    params(("id" = String, Path, description = "Notification id")),
+    responses(
+        (status = 204, description = "Read"),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "No such notification of the caller", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[post("/api/v1/me/notifications/{id}/read")]
+pub async fn notification_read(
+    state: web::Data<AppState>,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let found = state
+        .with_session(&who, move |conn, auth, now| {
+            crate::store::notifications::mark_read(conn, auth.user.as_str(), &id, now.naive_utc())
+                .map_err(|e| ApiError::from(StoreError::from(e)))
+        })
+        .await?;
+    if found {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "notification_not_found",
+            "Такого уведомления нет",
+        ))
+    }
+}

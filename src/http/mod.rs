@@ -63,6 +63,8 @@ pub struct AppState {
     pub documents: Arc<crate::documents::Documents>,
     /// Signature verification and receipt numbering.
     pub signing: Arc<crate::signature::Signing>,
+    /// Notification templates.
+    pub notices: Arc<crate::notify::templates::Templates>,
 }
 
 impl AppState {
@@ -251,6 +253,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(me::consent)
         .service(me::sessions)
         .service(me::end_session)
+        .service(me::notifications)
+        .service(me::notification_read)
         .service(workflows::list_workflows)
         .service(workflows::get_workflow)
         .service(admin::registry_runs)

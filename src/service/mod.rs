@@ -22,6 +22,18 @@ use crate::engine::guards::GuardFailure;
 use crate::store::{DbConnection, StoreError, definitions};
 use std::sync::Arc;
 
+/// What transitions run by besides the stored state: the workflows, signature checking and
+/// receipt numbering, and the notification templates.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// The workflows.
+    pub catalog: &'a Catalog,
+    /// Signatures and receipt numbers.
+    pub signing: &'a crate::signature::Signing,
+    /// Notification templates.
+    pub notices: &'a crate::notify::templates::Templates,
+}
+
 /// Errors of the use cases.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -196,6 +208,8 @@ pub struct Extras {
     pub cancel: Vec<&'static str>,
     /// The timer fired.
     pub fired: Option<crate::store::commit::Fired>,
+    /// Notifications written to the outbox.
+    pub notifications: Vec<crate::store::notifications::NewNotification>,
 }
 
 /// Computes a change of `case` (read at version `expected`) and its audit event, which extends
@@ -262,6 +276,7 @@ pub(crate) fn apply_staged(
         timers: &extras.timers,
         cancel: &extras.cancel,
         fired: extras.fired.as_ref(),
+        notifications: &extras.notifications,
     };
     if !commit::write(conn, &commit)? {
         let current = crate::store::cases::find(conn, &staged.next.id)?

@@ -1,28 +1,31 @@
-//! Firing due timers, each exactly once. A worker claims a batch of due timers, then fires each
-//! in the same transaction as its effect: a system transition (the state's `on_deadline`) or
-//! an escalation of the breached deadline (a flag on the case and an audit event). Firing is a
-//! conditional update of the timer inside the case's commit, so a timer fired by another
-//! worker, or cancelled meanwhile, writes nothing.
+//! Firing due timers, each exactly once. A worker leases a batch of due timers in one short
+//! transaction (on PostgreSQL choosing them with `FOR UPDATE SKIP LOCKED`, so instances take
+//! disjoint batches), then fires each in a transaction of its own, together with its effect:
+//! a system transition (the state's `on_deadline`) or an escalation of the breached deadline
+//! (a flag on the case and an audit event). The firing locks the case row first, as every
+//! transition does, so a worker and a request never wait on each other in opposite orders;
+//! and it is a conditional update of the timer inside the case's commit, so a timer fired by
+//! another worker, or cancelled meanwhile, writes nothing.
 //!
-//! PostgreSQL claims with `FOR UPDATE SKIP LOCKED` in the transaction that fires: several
-//! instances take disjoint batches, and a worker that dies before its commit leaves its timers
-//! locked only until its connection goes, then due again. SQLite, one writer at a time, claims
-//! with a lease (`lease_owner`, `lease_until`) written in a short transaction and fires each
-//! timer in its own; a dead worker's lease runs out and the timers are due again.
+//! A worker that dies after its claim leaves its timers leased until the lease runs out, then
+//! due again. A firing that fails (storage, a corrupt row) rolls back alone, is retried with
+//! exponential backoff, and is closed as `failed` after [`MAX_ATTEMPTS`]; the rest of the batch
+//! goes on.
 
 use super::access::load;
-use super::{Change, Extras, ServiceError, apply_staged, stage_change};
+use super::{Change, Extras, Rules, ServiceError, apply_staged, stage_change};
 use crate::domain::clock::Clock;
-use crate::engine::catalog::Catalog;
-use crate::signature::Signing;
 use crate::store::commit::Fired;
 use crate::store::timers::{self as rows, Timer};
 use crate::store::{DbConnection, StoreError, write_tx};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// How long a SQLite lease holds a claimed timer.
+/// How long a lease holds claimed timers.
 pub const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Failed firings before a timer is given up (closed as `failed`).
+pub const MAX_ATTEMPTS: i32 = 8;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,8 +36,10 @@ pub struct Report {
     pub fired: usize,
     /// Found pointless (the case had left the timer's state): closed without an effect.
     pub stale: usize,
-    /// Their transition was refused (a guard, a state): closed with the refusal.
+    /// Closed as failed: their transition was refused, or they failed too often.
     pub failed: usize,
+    /// Failed this time, to be retried.
+    pub retried: usize,
 }
 
 impl std::ops::AddAssign for Report {
@@ -43,60 +48,79 @@ impl std::ops::AddAssign for Report {
         self.fired += o.fired;
         self.stale += o.stale;
         self.failed += o.failed;
+        self.retried += o.retried;
     }
 }
 
+/// The pause before retry number `attempt` (1-based): 2, 4, 8 … seconds, at most an hour.
+fn backoff(attempt: i32) -> chrono::TimeDelta {
+    chrono::TimeDelta::seconds(
+        2_i64
+            .saturating_pow(attempt.clamp(1, 12).unsigned_abs())
+            .min(3_600),
+    )
+}
+
 /// Claims up to `batch` timers due by `clock` and fires them, each at the clock's reading
-/// when it fires (its lateness). `owner` names this worker in SQLite leases.
+/// when it fires (its lateness). `owner` names this worker in the leases.
 pub fn run_due(
     conn: &mut DbConnection,
-    catalog: &Catalog,
-    signing: &Signing,
+    rules: Rules<'_>,
     owner: &str,
     batch: i64,
     clock: &dyn Clock,
 ) -> Result<Report, ServiceError> {
     let now = clock.now();
-    match conn {
-        DbConnection::Pg(_) => write_tx(conn, |conn| {
-            let due = rows::claim_locked(conn, now.naive_utc(), batch)?;
-            fire_all(conn, catalog, signing, &due, clock)
-        }),
-        DbConnection::Sqlite(_) => {
-            let due = write_tx(conn, |conn| {
-                rows::claim_leased(
-                    conn,
-                    owner,
-                    now.naive_utc(),
-                    (now + LEASE).naive_utc(),
-                    batch,
-                )
-                .map_err(StoreError::from)
-            })?;
-            let mut report = Report {
-                claimed: due.len(),
-                ..Report::default()
-            };
-            for timer in &due {
-                report += write_tx(conn, |conn| {
-                    // Still ours and pending: another worker whose lease we outlived may have
-                    // fired it.
-                    if !rows::holds_lease(conn, &timer.id, owner)? {
-                        return Ok(Report::default());
-                    }
-                    fire_one(conn, catalog, signing, timer, clock.now())
-                })?;
+    let due = write_tx(conn, |conn| {
+        rows::claim(
+            conn,
+            owner,
+            now.naive_utc(),
+            (now + LEASE).naive_utc(),
+            batch,
+        )
+        .map_err(StoreError::from)
+    })?;
+    let mut report = Report {
+        claimed: due.len(),
+        ..Report::default()
+    };
+    for timer in &due {
+        let at = clock.now();
+        let fired = write_tx(conn, |conn| {
+            if !rows::lock_for_firing(conn, &timer.case_id, &timer.id, owner)? {
+                return Ok(Report::default());
             }
-            Ok(report)
+            fire_one(conn, rules, timer, at)
+        });
+        match fired {
+            Ok(r) => report += r,
+            // Rolled back alone: retried later, the batch goes on.
+            Err(e) => {
+                let attempt = timer.attempts + 1;
+                let give_up = attempt >= MAX_ATTEMPTS;
+                let error = e.to_string();
+                let retry_at = (at + backoff(attempt)).naive_utc();
+                write_tx(conn, |conn| {
+                    rows::retry_later(conn, timer, owner, &error, retry_at, give_up)
+                        .map_err(StoreError::from)
+                })?;
+                tracing::error!(timer = %timer.id, case = %timer.case_id, attempt, give_up, error, "timer firing failed");
+                if give_up {
+                    report.failed += 1;
+                } else {
+                    report.retried += 1;
+                }
+            }
         }
     }
+    Ok(report)
 }
 
 /// Runs passes until no due timer is left (or `max_passes`); the sum of what they did.
 pub fn drain(
     conn: &mut DbConnection,
-    catalog: &Catalog,
-    signing: &Signing,
+    rules: Rules<'_>,
     owner: &str,
     batch: i64,
     clock: &dyn Clock,
@@ -104,7 +128,7 @@ pub fn drain(
 ) -> Result<Report, ServiceError> {
     let mut total = Report::default();
     for _ in 0..max_passes {
-        let r = run_due(conn, catalog, signing, owner, batch, clock)?;
+        let r = run_due(conn, rules, owner, batch, clock)?;
         total += r;
         if r.claimed < usize::try_from(batch).unwrap_or(usize::MAX) {
             break;
@@ -113,43 +137,16 @@ pub fn drain(
     Ok(total)
 }
 
-fn fire_all(
-    conn: &mut DbConnection,
-    catalog: &Catalog,
-    signing: &Signing,
-    due: &[Timer],
-    clock: &dyn Clock,
-) -> Result<Report, ServiceError> {
-    let mut report = Report {
-        claimed: due.len(),
-        ..Report::default()
-    };
-    for timer in due {
-        // Each firing in a savepoint: one that fails for storage reasons is retried on the next
-        // pass without undoing the others.
-        report += write_tx(conn, |conn| {
-            fire_one(conn, catalog, signing, timer, clock.now())
-        })?;
-    }
-    Ok(report)
-}
-
 /// Fires one claimed timer in the caller's transaction.
 fn fire_one(
     conn: &mut DbConnection,
-    catalog: &Catalog,
-    signing: &Signing,
+    rules: Rules<'_>,
     timer: &Timer,
     now: DateTime<Utc>,
 ) -> Result<Report, ServiceError> {
-    // An earlier firing in this pass may have ended it (a final state cancels the procedure's
-    // timer claimed in the same batch).
-    if !rows::is_pending(conn, &timer.id)? {
-        return Ok(Report::default());
-    }
     let at = now.naive_utc();
     let lateness_ms = (at - timer.due_at).num_milliseconds().max(0);
-    let v = load(conn, catalog, &timer.case_id)?;
+    let v = load(conn, rules.catalog, &timer.case_id)?;
     // A step timer whose case left the state, or any timer of a finished case (only if a
     // workflow lacks `cancel_timers` where it should), does nothing.
     let finished = v
@@ -173,7 +170,7 @@ fn fire_one(
     match (timer.action.as_str(), timer.transition.as_deref()) {
         ("transition", Some(name)) => {
             let fired = fired(format!("transition:{name}"));
-            let result = super::transition::run_for_timer(conn, &v, timer, fired, signing, now);
+            let result = super::transition::run_for_timer(conn, &v, timer, fired, rules, now);
             match result {
                 Ok(_) => Ok(Report {
                     fired: 1,

@@ -5,13 +5,11 @@ use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
 use super::effects::{self, EffectContext};
 use super::facts::{SignatureInput, Subject, gather};
-use super::{Change, Extras, ServiceError, Step, apply_staged, stage_change};
-use crate::engine::catalog::Catalog;
+use super::{Change, Extras, Rules, ServiceError, Step, apply_staged, stage_change};
 use crate::engine::definition::Transition;
 use crate::engine::guards;
 use crate::engine::{Actor, TransitionError, check_system_transition, check_transition};
 use crate::registry::check::Checked;
-use crate::signature::Signing;
 use crate::store::cases::Case;
 use crate::store::commit::Fired;
 use crate::store::conn::more_writes_tx;
@@ -71,10 +69,9 @@ fn replay(
 /// Runs the transition, or replays the result of an identical earlier request.
 pub fn run(
     conn: &mut DbConnection,
-    catalog: &Catalog,
+    rules: Rules<'_>,
     actor: &Actor,
     req: &Request,
-    signing: &Signing,
     clock_now: DateTime<Utc>,
 ) -> Result<Outcome, ServiceError> {
     if let Some(done) = replay(conn, actor, req)? {
@@ -85,7 +82,7 @@ pub fn run(
     // and audited whether the transition then ran or not.
     let mut checked = None;
     let result = single_write_tx(conn, |conn| {
-        let v = load_visible(conn, catalog, actor, &req.case_id)?;
+        let v = load_visible(conn, rules.catalog, actor, &req.case_id)?;
         if v.case.version != expected {
             return Err(ServiceError::VersionConflict {
                 current: v.case.version,
@@ -117,7 +114,7 @@ pub fn run(
                 created_at: clock_now.naive_utc(),
             }))
         };
-        let next = advance(conn, &v, m, signing, clock_now, &mut checked, respond)?;
+        let next = advance(conn, &v, m, rules, clock_now, &mut checked, respond)?;
         to_dto(&v.with(next), actor, clock_now)
     });
     if let Some((owner, c)) = &checked {
@@ -148,7 +145,7 @@ pub fn run_for_timer(
     v: &Visible,
     timer: &crate::store::timers::Timer,
     fired: Fired,
-    signing: &Signing,
+    rules: Rules<'_>,
     clock_now: DateTime<Utc>,
 ) -> Result<Case, ServiceError> {
     let def = &v.workflow.definition;
@@ -163,7 +160,7 @@ pub fn run_for_timer(
         fired: Some(fired),
     };
     let mut checked = None;
-    advance(conn, v, m, signing, clock_now, &mut checked, |_| Ok(None))
+    advance(conn, v, m, rules, clock_now, &mut checked, |_| Ok(None))
 }
 
 fn trimmed(reason: Option<&str>) -> Option<&str> {
@@ -193,12 +190,12 @@ fn advance(
     conn: &mut DbConnection,
     v: &Visible,
     m: Move<'_>,
-    signing: &Signing,
+    rules: Rules<'_>,
     clock_now: DateTime<Utc>,
     checked: &mut Option<(String, Checked)>,
     remember: impl FnOnce(&Case) -> Result<Option<Remembered>, ServiceError>,
 ) -> Result<Case, ServiceError> {
-    let (case, t) = (&v.case, m.t);
+    let (case, t, signing) = (&v.case, m.t, rules.signing);
     let def = &v.workflow.definition;
     let form: Value = serde_json::from_str(&case.form_data)
         .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
@@ -265,6 +262,9 @@ fn advance(
             transition: t,
             accepted: gathered.accepted.as_ref(),
             signing,
+            notices: rules.notices,
+            actor: m.actor,
+            reason: m.reason,
             now: clock_now,
             registered_at: start.value,
             payload: &mut payload,

@@ -1,6 +1,7 @@
 //! The commit of a case change: the case row as it will be (checked against the version it was
 //! read at), its audit event and whatever the change adds to the same commit: the response
-//! remembered for a retried request, timers it starts, timers it cancels, the timer it fires.
+//! remembered for a retried request, timers it starts, timers it cancels, the timer it fires,
+//! the notifications it writes to the outbox.
 //!
 //! The store alone decides how to write it atomically. On PostgreSQL it is one statement (a
 //! data-modifying CTE), atomic by itself, so the hot path of a transition needs no explicit
@@ -10,6 +11,7 @@ use super::DbConnection;
 use super::audit::NewAuditEvent;
 use super::cases::Case;
 use super::idempotency::Remembered;
+use super::notifications::NewNotification;
 use super::schema::{cases, timers};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -63,6 +65,8 @@ pub struct CaseCommit<'a> {
     pub cancel: &'a [&'a str],
     /// The timer this change fires: the commit writes only while it is still pending.
     pub fired: Option<&'a Fired>,
+    /// Notifications of the change, into the outbox.
+    pub notifications: &'a [NewNotification],
 }
 
 /// The columns of a case a change may write (all but the id and the creation fields).
@@ -129,6 +133,8 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
     let t = c.timers;
     let col = |get: fn(&NewTimer) -> String| t.iter().map(get).collect::<Vec<_>>();
     let opt = |get: fn(&NewTimer) -> Option<String>| t.iter().map(get).collect::<Vec<_>>();
+    let note =
+        |get: fn(&NewNotification) -> String| c.notifications.iter().map(get).collect::<Vec<_>>();
     let rows: Vec<AppliedId> = diesel::sql_query(
         "WITH upd AS (
             UPDATE cases SET state = $1, form_data = $2, version = $3, audit_seq = $4,
@@ -162,6 +168,15 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
             FROM unnest($37::text[], $38::text[], $39::text[], $40::text[], $41::text[],
                         $42::text[], $43::timestamp[])
                  AS t(id, scope, action, transition, reason, state, due_at)
+            WHERE EXISTS (SELECT 1 FROM upd) RETURNING id),
+         note AS (
+            INSERT INTO notifications (id, recipient_id, case_id, event, channel, subject, body,
+                status, created_at, delivered_at)
+            SELECT n.id, n.recipient_id, $15, n.event, n.channel, n.subject, n.body, n.status,
+                $6, CASE WHEN n.status = 'delivered' THEN $6 END
+            FROM unnest($44::text[], $45::text[], $46::text[], $47::text[], $48::text[],
+                        $49::text[], $50::text[])
+                 AS n(id, recipient_id, event, channel, subject, body, status)
             WHERE EXISTS (SELECT 1 FROM upd) RETURNING id)
          SELECT id FROM upd",
     )
@@ -209,6 +224,13 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
     .bind::<Array<Nullable<Text>>, _>(opt(|t| t.reason.clone()))
     .bind::<Array<Text>, _>(col(|t| t.state.clone()))
     .bind::<Array<Timestamp>, _>(t.iter().map(|t| t.due_at).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(note(|n| n.id.clone()))
+    .bind::<Array<Text>, _>(note(|n| n.recipient_id.clone()))
+    .bind::<Array<Text>, _>(note(|n| n.event.clone()))
+    .bind::<Array<Text>, _>(note(|n| n.channel.clone()))
+    .bind::<Array<Text>, _>(note(|n| n.subject.clone()))
+    .bind::<Array<Text>, _>(note(|n| n.body.clone()))
+    .bind::<Array<Text>, _>(note(|n| n.status.clone()))
     .load(pg)?;
     Ok(rows.len() == 1)
 }
@@ -269,6 +291,11 @@ fn write_statements(conn: &mut DbConnection, c: &CaseCommit<'_>) -> QueryResult<
     }
     for t in c.timers {
         diesel::insert_into(timers::table).values(t).execute(conn)?;
+    }
+    for n in c.notifications {
+        diesel::insert_into(super::schema::notifications::table)
+            .values(n)
+            .execute(conn)?;
     }
     Ok(true)
 }

@@ -12,6 +12,7 @@ pub mod documents;
 pub mod idempotency;
 pub mod logins;
 pub mod migrate;
+pub mod notifications;
 pub mod profiles;
 pub mod registry;
 pub mod schema;

@@ -74,6 +74,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    notifications (id) {
+        id -> Text,
+        recipient_id -> Text,
+        case_id -> Nullable<Text>,
+        event -> Text,
+        channel -> Text,
+        subject -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     timers (id) {
         id -> Text,
         case_id -> Text,
@@ -90,6 +111,8 @@ diesel::table! {
         fired_at -> Nullable<Timestamp>,
         lateness_ms -> Nullable<BigInt>,
         outcome -> Nullable<Text>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
     }
 }
 
@@ -310,6 +333,7 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
 diesel::joinable!(timers -> cases (case_id));
+diesel::joinable!(notifications -> users (recipient_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     user_roles,
@@ -335,4 +359,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_numbers,
     receipts,
     timers,
+    notifications,
 );

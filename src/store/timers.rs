@@ -1,6 +1,6 @@
-//! Timer rows: claiming due timers (the one backend-specific function pair) and closing those
-//! that end without a case commit. Starting, cancelling and firing are part of
-//! [`super::commit::CaseCommit`].
+//! Timer rows: claiming due timers (the one backend-specific function), locking a claimed
+//! timer's case for its firing, retrying or closing those that end without a case commit.
+//! Starting, cancelling and firing are part of [`super::commit::CaseCommit`].
 
 use super::DbConnection;
 use super::schema::timers;
@@ -26,39 +26,42 @@ pub struct Timer {
     pub fired_at: Option<NaiveDateTime>,
     pub lateness_ms: Option<i64>,
     pub outcome: Option<String>,
+    /// Failed firings so far.
+    pub attempts: i32,
+    pub last_error: Option<String>,
 }
 
-/// PostgreSQL: locks up to `limit` pending timers due at `now`, earliest first, skipping those
-/// another transaction holds. The locks last until the caller's transaction ends.
-pub fn claim_locked(
-    conn: &mut DbConnection,
-    now: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<Timer>> {
-    use diesel::sql_types::{BigInt, Timestamp};
-    let DbConnection::Pg(pg) = conn else {
-        return Err(diesel::result::Error::QueryBuilderError(
-            "FOR UPDATE SKIP LOCKED is PostgreSQL's claim".into(),
-        ));
-    };
-    diesel::sql_query(
-        "SELECT * FROM timers WHERE status = 'pending' AND due_at <= $1
-         ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-    )
-    .bind::<Timestamp, _>(now)
-    .bind::<BigInt, _>(limit)
-    .load(pg)
-}
-
-/// SQLite: leases up to `limit` pending timers due at `now` whose lease is free or has run out
-/// to `owner` until `until`, and returns them. Run it in a write transaction.
-pub fn claim_leased(
+/// Leases up to `limit` pending timers due at `now`, earliest first, whose lease is free or has
+/// run out, to `owner` until `until`, and returns them. One short write transaction: on
+/// PostgreSQL a single statement choosing them with `FOR UPDATE SKIP LOCKED`, so concurrent
+/// workers take disjoint timers without waiting on each other; SQLite has one writer at a time.
+pub fn claim(
     conn: &mut DbConnection,
     owner: &str,
     now: NaiveDateTime,
     until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Timer>> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    if let DbConnection::Pg(pg) = conn {
+        return diesel::sql_query(
+            "UPDATE timers SET lease_owner = $1, lease_until = $2
+             WHERE id IN (SELECT id FROM timers
+                          WHERE status = 'pending' AND due_at <= $3
+                            AND (lease_until IS NULL OR lease_until < $3)
+                          ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind::<Text, _>(owner)
+        .bind::<Timestamp, _>(until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load::<Timer>(pg)
+        .map(|mut due| {
+            due.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
+            due
+        });
+    }
     let due: Vec<Timer> = timers::table
         .filter(timers::status.eq("pending"))
         .filter(timers::due_at.le(now))
@@ -78,22 +81,68 @@ pub fn claim_leased(
     Ok(due)
 }
 
+/// In a firing's transaction: locks the timer's case first (the order every transition takes:
+/// the case row, then its timers), then says whether `owner` still holds the lease of the
+/// pending timer. A worker whose lease ran out, or whose timer another worker fired meanwhile,
+/// gets `false` and leaves it.
+pub fn lock_for_firing(
+    conn: &mut DbConnection,
+    case_id: &str,
+    timer_id: &str,
+    owner: &str,
+) -> QueryResult<bool> {
+    if let DbConnection::Pg(pg) = conn {
+        diesel::sql_query("SELECT id FROM cases WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(case_id)
+            .execute(pg)?;
+    }
+    holds_lease(conn, timer_id, owner)
+}
+
+/// After a firing that failed (and rolled back): one more attempt, retried once `retry_at`
+/// has come, or, at `give_up`, closed as `failed` with the error. Returns whether it gave up.
+pub fn retry_later(
+    conn: &mut DbConnection,
+    timer: &Timer,
+    owner: &str,
+    error: &str,
+    retry_at: NaiveDateTime,
+    give_up: bool,
+) -> QueryResult<bool> {
+    let mine = timers::table
+        .find(&timer.id)
+        .filter(timers::status.eq("pending"))
+        .filter(timers::lease_owner.eq(owner));
+    diesel::update(mine)
+        .set((
+            timers::attempts.eq(timer.attempts + 1),
+            timers::last_error.eq(error),
+            timers::lease_until.eq(retry_at),
+        ))
+        .execute(conn)?;
+    if give_up {
+        diesel::update(
+            timers::table
+                .find(&timer.id)
+                .filter(timers::status.eq("pending")),
+        )
+        .set((
+            timers::status.eq("failed"),
+            timers::outcome.eq(format!("error: {error}")),
+            timers::lease_owner.eq(None::<String>),
+            timers::lease_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    }
+    Ok(give_up)
+}
+
 /// Whether `owner` still holds the lease of a pending timer.
 pub fn holds_lease(conn: &mut DbConnection, id: &str, owner: &str) -> QueryResult<bool> {
     timers::table
         .find(id)
         .filter(timers::status.eq("pending"))
         .filter(timers::lease_owner.eq(owner))
-        .count()
-        .get_result::<i64>(conn)
-        .map(|n| n == 1)
-}
-
-/// Whether a timer is still pending.
-pub fn is_pending(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
-    timers::table
-        .find(id)
-        .filter(timers::status.eq("pending"))
         .count()
         .get_result::<i64>(conn)
         .map(|n| n == 1)

@@ -21,6 +21,7 @@ mod http_api;
 mod intake;
 mod login;
 mod migrations;
+mod notifications;
 mod pki;
 mod registry;
 mod registry_api;

@@ -292,6 +292,12 @@ impl TestApp {
                 accredo::signature::cms::TrustStore::from_pem(ca.pem().as_bytes()).expect("trust"),
                 "77",
             )),
+            notices: Arc::new(
+                accredo::notify::templates::Templates::from_dir(
+                    &repo().join("templates/notifications"),
+                )
+                .expect("templates"),
+            ),
             documents: Arc::new(accredo::documents::Documents::new(
                 blobs,
                 env!("CARGO_BIN_EXE_accredo").into(),
@@ -593,6 +599,15 @@ impl TestApp {
             )
             .await;
         (id, v)
+    }
+
+    /// What transitions of this app run by.
+    pub fn rules(&self) -> accredo::service::Rules<'_> {
+        accredo::service::Rules {
+            catalog: &self.state.catalog,
+            signing: &self.state.signing,
+            notices: &self.state.notices,
+        }
     }
 
     pub fn audit_count(&self) -> i64 {

@@ -15,8 +15,7 @@ fn fire(app: &TestApp) -> Report {
     let mut conn = app.state.store.conn().expect("conn");
     timers::drain(
         &mut conn,
-        &app.state.catalog,
-        &app.state.signing,
+        app.rules(),
         "test-worker",
         64,
         app.clock.as_ref(),
@@ -238,7 +237,8 @@ async fn a_breached_deadline_is_flagged_audited_and_cleared_by_the_next_step() {
     assert_eq!(scopes, [json!("step"), json!("step"), json!("procedure")]);
 }
 
-/// Inserts `n` cases waiting in `needs_revision` with an `expire` timer due at `due`.
+/// Inserts `n` cases waiting in `needs_revision` with an `expire` timer due at `due`, in
+/// creation order.
 fn seed_due_timers(app: &TestApp, n: usize, due: chrono::DateTime<chrono::Utc>) -> Vec<String> {
     use accredo::store::schema::{cases, timers};
     use diesel::prelude::*;
@@ -301,18 +301,23 @@ async fn two_workers_racing_for_1000_timers_fire_each_once() {
     let workers: Vec<_> = ["worker-a", "worker-b"]
         .into_iter()
         .map(|name| {
-            let (db, catalog, signing) = (
+            let (db, catalog, signing, notices) = (
                 app.db.clone(),
                 app.state.catalog.clone(),
                 app.state.signing.clone(),
+                app.state.notices.clone(),
             );
             let clock = accredo::domain::clock::ManualClock::new(now);
             std::thread::spawn(move || {
                 let mut conn = connect(&db);
+                let rules = accredo::service::Rules {
+                    catalog: &catalog,
+                    signing: &signing,
+                    notices: &notices,
+                };
                 let mut total = Report::default();
                 loop {
-                    let r = timers::run_due(&mut conn, &catalog, &signing, name, 16, &clock)
-                        .expect("pass");
+                    let r = timers::run_due(&mut conn, rules, name, 16, &clock).expect("pass");
                     total += r;
                     let (pending, _) =
                         accredo::store::timers::pending(&mut conn, now.naive_utc()).expect("n");
@@ -362,43 +367,20 @@ async fn a_worker_that_dies_between_claim_and_commit_leaves_its_timers_due() {
     let pass = |at: chrono::DateTime<chrono::Utc>| {
         let mut conn = app.state.store.conn().expect("conn");
         let clock = accredo::domain::clock::ManualClock::new(at);
-        timers::run_due(
-            &mut conn,
-            &app.state.catalog,
-            &app.state.signing,
-            "survivor",
-            64,
-            &clock,
-        )
-        .expect("pass")
+        timers::run_due(&mut conn, app.rules(), "survivor", 64, &clock).expect("pass")
     };
-    // A worker claims the timers the way `run_due` does, then its process dies before the
-    // commit: its connection is gone without a commit.
+    // A worker claims the timers the way `run_due` does, then its process dies before it
+    // fires them: its connection is gone, its lease stays.
     let mut dying = connect(&app.db);
-    let postgres = matches!(dying, DbConnection::Pg(_));
-    if postgres {
-        use diesel::connection::SimpleConnection;
-        dying.batch_execute("BEGIN").expect("begin");
-        let claimed =
-            accredo::store::timers::claim_locked(&mut dying, now.naive_utc(), 64).expect("claim");
-        assert_eq!(claimed.len(), 3);
-        // While it holds them, another worker skips them.
-        assert_eq!(pass(now).claimed, 0);
-        drop(dying);
-        // Its transaction is gone with it: due again, and fired now.
-        assert_eq!(pass(now).fired, 3);
-    } else {
-        let until = (now + timers::LEASE).naive_utc();
-        let claimed =
-            accredo::store::timers::claim_leased(&mut dying, "dying", now.naive_utc(), until, 64)
-                .expect("claim");
-        assert_eq!(claimed.len(), 3);
-        drop(dying);
-        // Its lease holds them until it runs out...
-        assert_eq!(pass(now + Duration::seconds(59)).claimed, 0);
-        // ...then they are due again and fire.
-        assert_eq!(pass(now + Duration::seconds(61)).fired, 3);
-    }
+    let until = (now + timers::LEASE).naive_utc();
+    let claimed = accredo::store::timers::claim(&mut dying, "dying", now.naive_utc(), until, 64)
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    drop(dying);
+    // Its lease holds them until it runs out, so no other worker fires them twice...
+    assert_eq!(pass(now + Duration::seconds(59)).claimed, 0);
+    // ...then they are due again and fire.
+    assert_eq!(pass(now + Duration::seconds(61)).fired, 3);
     let me = app.specialist("race-applicant");
     for id in &ids {
         assert_eq!(case(&app, &me, id).await["state"], "rejected");
@@ -490,4 +472,46 @@ async fn timers_run_once_fires_what_is_due_for_cron() {
         run(&["timers", "status"]).trim(),
         "timers: 0 pending, 0 due now"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_that_cannot_fire_is_retried_with_backoff_without_holding_up_the_others() {
+    use accredo::store::schema::cases;
+    use diesel::prelude::*;
+    let app = TestApp::spawn_at(instant("2026-03-02T07:00:00Z")).await;
+    let ids = seed_due_timers(&app, 3, instant("2026-03-02T06:00:00Z"));
+    // The earliest timer's case is broken: its form is not JSON, so its firing fails.
+    diesel::update(cases::table.find(&ids[0]))
+        .set(cases::form_data.eq("{not json"))
+        .execute(&mut *app.state.store.conn().expect("conn"))
+        .expect("break");
+    let r = fire(&app);
+    assert_eq!((r.fired, r.retried, r.failed), (2, 1, 0), "{r:?}");
+    let t = timers_of(&app, &ids[0]).remove(0);
+    assert_eq!((t.status.as_str(), t.attempts), ("pending", 1));
+    assert!(
+        t.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("form of case"),
+        "{t:?}"
+    );
+    // Not again before its backoff (2 s) has passed; then again, and so on until given up.
+    assert_eq!(fire(&app).claimed, 0);
+    for _ in 1..timers::MAX_ATTEMPTS {
+        app.clock.advance(Duration::hours(1));
+        assert_eq!(fire(&app).claimed, 1);
+    }
+    let t = timers_of(&app, &ids[0]).remove(0);
+    assert_eq!(t.status, "failed", "{t:?}");
+    assert_eq!(t.attempts, timers::MAX_ATTEMPTS);
+    assert!(
+        t.outcome
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("error: "),
+        "{t:?}"
+    );
+    app.clock.advance(Duration::hours(1));
+    assert_eq!(fire(&app), Report::default());
 }

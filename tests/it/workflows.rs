@@ -354,8 +354,34 @@ fn timers_are_checked_where_they_are_declared() {
     let p = only(&TIMED.replace("transition: lapse", "transition: wait"));
     assert_eq!(p.code, "deadline_transition_invalid", "{p:?}");
     // A state that would leave its timer running.
-    let p = only(&TIMED.replace("    on_exit: [cancel_timers]\n", ""));
-    assert_eq!(p.code, "deadline_transition_invalid", "{p:?}");
+    let p = problems(&TIMED.replace("    on_exit: [cancel_timers]\n", ""));
+    let codes: Vec<&str> = p.iter().map(|p| p.code).collect();
+    assert_eq!(
+        codes,
+        ["timer_not_cancelled", "deadline_transition_invalid"],
+        "{p:?}"
+    );
+    // ... also without a deadline transition (an escalating timer).
+    let escalating = TIMED.replace(
+        "    on_deadline:\n      transition: lapse\n      reason: срок истёк\n",
+        "",
+    );
+    assert!(
+        problems(&escalating).is_empty(),
+        "{:?}",
+        problems(&escalating)
+    );
+    let p = only(&escalating.replace("    on_exit: [cancel_timers]\n", ""));
+    assert_eq!(p.code, "timer_not_cancelled", "{p:?}");
+    // A deadline transition without its reason.
+    let p = only(&TIMED.replace("reason: срок истёк", "reason: \"  \""));
+    assert_eq!(p.code, "deadline_reason_missing", "{p:?}");
+    // The procedure's timer without the procedure's norm.
+    let p = only(&TIMED.replace(
+        "to: waiting\n    roles: [specialist]",
+        "to: waiting\n    roles: [specialist]\n    effects: [start_procedure_timer]",
+    ));
+    assert_eq!(p.code, "timer_without_deadline", "{p:?}");
     // A timer without a deadline.
     let p = only(&TIMED.replace("    sla_working_days: 5\n", ""));
     assert_eq!(p.code, "timer_without_deadline", "{p:?}");

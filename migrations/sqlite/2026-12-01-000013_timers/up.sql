@@ -10,8 +10,9 @@ ALTER TABLE cases ADD COLUMN procedure_breached_at TIMESTAMP;
 -- pending until it fires (once: the firing is a conditional update in the transaction of its
 -- effect), is cancelled by the transition that leaves its step, or is found stale. `scope` is
 -- `step` or `procedure`; `action` is `transition` (run `transition` with `reason` as the
--- system) or `escalate` (flag the breach). The lease is SQLite's claim; PostgreSQL claims
--- with FOR UPDATE SKIP LOCKED and leaves it empty.
+-- system) or `escalate` (flag the breach). A worker claims due timers by writing its lease
+-- (on PostgreSQL choosing them with FOR UPDATE SKIP LOCKED); a firing that fails is retried
+-- after a backoff kept in `lease_until` (`attempts`, `last_error`) and given up after a few.
 CREATE TABLE timers (
     id TEXT PRIMARY KEY,
     case_id TEXT NOT NULL REFERENCES cases (id),
@@ -27,7 +28,9 @@ CREATE TABLE timers (
     lease_until TIMESTAMP,
     fired_at TIMESTAMP,
     lateness_ms BIGINT,
-    outcome TEXT
+    outcome TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
 );
 CREATE INDEX timers_pending_due ON timers (due_at) WHERE status = 'pending';
 CREATE INDEX timers_pending_case ON timers (case_id) WHERE status = 'pending';

@@ -9,6 +9,7 @@
 mod assign_number;
 mod cancel_timers;
 mod issue_receipt;
+mod notify;
 mod start_procedure_timer;
 mod start_timer;
 
@@ -44,6 +45,12 @@ pub struct EffectContext<'a> {
     pub accepted: Option<&'a Accepted>,
     /// Receipt numbering settings.
     pub signing: &'a Signing,
+    /// Notification templates.
+    pub notices: &'a crate::notify::templates::Templates,
+    /// Who runs the transition; `None` for the system (a timer).
+    pub actor: Option<&'a crate::engine::Actor>,
+    /// The reason given.
+    pub reason: Option<&'a str>,
     /// The clock's now: when the request arrived.
     pub now: DateTime<Utc>,
     /// When it counts as registered: `now` within the intake hours of a working day, else the
@@ -79,6 +86,7 @@ const EFFECTS: &[&dyn Effect] = &[
     &start_timer::StartTimer,
     &cancel_timers::CancelTimers,
     &start_procedure_timer::StartProcedureTimer,
+    &notify::Notify,
 ];
 
 fn find(name: &str) -> Result<&'static dyn Effect, ServiceError> {

@@ -1,0 +1,92 @@
+//! `notify`: tells the applicant what the transition did, as one outbox row per channel in
+//! the transition's commit (today the cabinet's list, `inapp`, which that commit delivers).
+//! The event picks the template: a submission (the receipt's number and both moments), a
+//! return for revision (the reason and the window), a decision (final state, with the
+//! reason), any other status change (the next step's due date).
+
+use super::{Effect, EffectContext};
+use crate::domain::calendar::moscow;
+use crate::notify::templates::{CHANNELS, Context};
+use crate::service::ServiceError;
+use crate::store::notifications::NewNotification;
+use crate::store::signatures as numbers;
+use crate::store::{DbConnection, StoreError};
+
+/// The effect.
+#[derive(Debug)]
+pub struct Notify;
+
+fn moment(v: &serde_json::Value) -> Option<String> {
+    let t: chrono::DateTime<chrono::Utc> = serde_json::from_value(v.clone()).ok()?;
+    Some(moscow(t).format("%d.%m.%Y %H:%M").to_string())
+}
+
+impl Effect for Notify {
+    fn name(&self) -> &'static str {
+        "notify"
+    }
+
+    fn apply(
+        &self,
+        conn: &mut DbConnection,
+        cx: &mut EffectContext<'_>,
+    ) -> Result<(), ServiceError> {
+        let def = &cx.workflow.definition;
+        let t = cx.transition;
+        let to = def.state(&t.to);
+        let receipt = &cx.payload["receipt"];
+        let event = if !receipt.is_null() {
+            "submission_registered"
+        } else if to.is_some_and(|s| s.r#final) {
+            "decision"
+        } else if to.is_some_and(|s| s.editable) && t.to != def.initial {
+            "revision_requested"
+        } else {
+            "status_changed"
+        };
+        let number = match &cx.number {
+            Some(n) => n.clone(),
+            None => numbers::number_of(conn, &cx.case.id)
+                .map_err(StoreError::from)?
+                .unwrap_or_else(|| cx.case.id.clone()),
+        };
+        let context = Context {
+            number,
+            workflow: def.title.clone(),
+            state: def.label_of(&t.to).to_owned(),
+            transition: t.label.clone(),
+            reason: cx.reason.map(str::to_owned),
+            due_on: cx.step.due.map(|(d, _)| d.format("%d.%m.%Y").to_string()),
+            due_provisional: cx.step.due.is_some_and(|(_, p)| p),
+            received_at: moment(&receipt["received_at"]),
+            registered_at: moment(&receipt["registered_at"]),
+        };
+        let at = cx.now.naive_utc();
+        for channel in CHANNELS {
+            let text = cx
+                .notices
+                .render(event, channel, &context)
+                .map_err(|e| StoreError::Corrupt(format!("template {event}.{channel}: {e}")))?;
+            cx.extras.notifications.push(NewNotification {
+                id: crate::domain::ids::uuid_v7(cx.now).to_string(),
+                recipient_id: cx.case.owner_id.clone(),
+                case_id: Some(cx.case.id.clone()),
+                event: event.into(),
+                channel: (*channel).into(),
+                subject: text.subject,
+                body: text.body,
+                // The cabinet's list is delivered by this commit; other channels wait for
+                // their dispatcher.
+                status: if *channel == "inapp" {
+                    "delivered"
+                } else {
+                    "pending"
+                }
+                .into(),
+                created_at: at,
+                delivered_at: (*channel == "inapp").then_some(at),
+            });
+        }
+        Ok(())
+    }
+}
