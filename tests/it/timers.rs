@@ -240,6 +240,24 @@ async fn a_breached_deadline_is_flagged_audited_and_cleared_by_the_next_step() {
 /// Inserts `n` cases waiting in `needs_revision` with an `expire` timer due at `due`, in
 /// creation order.
 fn seed_due_timers(app: &TestApp, n: usize, due: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    seed_timers(
+        app,
+        n,
+        due,
+        "needs_revision",
+        Some(("expire", "срок доработки истёк")),
+    )
+}
+
+/// Inserts `n` cases in `state` with a step timer due at `due` that runs `run` (a transition
+/// and its reason), or escalates without one.
+fn seed_timers(
+    app: &TestApp,
+    n: usize,
+    due: chrono::DateTime<chrono::Utc>,
+    state: &str,
+    run: Option<(&str, &str)>,
+) -> Vec<String> {
     use accredo::store::schema::{cases, timers};
     use diesel::prelude::*;
     let me = app.specialist("race-applicant");
@@ -254,7 +272,7 @@ fn seed_due_timers(app: &TestApp, n: usize, due: chrono::DateTime<chrono::Utc>) 
         let id = accredo::domain::ids::uuid_v7(app.clock.now()).to_string();
         let mut c = row.clone();
         c.id.clone_from(&id);
-        c.state = "needs_revision".into();
+        c.state = state.into();
         c.submitted_at = Some(at);
         c.audit_seq = 0;
         c.audit_head = accredo::audit::chain::GENESIS.into();
@@ -267,10 +285,15 @@ fn seed_due_timers(app: &TestApp, n: usize, due: chrono::DateTime<chrono::Utc>) 
                 id: format!("t-{i:05}-{id}"),
                 case_id: id.clone(),
                 scope: "step".into(),
-                action: "transition".into(),
-                transition: Some("expire".into()),
-                reason: Some("срок доработки истёк".into()),
-                state: "needs_revision".into(),
+                action: if run.is_some() {
+                    "transition"
+                } else {
+                    "escalate"
+                }
+                .into(),
+                transition: run.map(|(t, _)| t.to_owned()),
+                reason: run.map(|(_, r)| r.to_owned()),
+                state: state.into(),
                 due_at: due.naive_utc(),
                 status: "pending".into(),
                 created_at: at,
@@ -514,4 +537,87 @@ async fn a_timer_that_cannot_fire_is_retried_with_backoff_without_holding_up_the
     );
     app.clock.advance(Duration::hours(1));
     assert_eq!(fire(&app), Report::default());
+}
+
+/// A worker escalating breached reviews while reviewers act on the same cases: each case either
+/// is escalated first (and the reviewer, holding the old version, is told of the conflict) or
+/// is returned for revision first (and its timer is cancelled); nobody waits on anybody in an
+/// order that could deadlock, nothing fails, nothing happens twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_and_reviewers_on_the_same_cases_never_deadlock() {
+    use accredo::store::schema::audit_events as ae;
+    use diesel::prelude::*;
+    let app = TestApp::spawn_at(instant("2026-03-02T07:00:00Z")).await;
+    let ids = seed_timers(
+        &app,
+        200,
+        instant("2026-03-02T06:00:00Z"),
+        "under_review",
+        None,
+    );
+    let reviewer = app.user("race-reviewer", &[Role::Reviewer]);
+    let now = app.clock.now();
+    let worker = {
+        let (db, catalog, signing, notices) = (
+            app.db.clone(),
+            app.state.catalog.clone(),
+            app.state.signing.clone(),
+            app.state.notices.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut conn = connect(&db);
+            let rules = accredo::service::Rules {
+                catalog: &catalog,
+                signing: &signing,
+                notices: &notices,
+            };
+            let clock = accredo::domain::clock::ManualClock::new(now);
+            let mut total = Report::default();
+            loop {
+                let r = timers::run_due(&mut conn, rules, "worker", 8, &clock).expect("pass");
+                total += r;
+                if r.claimed == 0 {
+                    break total;
+                }
+            }
+        })
+    };
+    let mut statuses = Vec::new();
+    for chunk in ids.chunks(20) {
+        let requests = chunk.iter().map(|id| {
+            app.transition(
+                &reviewer,
+                id,
+                "request_revision",
+                1,
+                json!({"reason": "Уточните стаж"}),
+            )
+        });
+        for res in futures::future::join_all(requests).await {
+            statuses.push(res.status().as_u16());
+        }
+    }
+    let report = tokio::task::spawn_blocking(move || worker.join().expect("worker"))
+        .await
+        .expect("join");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        (report.failed, report.retried, report.stale),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    let revised = statuses.iter().filter(|s| **s == 200).count();
+    // Every case had exactly one of the two first.
+    assert_eq!(revised + report.fired, 200, "{report:?} {statuses:?}");
+    let mut conn = app.state.store.conn().expect("conn");
+    let breached: i64 = ae::table
+        .filter(ae::kind.eq("case.deadline_breached"))
+        .filter(ae::case_id.eq_any(&ids))
+        .count()
+        .get_result(&mut *conn)
+        .expect("count");
+    assert_eq!(usize::try_from(breached).expect("n"), report.fired);
 }
