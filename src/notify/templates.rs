@@ -13,6 +13,7 @@ pub const EVENTS: &[&str] = &[
     "status_changed",
     "revision_requested",
     "decision",
+    "deadline_breached",
 ];
 
 /// Every channel with templates.
@@ -39,6 +40,8 @@ pub struct Context {
     pub received_at: Option<String>,
     /// See `received_at`.
     pub registered_at: Option<String>,
+    /// A breached deadline: `step` or `procedure`.
+    pub breach: Option<String>,
 }
 
 impl Context {
@@ -53,6 +56,7 @@ impl Context {
             due_provisional: true,
             received_at: Some("02.03.2026 10:00".into()),
             registered_at: Some("02.03.2026 10:00".into()),
+            breach: Some("step".into()),
         }
     }
 }

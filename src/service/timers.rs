@@ -213,8 +213,40 @@ fn fire_one(
             } else {
                 staged.next.breached_at = Some(at);
             }
+            // The secretaries hear of it in the cabinet (the assignee, once cases have one).
+            let def = &v.workflow.definition;
+            let context = crate::notify::templates::Context {
+                number: crate::store::signatures::number_of(conn, &case.id)
+                    .map_err(StoreError::from)?
+                    .unwrap_or_else(|| case.id.clone()),
+                workflow: def.title.clone(),
+                state: def.label_of(&case.state).to_owned(),
+                transition: String::new(),
+                reason: None,
+                due_on: due_on.map(|d| d.format("%d.%m.%Y").to_string()),
+                due_provisional: if kind == "procedure" {
+                    case.procedure_due_provisional
+                } else {
+                    case.due_provisional
+                },
+                received_at: None,
+                registered_at: None,
+                breach: Some(kind.into()),
+            };
+            let secretaries =
+                crate::store::users::with_role(conn, crate::domain::role::Role::Secretary.as_str())
+                    .map_err(StoreError::from)?;
+            let notifications = super::effects::notify::notices(
+                rules.notices,
+                "deadline_breached",
+                &context,
+                &secretaries,
+                &case.id,
+                now,
+            )?;
             let extras = Extras {
                 fired: Some(fired("escalated".into())),
+                notifications,
                 ..Extras::default()
             };
             apply_staged(conn, staged, &extras)?;

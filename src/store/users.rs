@@ -97,3 +97,13 @@ pub fn grant_role(
         .execute(conn)?;
     Ok(true)
 }
+
+/// Ids of every user holding `role`, in id order.
+pub fn with_role(conn: &mut DbConnection, role: &str) -> QueryResult<Vec<String>> {
+    use super::schema::user_roles;
+    user_roles::table
+        .filter(user_roles::role.eq(role))
+        .select(user_roles::user_id)
+        .order(user_roles::user_id)
+        .load(conn)
+}

@@ -200,9 +200,33 @@ async fn a_breached_deadline_is_flagged_audited_and_cleared_by_the_next_step() {
     let (id, v) = app.submitted_case(&me).await;
     // The automatic check was due by 10 March; on 11 March at 00:00:30 Moscow it is breached.
     app.clock.set(instant("2026-03-10T21:00:30Z"));
+    let secretary = app.user("breach-secretary", &[Role::Secretary]);
     let r = fire(&app);
     assert_eq!(r.fired, 1, "{r:?}");
+    // The secretaries are told in the cabinet; the applicant is not.
+    let told = json_of(app.get("/api/v1/me/notifications", &secretary).await).await;
+    assert_eq!(told["unread"], 1, "{told}");
+    assert_eq!(told["items"][0]["event"], "deadline_breached");
+    assert_eq!(
+        told["items"][0]["subject"],
+        "Просрочен срок: заявление № 2026-77-000001"
+    );
+    assert_eq!(
+        told["items"][0]["body"],
+        "Истёк срок шага «В обработке» по заявлению «Периодическая аккредитация специалиста» \
+         № 2026-77-000001 (последний день — 10.03.2026). Заявление ещё не рассмотрено: примите \
+         меры."
+    );
     let me = app.specialist("breach-applicant");
+    let mine = json_of(app.get("/api/v1/me/notifications", &me).await).await;
+    assert!(
+        mine["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|n| n["event"] != "deadline_breached"),
+        "{mine}"
+    );
     let c = case(&app, &me, &id).await;
     assert_eq!(c["state"], "submitted", "escalation does not move the case");
     assert_eq!(c["breached_at"], "2026-03-10T21:00:30Z", "{c}");
@@ -217,8 +241,7 @@ async fn a_breached_deadline_is_flagged_audited_and_cleared_by_the_next_step() {
     assert_eq!(events[0]["due_on"], "2026-03-10");
     assert_eq!(events[0]["timer"]["lateness_ms"], 30_000);
 
-    // The next step starts clean (a new session: the old one ended with the clock's jump).
-    let secretary = app.user("breach-secretary", &[Role::Secretary]);
+    // The next step starts clean.
     app.step(&secretary, &id, "start_review", v + 1, json!({}))
         .await;
     let c = case(&app, &me, &id).await;

@@ -9,7 +9,7 @@
 mod assign_number;
 mod cancel_timers;
 mod issue_receipt;
-mod notify;
+pub(crate) mod notify;
 mod start_procedure_timer;
 mod start_timer;
 

@@ -60,33 +60,47 @@ impl Effect for Notify {
             due_provisional: cx.step.due.is_some_and(|(_, p)| p),
             received_at: moment(&receipt["received_at"]),
             registered_at: moment(&receipt["registered_at"]),
+            breach: None,
         };
-        let at = cx.now.naive_utc();
-        for channel in CHANNELS {
-            let text = cx
-                .notices
-                .render(event, channel, &context)
-                .map_err(|e| StoreError::Corrupt(format!("template {event}.{channel}: {e}")))?;
-            cx.extras.notifications.push(NewNotification {
-                id: crate::domain::ids::uuid_v7(cx.now).to_string(),
-                recipient_id: cx.case.owner_id.clone(),
-                case_id: Some(cx.case.id.clone()),
-                event: event.into(),
-                channel: (*channel).into(),
-                subject: text.subject,
-                body: text.body,
-                // The cabinet's list is delivered by this commit; other channels wait for
-                // their dispatcher.
-                status: if *channel == "inapp" {
-                    "delivered"
-                } else {
-                    "pending"
-                }
-                .into(),
-                created_at: at,
-                delivered_at: (*channel == "inapp").then_some(at),
-            });
-        }
+        let owner = std::slice::from_ref(&cx.case.owner_id);
+        let rows = notices(cx.notices, event, &context, owner, &cx.case.id, cx.now)?;
+        cx.extras.notifications.extend(rows);
         Ok(())
     }
+}
+
+/// The outbox rows of `event` about case `case_id` for each of `recipients` on every channel.
+pub(crate) fn notices(
+    templates: &crate::notify::templates::Templates,
+    event: &str,
+    context: &Context,
+    recipients: &[String],
+    case_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<NewNotification>, ServiceError> {
+    let at = now.naive_utc();
+    let mut rows = Vec::new();
+    for channel in CHANNELS {
+        let text = templates
+            .render(event, channel, context)
+            .map_err(|e| StoreError::Corrupt(format!("template {event}.{channel}: {e}")))?;
+        // The cabinet's list is delivered by this commit; other channels wait for their
+        // dispatcher.
+        let inapp = *channel == "inapp";
+        for recipient in recipients {
+            rows.push(NewNotification {
+                id: crate::domain::ids::uuid_v7(now).to_string(),
+                recipient_id: recipient.clone(),
+                case_id: Some(case_id.to_owned()),
+                event: event.into(),
+                channel: (*channel).into(),
+                subject: text.subject.clone(),
+                body: text.body.clone(),
+                status: if inapp { "delivered" } else { "pending" }.into(),
+                created_at: at,
+                delivered_at: inapp.then_some(at),
+            });
+        }
+    }
+    Ok(rows)
 }
