@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         super::me::notifications,
         super::me::notification_read,
         super::admin::registry_runs,
+        super::admin::notifications,
         super::health::healthz,
         super::health::readyz,
     ),

@@ -258,6 +258,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(workflows::list_workflows)
         .service(workflows::get_workflow)
         .service(admin::registry_runs)
+        .service(admin::notifications)
         .service(health::healthz)
         .service(health::readyz)
         .service(login::begin)

@@ -87,3 +87,51 @@ pub fn mark_read(
         .execute(conn)?;
     Ok(true)
 }
+
+/// One outbox row as the delivery log shows it.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
+#[diesel(table_name = n)]
+pub struct Delivery {
+    pub id: String,
+    pub recipient_id: String,
+    pub case_id: Option<String>,
+    pub event: String,
+    pub channel: String,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// Filters of the delivery log.
+#[derive(Debug, Default, Clone)]
+pub struct DeliveryFilter {
+    pub case_id: Option<String>,
+    pub recipient_id: Option<String>,
+    pub channel: Option<String>,
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
+/// The delivery log, newest first.
+pub fn deliveries(conn: &mut DbConnection, f: &DeliveryFilter) -> QueryResult<Vec<Delivery>> {
+    let mut q = n::table.select(Delivery::as_select()).into_boxed();
+    if let Some(v) = &f.case_id {
+        q = q.filter(n::case_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.recipient_id {
+        q = q.filter(n::recipient_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.channel {
+        q = q.filter(n::channel.eq(v.clone()));
+    }
+    if let Some(v) = &f.status {
+        q = q.filter(n::status.eq(v.clone()));
+    }
+    q.order((n::created_at.desc(), n::id.desc()))
+        .limit(f.limit)
+        .load(conn)
+}

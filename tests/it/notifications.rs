@@ -140,3 +140,59 @@ fn a_template_error_is_refused_by_workflows_check() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn admins_read_the_delivery_log_by_case_person_channel_and_status() {
+    let app = TestApp::spawn_at(instant("2026-04-23T09:00:00Z")).await;
+    let me = app.specialist("log-applicant");
+    let secretary = app.user("log-secretary", &[Role::Secretary]);
+    let (id, v) = app.submitted_case(&me).await;
+    app.step(&secretary, &id, "start_review", v, json!({}))
+        .await;
+    let (other, _) = app.submitted_case(&app.specialist("log-other")).await;
+    let admin = app.user("log-admin", &[Role::Admin]);
+    let log = |q: String| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            json_of(
+                app.get(&format!("/api/v1/admin/notifications{q}"), &admin)
+                    .await,
+            )
+            .await
+        }
+    };
+    let all = log(String::new()).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(3), "{all}");
+    let of_case = log(format!("?case_id={id}")).await;
+    let events: Vec<&str> = of_case
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["event"].as_str().expect("event"))
+        .collect();
+    assert_eq!(events, ["status_changed", "submission_registered"]);
+    let row = &of_case[0];
+    assert_eq!(
+        (&row["channel"], &row["status"], &row["attempts"]),
+        (&json!("inapp"), &json!("delivered"), &json!(0))
+    );
+    let other_case = log(format!("?case_id={other}&channel=inapp&status=delivered")).await;
+    assert_eq!(other_case.as_array().map(Vec::len), Some(1), "{other_case}");
+    let owner = other_case[0]["recipient_id"]
+        .as_str()
+        .expect("owner")
+        .to_owned();
+    assert_eq!(
+        log(format!("?recipient_id={owner}"))
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(log("?status=failed".into()).await, json!([]));
+    // Nobody but an administrator.
+    let res = app.get("/api/v1/admin/notifications", &secretary).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(json_of(res).await["code"], "not_admin");
+}
