@@ -231,12 +231,8 @@ fn advance(
     // is due so many working days on.
     let names = def.effects_of(&case.state, t);
     let sla = def.sla_of(t);
-    // Read only when a deadline or an effect needs it (else the built-in calendar, unused).
-    let calendar = if sla.is_some() || !names.is_empty() {
-        super::calendar::load(conn, signing.intake)?
-    } else {
-        crate::domain::calendar::Calendar::new(Default::default(), signing.intake)
-    };
+    // Every step's start is counted by it, with the operator's overrides.
+    let calendar = super::calendar::load(conn, signing.intake)?;
     let start = calendar.next_working_moment(clock_now);
     let due = sla.map(|days| {
         let local = crate::domain::calendar::moscow(start.value).date();

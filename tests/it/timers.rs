@@ -332,6 +332,29 @@ fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
+/// Runs `work` as another worker instance: on a thread of its own, with its own connection
+/// and the app's rules.
+fn on_worker_thread<T: Send + 'static>(
+    app: &TestApp,
+    work: impl FnOnce(&mut DbConnection, accredo::service::Rules<'_>) -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let (db, catalog, signing, notices) = (
+        app.db.clone(),
+        app.state.catalog.clone(),
+        app.state.signing.clone(),
+        app.state.notices.clone(),
+    );
+    std::thread::spawn(move || {
+        let mut conn = connect(&db);
+        let rules = accredo::service::Rules {
+            catalog: &catalog,
+            signing: &signing,
+            notices: &notices,
+        };
+        work(&mut conn, rules)
+    })
+}
+
 fn connect(db: &TestDb) -> DbConnection {
     DbTarget::parse(&db.url)
         .expect("url")
@@ -347,26 +370,14 @@ async fn two_workers_racing_for_1000_timers_fire_each_once() {
     let workers: Vec<_> = ["worker-a", "worker-b"]
         .into_iter()
         .map(|name| {
-            let (db, catalog, signing, notices) = (
-                app.db.clone(),
-                app.state.catalog.clone(),
-                app.state.signing.clone(),
-                app.state.notices.clone(),
-            );
             let clock = accredo::domain::clock::ManualClock::new(now);
-            std::thread::spawn(move || {
-                let mut conn = connect(&db);
-                let rules = accredo::service::Rules {
-                    catalog: &catalog,
-                    signing: &signing,
-                    notices: &notices,
-                };
+            on_worker_thread(&app, move |conn, rules| {
                 let mut total = Report::default();
                 loop {
-                    let r = timers::run_due(&mut conn, rules, name, 16, &clock).expect("pass");
+                    let r = timers::run_due(conn, rules, name, 16, &clock).expect("pass");
                     total += r;
                     let (pending, _) =
-                        accredo::store::timers::pending(&mut conn, now.naive_utc()).expect("n");
+                        accredo::store::timers::pending(conn, now.naive_utc()).expect("n");
                     if pending == 0 {
                         break total;
                     }
@@ -581,23 +592,11 @@ async fn a_worker_and_reviewers_on_the_same_cases_never_deadlock() {
     let reviewer = app.user("race-reviewer", &[Role::Reviewer]);
     let now = app.clock.now();
     let worker = {
-        let (db, catalog, signing, notices) = (
-            app.db.clone(),
-            app.state.catalog.clone(),
-            app.state.signing.clone(),
-            app.state.notices.clone(),
-        );
-        std::thread::spawn(move || {
-            let mut conn = connect(&db);
-            let rules = accredo::service::Rules {
-                catalog: &catalog,
-                signing: &signing,
-                notices: &notices,
-            };
+        on_worker_thread(&app, move |conn, rules| {
             let clock = accredo::domain::clock::ManualClock::new(now);
             let mut total = Report::default();
             loop {
-                let r = timers::run_due(&mut conn, rules, "worker", 8, &clock).expect("pass");
+                let r = timers::run_due(conn, rules, "worker", 8, &clock).expect("pass");
                 total += r;
                 if r.claimed == 0 {
                     break total;
