@@ -368,3 +368,116 @@ pub fn spawn_checkpoints(state: &AppState, secs: u64) {
         }
     });
 }
+
+/// The configured dispatchers. E-mail goes to the SMTP server when one is set, else to `.eml`
+/// files when a mail directory is set (or, in `demo`, to `data/mail/`); with neither, the
+/// e-mail channel is refused and the server says so loudly, instead of dropping mail.
+pub fn dispatchers(
+    common: &Common,
+    store: &Store,
+    clock: &SharedClock,
+    demo: bool,
+) -> anyhow::Result<Vec<Arc<dyn crate::notify::dispatch::Dispatcher>>> {
+    use crate::notify::{email, webhook};
+    let n = &common.notify;
+    let mut out: Vec<Arc<dyn crate::notify::dispatch::Dispatcher>> = Vec::new();
+    let mail_dir = n
+        .mail_dir
+        .clone()
+        .or_else(|| demo.then(|| common.documents_dir.with_file_name("mail")));
+    let transport = match (&n.smtp_url, mail_dir) {
+        (Some(url), _) => {
+            tracing::info!("e-mail: through the SMTP server of ACCREDO_SMTP_URL");
+            Some(email::Email::smtp(&email::SmtpSettings {
+                url: url.clone(),
+                pool: n.smtp_pool,
+                timeout_secs: n.smtp_timeout_secs,
+            })?)
+        }
+        (None, Some(dir)) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the mail directory {}", dir.display()))?;
+            println!(
+                "e-mail: no SMTP server configured; messages are kept as .eml files in {}/",
+                dir.display()
+            );
+            Some(email::Transport::Files(dir))
+        }
+        (None, None) => {
+            tracing::error!(
+                "E-MAIL CHANNEL REFUSED: no SMTP server is configured (ACCREDO_SMTP_URL) and no \
+                 mail directory (ACCREDO_MAIL_DIR); no e-mail notifications are written"
+            );
+            None
+        }
+    };
+    if let Some(t) = transport {
+        out.push(Arc::new(email::Email::new(
+            t,
+            &n.mail_from,
+            store.clone(),
+            clock.clone(),
+            n.smtp_pool.max(1) as usize,
+        )?));
+    }
+    let timeout = std::time::Duration::from_millis(n.webhook_timeout_ms.max(1));
+    for (channel, url, secret) in [
+        ("sms", &n.sms_webhook_url, &n.sms_webhook_secret),
+        ("push", &n.push_webhook_url, &n.push_webhook_secret),
+    ] {
+        if let Some(url) = url {
+            out.push(Arc::new(webhook::Webhook::new(
+                channel,
+                url,
+                secret,
+                timeout,
+                clock.clone(),
+                n.webhook_concurrency.max(1),
+            )?));
+        }
+    }
+    Ok(out)
+}
+
+/// The channels of `dispatchers`.
+pub fn channels(dispatchers: &[Arc<dyn crate::notify::dispatch::Dispatcher>]) -> Vec<&'static str> {
+    dispatchers.iter().map(|d| d.channel()).collect()
+}
+
+/// Sends due renewal reminders every `secs` seconds until the process ends (the first run at
+/// start).
+pub fn spawn_reminders(state: &AppState, settings: crate::notify::reminders::Settings, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let (store, catalog, notices, clock) = (
+        state.store.clone(),
+        state.catalog.clone(),
+        state.notices.clone(),
+        state.clock.clone(),
+    );
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        loop {
+            tick.tick().await;
+            let (catalog, notices, settings, now) = (
+                catalog.clone(),
+                notices.clone(),
+                settings.clone(),
+                clock.now(),
+            );
+            match store
+                .run(move |conn| {
+                    crate::notify::reminders::run(conn, &catalog, &notices, &settings, now)
+                })
+                .await
+            {
+                Ok(r) if r.sent > 0 => {
+                    tracing::info!(sent = r.sent, drafts = r.drafts, "renewal reminders sent")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "renewal reminders failed"),
+            }
+        }
+    });
+}

@@ -57,6 +57,12 @@ enum Command {
     /// Deadline timers.
     #[command(subcommand)]
     Timers(TimersCmd),
+    /// The notification outbox.
+    #[command(subcommand)]
+    Notifications(NotificationsCmd),
+    /// Renewal reminders.
+    #[command(subcommand)]
+    Reminders(RemindersCmd),
     /// Inspect one untrusted file from standard input (started by the server with limits).
     #[command(hide = true)]
     InspectWorker {
@@ -165,6 +171,20 @@ enum DocumentsCmd {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationsCmd {
+    /// Deliver every due row of the configured channels once, then exit (for cron).
+    RunOnce,
+    /// How many rows wait and how many failed, per channel.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum RemindersCmd {
+    /// Send the renewal reminders due today, once each (for cron).
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -381,6 +401,73 @@ fn timers_command(common: &Common, cmd: TimersCmd) -> anyhow::Result<ExitCode> {
 
 /// The store of an existing, migrated database. Every command but `migrate`, `serve` and
 /// `demo` works on one: a missing or unmigrated database is refused, never created.
+fn notifications_command(common: &Common, cmd: NotificationsCmd) -> anyhow::Result<ExitCode> {
+    let store = existing_store(common)?;
+    match cmd {
+        NotificationsCmd::RunOnce => {
+            let clock: crate::domain::clock::SharedClock =
+                std::sync::Arc::new(crate::domain::clock::SystemClock);
+            let dispatchers = app::dispatchers(common, &store, &clock, false)?;
+            let policy = common.notify.policy();
+            let owner = app::worker_name();
+            let mut failed = false;
+            tokio::runtime::Runtime::new()?.block_on(async {
+                for d in &dispatchers {
+                    let r =
+                        crate::notify::dispatch::drain(&store, d.as_ref(), &policy, &owner, &clock)
+                            .await?;
+                    println!(
+                        "{}: {} delivered, {} to retry, {} failed",
+                        d.channel(),
+                        r.delivered,
+                        r.retried,
+                        r.failed
+                    );
+                    failed |= r.failed > 0;
+                }
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        NotificationsCmd::Status => {
+            let rows = crate::store::notifications::backlog(&mut *store.conn()?)?;
+            if rows.is_empty() {
+                println!("notifications: nothing pending or failed");
+            }
+            for (channel, status, count) in rows {
+                println!("{channel}: {count} {status}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn reminders_command(common: &Common) -> anyhow::Result<ExitCode> {
+    let store = existing_store(common)?;
+    let catalog = app::load_catalog(common)?;
+    let clock: crate::domain::clock::SharedClock =
+        std::sync::Arc::new(crate::domain::clock::SystemClock);
+    // Rows for the channels this configuration delivers (the server's dispatchers send them).
+    let dispatchers = app::dispatchers(common, &store, &clock, false)?;
+    let templates = app::load_templates(common)?.with_channels(&app::channels(&dispatchers));
+    let r = crate::notify::reminders::run(
+        &mut *store.conn()?,
+        &catalog,
+        &templates,
+        &common.notify.reminders(),
+        clock.now(),
+    )?;
+    println!(
+        "reminders: {} sent ({} with a draft), {} sent before",
+        r.sent, r.drafts, r.already_sent
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn existing_store(common: &Common) -> anyhow::Result<Store> {
     let target = DbTarget::parse(&common.database_url)?;
     Ok(Store::open_existing(&target, common.db_pool_size)?)
@@ -414,6 +501,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Workflows(WorkflowsCmd::Check { files }) => check_workflows(&common, files),
         Command::Calendar(cmd) => calendar_command(&common, cmd),
         Command::Timers(cmd) => timers_command(&common, cmd),
+        Command::Notifications(cmd) => notifications_command(&common, cmd),
+        Command::Reminders(RemindersCmd::Run) => reminders_command(&common),
         Command::Audit(AuditCmd::Verify) => {
             let store = existing_store(&common)?;
             let report = verify::run(&mut *store.conn()?)?;
@@ -930,6 +1019,10 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
             "demo register data loaded"
         );
     }
+    let dispatchers = app::dispatchers(common, &state.store, &state.clock, demo)?;
+    state.notices = std::sync::Arc::new(
+        app::load_templates(common)?.with_channels(&app::channels(&dispatchers)),
+    );
     let checkpoint_secs = serve.checkpoint_secs;
     let timer_poll_ms = serve.timer_poll_ms;
     let workers = serve
@@ -948,6 +1041,21 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         let idp = app::connect_login(&mut state, serve, &public_url, demo).await?;
         app::spawn_checkpoints(&state, checkpoint_secs);
         app::spawn_timers(&state, timer_poll_ms);
+        if common.notify.notify_poll_ms > 0 {
+            crate::notify::dispatch::spawn(
+                state.store.clone(),
+                dispatchers,
+                common.notify.policy(),
+                app::worker_name(),
+                state.clock.clone(),
+                std::time::Duration::from_millis(common.notify.notify_poll_ms),
+            );
+        }
+        app::spawn_reminders(
+            &state,
+            common.notify.reminders(),
+            common.notify.reminder_poll_secs,
+        );
         let server = crate::http::server(state, listener, workers)?;
         println!("accredo listening on {public_url}");
         println!("API documentation: {public_url}/api-docs/");

@@ -113,6 +113,172 @@ pub struct Common {
         global = true
     )]
     pub session_lifetime_hours: i64,
+    #[command(flatten)]
+    pub notify: Notify,
+}
+
+/// Notification delivery: e-mail, the SMS and push gateways, retries, renewal reminders.
+#[derive(Debug, Clone, Args)]
+pub struct Notify {
+    /// SMTP server for e-mail: `smtp://[user:pass@]host[:port][?tls=required]` (STARTTLS) or
+    /// `smtps://…` (TLS). Unset: `serve` refuses the e-mail channel (and says so at start);
+    /// `demo` keeps messages as `.eml` files.
+    #[arg(long, env = "ACCREDO_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// Keep e-mails as `.eml` files in this directory instead of sending them (the `demo`
+    /// default: data/mail).
+    #[arg(long, env = "ACCREDO_MAIL_DIR", global = true)]
+    pub mail_dir: Option<PathBuf>,
+    /// The sender of e-mails.
+    #[arg(
+        long,
+        env = "ACCREDO_MAIL_FROM",
+        default_value = "Аккредитация специалистов <noreply@accredo.local>",
+        global = true
+    )]
+    pub mail_from: String,
+    /// SMTP connections kept open (and e-mails in flight).
+    #[arg(long, env = "ACCREDO_SMTP_POOL", default_value_t = 8, global = true)]
+    pub smtp_pool: u32,
+    /// Seconds before an SMTP command times out.
+    #[arg(
+        long,
+        env = "ACCREDO_SMTP_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub smtp_timeout_secs: u64,
+    /// The SMS gateway's webhook (unset: no SMS).
+    #[arg(long, env = "ACCREDO_SMS_WEBHOOK_URL", global = true)]
+    pub sms_webhook_url: Option<String>,
+    /// Its Standard Webhooks secret (`whsec_` and base64).
+    #[arg(
+        long,
+        env = "ACCREDO_SMS_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = "",
+        global = true
+    )]
+    pub sms_webhook_secret: String,
+    /// The push gateway's webhook (unset: no push).
+    #[arg(long, env = "ACCREDO_PUSH_WEBHOOK_URL", global = true)]
+    pub push_webhook_url: Option<String>,
+    /// Its Standard Webhooks secret (`whsec_` and base64).
+    #[arg(
+        long,
+        env = "ACCREDO_PUSH_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = "",
+        global = true
+    )]
+    pub push_webhook_secret: String,
+    /// Milliseconds before a webhook attempt times out.
+    #[arg(
+        long,
+        env = "ACCREDO_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub webhook_timeout_ms: u64,
+    /// Webhook requests in flight at once, per gateway.
+    #[arg(
+        long,
+        env = "ACCREDO_WEBHOOK_CONCURRENCY",
+        default_value_t = 64,
+        global = true
+    )]
+    pub webhook_concurrency: usize,
+    /// Milliseconds between passes of the dispatchers (0: none in this instance;
+    /// `accredo notifications run-once` from cron then delivers).
+    #[arg(
+        long,
+        env = "ACCREDO_NOTIFY_POLL_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub notify_poll_ms: u64,
+    /// Seconds a dispatcher's claim on a row holds (a process that dies mid-delivery gives
+    /// its rows back after this).
+    #[arg(
+        long,
+        env = "ACCREDO_NOTIFY_LEASE_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub notify_lease_secs: i64,
+    /// Attempts before a row fails.
+    #[arg(
+        long,
+        env = "ACCREDO_NOTIFY_MAX_ATTEMPTS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub notify_max_attempts: i32,
+    /// Milliseconds before the first retry; each next one doubles (with jitter).
+    #[arg(
+        long,
+        env = "ACCREDO_NOTIFY_RETRY_BASE_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub notify_retry_base_ms: i64,
+    /// The longest delay between attempts, seconds.
+    #[arg(
+        long,
+        env = "ACCREDO_NOTIFY_RETRY_MAX_SECS",
+        default_value_t = 3_600,
+        global = true
+    )]
+    pub notify_retry_max_secs: i64,
+    /// Days before an accreditation's valid-until date at which renewal reminders go out,
+    /// comma-separated.
+    #[arg(
+        long,
+        env = "ACCREDO_REMINDER_OFFSETS",
+        default_value = "30",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub reminder_offsets: Vec<i64>,
+    /// Open a draft periodic accreditation (form prefilled) with each renewal reminder.
+    #[arg(long, env = "ACCREDO_REMINDER_DRAFTS", global = true)]
+    pub reminder_drafts: bool,
+    /// Seconds between the server's reminder runs (0: none in this instance; `accredo
+    /// reminders run` from cron then sends them).
+    #[arg(
+        long,
+        env = "ACCREDO_REMINDER_POLL_SECS",
+        default_value_t = 3_600,
+        global = true
+    )]
+    pub reminder_poll_secs: u64,
+}
+
+impl Notify {
+    /// How dispatchers claim and retry.
+    pub fn policy(&self) -> crate::notify::dispatch::Policy {
+        crate::notify::dispatch::Policy {
+            lease: chrono::Duration::seconds(self.notify_lease_secs.max(1)),
+            max_attempts: self.notify_max_attempts.max(1),
+            base_delay: chrono::Duration::milliseconds(self.notify_retry_base_ms.max(1)),
+            max_delay: chrono::Duration::seconds(self.notify_retry_max_secs.max(1)),
+            ..crate::notify::dispatch::Policy::default()
+        }
+    }
+
+    /// What the reminders do.
+    pub fn reminders(&self) -> crate::notify::reminders::Settings {
+        crate::notify::reminders::Settings {
+            offsets: self
+                .reminder_offsets
+                .iter()
+                .copied()
+                .filter(|d| *d >= 0)
+                .collect(),
+            open_drafts: self.reminder_drafts,
+            ..crate::notify::reminders::Settings::default()
+        }
+    }
 }
 
 /// Settings of the HTTP server.

@@ -8,7 +8,7 @@ use crate::store::StoreError;
 use crate::store::notifications::{Delivery, DeliveryFilter};
 use crate::store::registry::{self, RunRow};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 
 /// Refuses (403 `not_admin`, audited as a denial) a caller who is not an administrator.
@@ -121,4 +121,50 @@ pub async fn notifications(
         })
         .await?;
     Ok(HttpResponse::Ok().json(rows))
+}
+
+/// Retries a failed notification (admins only): pending again, due now, its attempts counted
+/// afresh; the last error stays visible until the next attempt.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = String, Path, description = "Outbox row id")),
+    responses(
+        (status = 204, description = "Pending again"),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "No such notification", body = ErrorBody),
+        (status = 409, description = "It has not failed", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[post("/api/v1/admin/notifications/{id}/retry")]
+pub async fn retry_notification(
+    state: web::Data<AppState>,
+    who: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let done = state
+        .with_session(&who, move |conn, auth, now| {
+            require_admin(conn, auth, "admin.notifications.retry", now)?;
+            let done = crate::store::notifications::retry_failed(conn, &id, now.naive_utc())
+                .map_err(|e| ApiError::from(StoreError::from(e)))?;
+            if done == Some(true) {
+                tracing::info!(notification = %id, admin = %auth.user, "failed notification retried");
+            }
+            Ok(done)
+        })
+        .await?;
+    match done {
+        Some(true) => Ok(HttpResponse::NoContent().finish()),
+        Some(false) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "notification_not_failed",
+            "Повторить можно только неудавшуюся отправку",
+        )),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "notification_not_found",
+            "Такого уведомления нет",
+        )),
+    }
 }

@@ -15,6 +15,7 @@ pub mod limit;
 pub mod login;
 pub mod me;
 pub mod optional_body;
+pub mod preferences;
 pub mod signing;
 pub mod workflows;
 
@@ -255,10 +256,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(me::end_session)
         .service(me::notifications)
         .service(me::notification_read)
+        .service(preferences::get_preferences)
+        .service(preferences::put_preferences)
         .service(workflows::list_workflows)
         .service(workflows::get_workflow)
         .service(admin::registry_runs)
         .service(admin::notifications)
+        .service(admin::retry_notification)
         .service(health::healthz)
         .service(health::readyz)
         .service(login::begin)

@@ -14,10 +14,15 @@ pub const EVENTS: &[&str] = &[
     "revision_requested",
     "decision",
     "deadline_breached",
+    "reminder",
 ];
 
-/// Every channel with templates.
-pub const CHANNELS: &[&str] = &["inapp"];
+/// Every channel with templates: the cabinet's list, e-mail, SMS and push (the last two
+/// through a gateway's webhook).
+pub const CHANNELS: &[&str] = &["inapp", "email", "sms", "push"];
+
+/// The HTML layout of every e-mail, around the text of its template.
+pub const EMAIL_LAYOUT: &str = "email.layout.html.j2";
 
 /// What a template may use.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +47,14 @@ pub struct Context {
     pub registered_at: Option<String>,
     /// A breached deadline: `step` or `procedure`.
     pub breach: Option<String>,
+    /// A reminder: the accreditation's specialty.
+    pub specialty: Option<String>,
+    /// A reminder: the last day the accreditation is valid (`ДД.ММ.ГГГГ`).
+    pub valid_until: Option<String>,
+    /// A reminder: days left until then.
+    pub days_left: Option<i64>,
+    /// A reminder: the draft application opened for the renewal, if one was.
+    pub draft: Option<String>,
 }
 
 impl Context {
@@ -57,6 +70,30 @@ impl Context {
             received_at: Some("02.03.2026 10:00".into()),
             registered_at: Some("02.03.2026 10:00".into()),
             breach: Some("step".into()),
+            specialty: Some("Лечебное дело".into()),
+            valid_until: Some("31.03.2026".into()),
+            days_left: Some(30),
+            draft: Some("0193b6c2-7d1e-7000-8000-000000000000".into()),
+        }
+    }
+
+    /// A context with only the case's number, workflow and state (the rest empty).
+    pub fn about(number: String, workflow: String, state: String) -> Self {
+        Context {
+            number,
+            workflow,
+            state,
+            transition: String::new(),
+            reason: None,
+            due_on: None,
+            due_provisional: false,
+            received_at: None,
+            registered_at: None,
+            breach: None,
+            specialty: None,
+            valid_until: None,
+            days_left: None,
+            draft: None,
         }
     }
 }
@@ -68,6 +105,8 @@ pub struct Rendered {
     pub subject: String,
     /// The text.
     pub body: String,
+    /// The HTML part (e-mail only): the text in the e-mail layout.
+    pub html: Option<String>,
 }
 
 /// A template problem: the file and what is wrong.
@@ -89,6 +128,9 @@ impl std::fmt::Display for Problem {
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
+    /// The channels rows are written for: `inapp` always, others once a dispatcher for them is
+    /// configured ([`Templates::with_channels`]).
+    active: Vec<&'static str>,
 }
 
 fn name(event: &str, channel: &str) -> String {
@@ -100,6 +142,13 @@ impl Templates {
     pub fn from_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
         let mut sources = Vec::new();
         let mut problems = Vec::new();
+        match std::fs::read_to_string(dir.join(EMAIL_LAYOUT)) {
+            Ok(text) => sources.push((EMAIL_LAYOUT.to_owned(), text)),
+            Err(e) => problems.push(Problem {
+                file: dir.join(EMAIL_LAYOUT).display().to_string(),
+                message: format!("cannot read: {e}"),
+            }),
+        }
         for event in EVENTS {
             for channel in CHANNELS {
                 let file = name(event, channel);
@@ -123,6 +172,14 @@ impl Templates {
     pub fn from_sources(sources: Vec<(String, String)>) -> Result<Self, Vec<Problem>> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Only the HTML layout escapes; the texts are plain.
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".html.j2") {
+                minijinja::AutoEscape::Html
+            } else {
+                minijinja::AutoEscape::None
+            }
+        });
         let mut problems = Vec::new();
         for (file, text) in sources {
             if let Err(e) = env.add_template_owned(file.clone(), text) {
@@ -132,7 +189,18 @@ impl Templates {
                 });
             }
         }
-        let templates = Templates { env };
+        let templates = Templates {
+            env,
+            active: vec!["inapp"],
+        };
+        if templates.env.get_template(EMAIL_LAYOUT).is_err()
+            && !problems.iter().any(|p| p.file == EMAIL_LAYOUT)
+        {
+            problems.push(Problem {
+                file: EMAIL_LAYOUT.into(),
+                message: "missing".into(),
+            });
+        }
         for event in EVENTS {
             for channel in CHANNELS {
                 let file = name(event, channel);
@@ -168,12 +236,58 @@ impl Templates {
         if subject.is_empty() || subject.contains('\n') {
             return Err("the subject block must be one non-empty line".into());
         }
+        let body = body.trim().to_owned();
+        if body.is_empty() {
+            return Err("the body block is empty".into());
+        }
+        if channel == "sms" && body.chars().count() > SMS_MAX {
+            return Err(format!("an SMS text is longer than {SMS_MAX} characters"));
+        }
+        let html = if channel == "email" {
+            let paragraphs: Vec<&str> = body
+                .split("\n\n")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect();
+            let layout = self
+                .env
+                .get_template(EMAIL_LAYOUT)
+                .map_err(|e| e.to_string())?;
+            Some(
+                layout
+                    .render(minijinja::context! {
+                        subject => &subject, paragraphs => paragraphs, number => &cx.number,
+                    })
+                    .map_err(|e| format!("{EMAIL_LAYOUT}: {e}"))?,
+            )
+        } else {
+            None
+        };
         Ok(Rendered {
             subject,
-            body: body.trim().to_owned(),
+            body,
+            html,
         })
     }
+
+    /// The same templates, writing rows for `channels` as well as `inapp`.
+    pub fn with_channels(mut self, channels: &[&str]) -> Self {
+        self.active = CHANNELS
+            .iter()
+            .copied()
+            .filter(|c| *c == "inapp" || channels.contains(c))
+            .collect();
+        self
+    }
+
+    /// The channels rows are written for.
+    pub fn active(&self) -> &[&'static str] {
+        &self.active
+    }
 }
+
+/// The longest SMS text: four segments of the Cyrillic (UCS-2) alphabet.
+pub const SMS_MAX: usize = 4 * 67;
 
 #[cfg(test)]
 mod tests {
@@ -184,6 +298,7 @@ mod tests {
         EVENTS
             .iter()
             .flat_map(|e| CHANNELS.iter().map(move |c| name(e, c)))
+            .chain([EMAIL_LAYOUT.to_owned()])
             .map(|f| {
                 let text = std::fs::read_to_string(dir.join(&f)).unwrap_or_default();
                 (f, text)
@@ -200,13 +315,52 @@ mod tests {
     #[test]
     fn a_misspelt_variable_or_a_broken_tag_is_refused_at_load() {
         let mut sources = shipped();
-        sources[1].1 = sources[1].1.replace("{{ state }}", "{{ stat }}");
-        sources[2].1 = sources[2].1.replace("{% endif %}", "");
+        for (file, text) in &mut sources {
+            if file == "status_changed.sms.j2" {
+                *text = text.replace("{{ state }}", "{{ stat }}");
+            }
+            if file == "revision_requested.inapp.j2" {
+                *text = text.replace("{% endif %}", "");
+            }
+        }
         let problems = Templates::from_sources(sources).err().unwrap_or_default();
-        let files: Vec<&str> = problems.iter().map(|p| p.file.as_str()).collect();
+        let mut files: Vec<&str> = problems.iter().map(|p| p.file.as_str()).collect();
+        files.sort();
+        // The e-mail that extends the broken in-cabinet text is refused with it; the
+        // misspelt variable is refused in the SMS and in the push text built on it.
         assert_eq!(
             files,
-            ["revision_requested.inapp.j2", "status_changed.inapp.j2"]
+            [
+                "revision_requested.email.j2",
+                "revision_requested.inapp.j2",
+                "status_changed.push.j2",
+                "status_changed.sms.j2"
+            ]
         );
+    }
+
+    #[test]
+    fn an_email_has_an_escaped_html_part_and_an_sms_stays_short() {
+        let t = Templates::from_sources(shipped()).unwrap_or_else(|p| panic!("{p:?}"));
+        let mut cx = Context::sample();
+        cx.reason = Some("<script>alert(1)</script>".into());
+        let mail = t
+            .render("decision", "email", &cx)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let html = mail.html.unwrap_or_default();
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(mail.body.starts_with("Здравствуйте!"), "{}", mail.body);
+        assert!(
+            mail.body.contains("<script>alert(1)</script>"),
+            "plain text stays plain"
+        );
+        for event in EVENTS {
+            let sms = t
+                .render(event, "sms", &cx)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(sms.body.chars().count() <= SMS_MAX, "{event}: {}", sms.body);
+            assert!(sms.html.is_none());
+        }
     }
 }

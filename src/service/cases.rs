@@ -161,6 +161,33 @@ pub fn create(
     workflow_id: &str,
     now: DateTime<Utc>,
 ) -> Result<CaseDto, ServiceError> {
+    let case = write_tx(conn, |conn| {
+        insert_draft(conn, catalog, actor, workflow_id, now)
+    })?;
+    let workflow = catalog
+        .current(workflow_id)
+        .ok_or(ServiceError::UnknownWorkflow)?;
+    let owner = actor.user.clone();
+    to_dto(
+        &Visible {
+            case,
+            workflow,
+            owner,
+        },
+        actor,
+        now,
+    )
+}
+
+/// Writes a new draft of `workflow_id` for `actor`, its form prefilled, in the caller's
+/// transaction.
+pub(crate) fn insert_draft(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    workflow_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Case, ServiceError> {
     if !actor.has(Role::Specialist) {
         return Err(ServiceError::NotSpecialist);
     }
@@ -212,21 +239,9 @@ pub fn create(
         procedure_due_provisional: false,
         procedure_breached_at: None,
     };
-    write_tx(conn, |conn| {
-        cases::insert(conn, &case)?;
-        audit_rows::insert(conn, &created)?;
-        Ok::<_, ServiceError>(())
-    })?;
-    let owner = actor.user.clone();
-    to_dto(
-        &Visible {
-            case,
-            workflow,
-            owner,
-        },
-        actor,
-        now.and_utc(),
-    )
+    cases::insert(conn, &case)?;
+    audit_rows::insert(conn, &created)?;
+    Ok(case)
 }
 
 /// Reads one case.

@@ -229,19 +229,24 @@ fn fire_one(
                 } else {
                     case.due_provisional
                 },
-                received_at: None,
-                registered_at: None,
                 breach: Some(kind.into()),
+                ..crate::notify::templates::Context::about(
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                )
             };
             let secretaries =
                 crate::store::users::with_role(conn, crate::domain::role::Role::Secretary.as_str())
                     .map_err(StoreError::from)?;
             let notifications = super::effects::notify::notices(
+                conn,
                 rules.notices,
                 "deadline_breached",
                 &context,
                 &secretaries,
-                &case.id,
+                None,
+                Some(&case.id),
                 now,
             )?;
             let extras = Extras {

@@ -135,6 +135,9 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
     let opt = |get: fn(&NewTimer) -> Option<String>| t.iter().map(get).collect::<Vec<_>>();
     let note =
         |get: fn(&NewNotification) -> String| c.notifications.iter().map(get).collect::<Vec<_>>();
+    let note_opt = |get: fn(&NewNotification) -> Option<String>| {
+        c.notifications.iter().map(get).collect::<Vec<_>>()
+    };
     let rows: Vec<AppliedId> = diesel::sql_query(
         "WITH upd AS (
             UPDATE cases SET state = $1, form_data = $2, version = $3, audit_seq = $4,
@@ -171,12 +174,13 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
             WHERE EXISTS (SELECT 1 FROM upd) RETURNING id),
          note AS (
             INSERT INTO notifications (id, recipient_id, case_id, event, channel, subject, body,
-                status, created_at, delivered_at)
+                status, created_at, delivered_at, next_attempt_at, address, html)
             SELECT n.id, n.recipient_id, $15, n.event, n.channel, n.subject, n.body, n.status,
-                $6, CASE WHEN n.status = 'delivered' THEN $6 END
+                $6, CASE WHEN n.status = 'delivered' THEN $6 END,
+                CASE WHEN n.status = 'pending' THEN $6 END, n.address, n.html
             FROM unnest($44::text[], $45::text[], $46::text[], $47::text[], $48::text[],
-                        $49::text[], $50::text[])
-                 AS n(id, recipient_id, event, channel, subject, body, status)
+                        $49::text[], $50::text[], $51::text[], $52::text[])
+                 AS n(id, recipient_id, event, channel, subject, body, status, address, html)
             WHERE EXISTS (SELECT 1 FROM upd) RETURNING id)
          SELECT id FROM upd",
     )
@@ -231,6 +235,8 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
     .bind::<Array<Text>, _>(note(|n| n.subject.clone()))
     .bind::<Array<Text>, _>(note(|n| n.body.clone()))
     .bind::<Array<Text>, _>(note(|n| n.status.clone()))
+    .bind::<Array<Nullable<Text>>, _>(note_opt(|n| n.address.clone()))
+    .bind::<Array<Nullable<Text>>, _>(note_opt(|n| n.html.clone()))
     .load(pg)?;
     Ok(rows.len() == 1)
 }

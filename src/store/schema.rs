@@ -91,6 +91,29 @@ diesel::table! {
         created_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
         read_at -> Nullable<Timestamp>,
+        address -> Nullable<Text>,
+        html -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    notification_preferences (user_id, channel) {
+        user_id -> Text,
+        channel -> Text,
+        enabled -> Bool,
+        address -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reminders (user_id, accreditation, offset_days) {
+        user_id -> Text,
+        accreditation -> Text,
+        offset_days -> Integer,
+        valid_until -> Date,
+        case_id -> Nullable<Text>,
+        sent_at -> Timestamp,
     }
 }
 
@@ -360,4 +383,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     receipts,
     timers,
     notifications,
+    notification_preferences,
+    reminders,
 );

@@ -125,6 +125,7 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
         .expect("start demo");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
+    let mut before = Vec::new();
     let base = loop {
         let line = lines
             .next()
@@ -133,7 +134,14 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
         if let Some(url) = line.strip_prefix("accredo listening on ") {
             break url.to_owned();
         }
+        before.push(line);
     };
+    // With no SMTP server, e-mails are kept as files, and the demo says where.
+    assert!(
+        before.iter().any(|l| l
+            == "e-mail: no SMTP server configured; messages are kept as .eml files in data/mail/"),
+        "{before:?}"
+    );
     // Each printed session token says whose role it is, and it is that role's token.
     let mut sessions = Vec::new();
     loop {

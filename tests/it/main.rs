@@ -16,6 +16,7 @@ mod clock_skew;
 mod concurrency;
 mod consent;
 mod deadlines;
+mod delivery;
 mod documents;
 mod http_api;
 mod intake;

@@ -152,6 +152,22 @@ impl TestApp {
         .await
     }
 
+    /// A server whose clock starts at `start`, writing notification rows for `channels` as
+    /// well as the cabinet's (as a server with those dispatchers configured does).
+    pub async fn spawn_with_channels(
+        start: chrono::DateTime<chrono::Utc>,
+        channels: &[&str],
+    ) -> Self {
+        Self::start_full(
+            Arc::new(TestDb::new()),
+            &repo().join("workflows"),
+            None,
+            clock_at(start),
+            channels,
+        )
+        .await
+    }
+
     /// Starts a server on an existing database with the workflows of a directory.
     pub async fn spawn_on(db: Arc<TestDb>, workflows: &Path) -> Self {
         Self::start(db, workflows, None, clock_at(instant(SUITE_START))).await
@@ -253,6 +269,16 @@ impl TestApp {
         login: Option<Login>,
         clock: Arc<ManualClock>,
     ) -> Self {
+        Self::start_full(db, workflows, login, clock, &[]).await
+    }
+
+    async fn start_full(
+        db: Arc<TestDb>,
+        workflows: &Path,
+        login: Option<Login>,
+        clock: Arc<ManualClock>,
+        channels: &[&str],
+    ) -> Self {
         let target = DbTarget::parse(&db.url).expect("url");
         let store = Store::open(&target).expect("store");
         let catalog = Arc::new(catalog_from(workflows));
@@ -296,7 +322,8 @@ impl TestApp {
                 accredo::notify::templates::Templates::from_dir(
                     &repo().join("templates/notifications"),
                 )
-                .expect("templates"),
+                .expect("templates")
+                .with_channels(channels),
             ),
             documents: Arc::new(accredo::documents::Documents::new(
                 blobs,

@@ -1,12 +1,13 @@
 //! `notify`: tells the applicant what the transition did, as one outbox row per channel in
-//! the transition's commit (today the cabinet's list, `inapp`, which that commit delivers).
+//! the transition's commit: the cabinet's list (`inapp`, which that commit delivers) and each
+//! configured channel the applicant has not turned off ([`crate::notify::routes`]).
 //! The event picks the template: a submission (the receipt's number and both moments), a
 //! return for revision (the reason and the window), a decision (final state, with the
 //! reason), any other status change (the next step's due date).
 
 use super::{Effect, EffectContext};
 use crate::domain::calendar::moscow;
-use crate::notify::templates::{CHANNELS, Context};
+use crate::notify::templates::Context;
 use crate::service::ServiceError;
 use crate::store::notifications::NewNotification;
 use crate::store::signatures as numbers;
@@ -60,38 +61,61 @@ impl Effect for Notify {
             due_provisional: cx.step.due.is_some_and(|(_, p)| p),
             received_at: moment(&receipt["received_at"]),
             registered_at: moment(&receipt["registered_at"]),
-            breach: None,
+            ..Context::about(String::new(), String::new(), String::new())
         };
+        let form: serde_json::Value =
+            serde_json::from_str(&cx.case.form_data).unwrap_or(serde_json::Value::Null);
         let owner = std::slice::from_ref(&cx.case.owner_id);
-        let rows = notices(cx.notices, event, &context, owner, &cx.case.id, cx.now)?;
+        let rows = notices(
+            conn,
+            cx.notices,
+            event,
+            &context,
+            owner,
+            Some((&cx.case.owner_id, &form)),
+            Some(&cx.case.id),
+            cx.now,
+        )?;
         cx.extras.notifications.extend(rows);
         Ok(())
     }
 }
 
-/// The outbox rows of `event` about case `case_id` for each of `recipients` on every channel.
+/// The outbox rows of `event` (about case `case_id`, if any) for each of `recipients` on
+/// every channel that routes to them; `owner` is the case's applicant and their form.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per event kind, each naming all"
+)]
 pub(crate) fn notices(
+    conn: &mut DbConnection,
     templates: &crate::notify::templates::Templates,
     event: &str,
     context: &Context,
     recipients: &[String],
-    case_id: &str,
+    owner: Option<(&str, &serde_json::Value)>,
+    case_id: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<NewNotification>, ServiceError> {
     let at = now.naive_utc();
+    let routes = crate::notify::routes::routes(conn, templates.active(), recipients, owner)
+        .map_err(StoreError::from)?;
     let mut rows = Vec::new();
-    for channel in CHANNELS {
+    for channel in templates.active() {
+        if !routes.iter().any(|r| r.channel == *channel) {
+            continue;
+        }
         let text = templates
             .render(event, channel, context)
             .map_err(|e| StoreError::Corrupt(format!("template {event}.{channel}: {e}")))?;
         // The cabinet's list is delivered by this commit; other channels wait for their
         // dispatcher.
         let inapp = *channel == "inapp";
-        for recipient in recipients {
+        for route in routes.iter().filter(|r| r.channel == *channel) {
             rows.push(NewNotification {
                 id: crate::domain::ids::uuid_v7(now).to_string(),
-                recipient_id: recipient.clone(),
-                case_id: Some(case_id.to_owned()),
+                recipient_id: route.recipient.clone(),
+                case_id: case_id.map(str::to_owned),
                 event: event.into(),
                 channel: (*channel).into(),
                 subject: text.subject.clone(),
@@ -99,6 +123,9 @@ pub(crate) fn notices(
                 status: if inapp { "delivered" } else { "pending" }.into(),
                 created_at: at,
                 delivered_at: inapp.then_some(at),
+                next_attempt_at: (!inapp).then_some(at),
+                address: route.address.clone(),
+                html: text.html.clone(),
             });
         }
     }

@@ -1,0 +1,375 @@
+//! Notification delivery on PostgreSQL: an outbox of `BENCH_NOTIFICATIONS` rows (default
+//! 100,000: 80% SMS webhooks, 20% e-mails) drained by two dispatcher instances of each channel,
+//! the webhooks to a local HTTP receiver and the e-mails to a local SMTP server
+//! (mailin-embedded), as `serve` runs them: deliveries per second against the targets
+//! (1,000 webhooks/s, 200 e-mails/s), loss and duplicates counted by the receivers. Then
+//! commit-to-delivery latency p50/p99 with rows committed at a steady rate while the same
+//! dispatchers poll every `BENCH_POLL_MS` (default 500, `serve`'s default).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use accredo::domain::clock::{SharedClock, SystemClock};
+use accredo::notify::dispatch::{self, Dispatcher, Policy};
+use accredo::notify::email::{Email, SmtpSettings};
+use accredo::notify::webhook::Webhook;
+use common::{Bench, admin_url, drop_db, env_number, fresh_db};
+use diesel::prelude::*;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Ids received, with how many times each.
+type Seen = Arc<Mutex<HashMap<String, u32>>>;
+
+fn receiver() -> anyhow::Result<(String, Seen)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                let s = s.clone();
+                actix_web::App::new().route(
+                    "/hook",
+                    actix_web::web::post().to(move |req: actix_web::HttpRequest| {
+                        let s = s.clone();
+                        async move {
+                            let id = req
+                                .headers()
+                                .get("webhook-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            if let Ok(mut m) = s.lock() {
+                                *m.entry(id).or_default() += 1;
+                            }
+                            actix_web::HttpResponse::NoContent().finish()
+                        }
+                    }),
+                )
+            })
+            .workers(2)
+            .listen(listener);
+            if let Ok(server) = server {
+                let _ = server.run().await;
+            }
+        })
+    });
+    Ok((url, seen))
+}
+
+#[derive(Clone, Default)]
+struct Mailbox {
+    seen: Seen,
+    buf: Vec<u8>,
+}
+
+impl mailin_embedded::Handler for Mailbox {
+    fn data_start(&mut self, _: &str, _: &str, _: bool, _: &[String]) -> mailin_embedded::Response {
+        self.buf.clear();
+        mailin_embedded::response::OK
+    }
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.buf.extend_from_slice(buf);
+        Ok(())
+    }
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        // The Message-ID is `<row id@domain>`.
+        let text = String::from_utf8_lossy(&self.buf);
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: <"))
+            .and_then(|l| l.split('@').next())
+            .unwrap_or_default()
+            .to_owned();
+        if let Ok(mut m) = self.seen.lock() {
+            *m.entry(id).or_default() += 1;
+        }
+        mailin_embedded::response::OK
+    }
+}
+
+fn smtp_server() -> anyhow::Result<(u16, Seen)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mailbox = Mailbox::default();
+    let seen = mailbox.seen.clone();
+    let mut server = mailin_embedded::Server::new(mailbox);
+    server
+        .with_name("smtp.bench")
+        .with_num_threads(32)
+        .with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    Ok((port, seen))
+}
+
+/// Inserts `count` pending rows of `channel` created at `at` (ids `{prefix}{n}`).
+fn outbox(
+    pg: &mut diesel::PgConnection,
+    owner: &str,
+    channel: &str,
+    prefix: &str,
+    count: i64,
+    at: chrono::NaiveDateTime,
+) -> anyhow::Result<()> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let (address, html) = if channel == "email" {
+        (
+            "ivanova@example.ru",
+            "<p>Статус заявления изменён: «На рассмотрении».</p>",
+        )
+    } else {
+        ("+79123456789", "")
+    };
+    diesel::sql_query(
+        "INSERT INTO notifications (id, recipient_id, event, channel, subject, body, status,
+             attempts, next_attempt_at, created_at, address, html)
+         SELECT $1 || g, $2, 'status_changed', $3, 'Заявление № 2026-77-' || g || ': На рассмотрении',
+             'Здравствуйте! Статус заявления «Периодическая аккредитация специалиста» № 2026-77-'
+             || g || ' изменён: «На рассмотрении». Следующий шаг будет завершён не позднее 31.03.2026.',
+             'pending', 0, $4, $4, $5, NULLIF($6, '')
+         FROM generate_series(1, $7) AS g",
+    )
+    .bind::<Text, _>(prefix)
+    .bind::<Text, _>(owner)
+    .bind::<Text, _>(channel)
+    .bind::<Timestamp, _>(at)
+    .bind::<Text, _>(address)
+    .bind::<Text, _>(html)
+    .bind::<BigInt, _>(count)
+    .execute(pg)?;
+    Ok(())
+}
+
+fn tally(seen: &Seen, prefix: &str) -> (usize, usize) {
+    let m = seen.lock().map(|m| m.clone()).unwrap_or_default();
+    let mine: Vec<u32> = m
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| *v)
+        .collect();
+    let dups = mine.iter().map(|v| (*v as usize).saturating_sub(1)).sum();
+    (mine.len(), dups)
+}
+
+/// Runs passes of `d` as `owner` until `stop`: a full batch at once, else after `poll`.
+async fn worker(
+    store: accredo::store::Store,
+    d: Arc<dyn Dispatcher>,
+    policy: Policy,
+    owner: String,
+    clock: SharedClock,
+    poll: Duration,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match dispatch::pass(&store, d.as_ref(), &policy, &owner, &clock).await {
+            Ok(r) if r.claimed as i64 >= policy.batch => continue,
+            Ok(_) => {}
+            Err(e) => eprintln!("pass failed: {e}"),
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() -> anyhow::Result<()> {
+    let total: i64 = env_number("BENCH_NOTIFICATIONS", 100_000);
+    let poll = Duration::from_millis(env_number("BENCH_POLL_MS", 500));
+    let steady_secs: u64 = env_number("BENCH_STEADY_SECS", 10);
+    let emails = total / 5;
+    let webhooks = total - emails;
+    let admin = admin_url();
+    let url = fresh_db(&admin, "accredo_bench_notify")?;
+    let bench = Bench::new(&url, 24)?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let mut pg = diesel::PgConnection::establish(&url)?;
+    let (hook, hooks_seen) = receiver()?;
+    let (smtp_port, mail_seen) = smtp_server()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()?;
+    let policy = Policy::default();
+    let make = |instance: usize| -> anyhow::Result<Vec<Arc<dyn Dispatcher>>> {
+        let _ = instance;
+        let sms: Arc<dyn Dispatcher> = Arc::new(Webhook::new(
+            "sms",
+            &hook,
+            SECRET,
+            Duration::from_secs(10),
+            clock.clone(),
+            64,
+        )?);
+        let transport = Email::smtp(&SmtpSettings {
+            url: format!("smtp://127.0.0.1:{smtp_port}"),
+            pool: 8,
+            timeout_secs: 30,
+        })?;
+        let mail: Arc<dyn Dispatcher> = Arc::new(Email::new(
+            transport,
+            "Аккредитация специалистов <noreply@accredo.local>",
+            bench.store.clone(),
+            clock.clone(),
+            8,
+        )?);
+        Ok(vec![sms, mail])
+    };
+    let instances = [make(0)?, make(1)?];
+
+    // Drain: the whole outbox at once.
+    let at = clock.now().naive_utc();
+    outbox(&mut pg, &bench.owner_id, "sms", "drain-sms-", webhooks, at)?;
+    outbox(&mut pg, &bench.owner_id, "email", "drain-mail-", emails, at)?;
+    println!(
+        "outbox: {webhooks} SMS webhooks and {emails} e-mails pending; two dispatcher instances per channel"
+    );
+    let mut rates = Vec::new();
+    for (i, channel) in ["sms", "email"].into_iter().enumerate() {
+        let started = Instant::now();
+        let reports = rt.block_on(async {
+            let tasks: Vec<_> = instances
+                .iter()
+                .enumerate()
+                .map(|(n, inst)| {
+                    let (store, d, clock) = (bench.store.clone(), inst[i].clone(), clock.clone());
+                    tokio::spawn(async move {
+                        dispatch::drain(&store, d.as_ref(), &policy, &format!("bench-{n}"), &clock)
+                            .await
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await);
+            }
+            out
+        });
+        let secs = started.elapsed().as_secs_f64();
+        let mut delivered = 0;
+        for r in reports {
+            delivered += r??.delivered;
+        }
+        let (seen, prefix, target, count) = match channel {
+            "sms" => (&hooks_seen, "drain-sms-", 1_000.0, webhooks),
+            _ => (&mail_seen, "drain-mail-", 200.0, emails),
+        };
+        let (unique, dups) = tally(seen, prefix);
+        let rate = delivered as f64 / secs;
+        println!(
+            "{channel}: {delivered} delivered in {secs:.1} s = {rate:.0}/s, {:.2}× the target of \
+             {target:.0}/s; received {unique} distinct of {count} (loss {}), duplicates {dups}",
+            rate / target,
+            count as usize - unique
+        );
+        rates.push(rate);
+    }
+
+    // Steady: rows committed at a rate while the dispatchers poll as `serve` does.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for (n, inst) in instances.iter().enumerate() {
+        for d in inst {
+            rt.spawn(worker(
+                bench.store.clone(),
+                d.clone(),
+                policy,
+                format!("steady-{n}"),
+                clock.clone(),
+                poll,
+                stop.clone(),
+            ));
+        }
+    }
+    let per_tick = 20; // every 100 ms: 200/s, a fifth of them e-mails
+    let started = Instant::now();
+    let mut tick = 0;
+    while started.elapsed() < Duration::from_secs(steady_secs) {
+        let at = clock.now().naive_utc();
+        outbox(
+            &mut pg,
+            &bench.owner_id,
+            "sms",
+            &format!("steady-sms-{tick}-"),
+            per_tick * 4 / 5,
+            at,
+        )?;
+        outbox(
+            &mut pg,
+            &bench.owner_id,
+            "email",
+            &format!("steady-mail-{tick}-"),
+            per_tick / 5,
+            at,
+        )?;
+        tick += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the last ones go out.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        use accredo::store::schema::notifications as n;
+        let left: i64 = n::table
+            .filter(n::status.eq("pending"))
+            .count()
+            .get_result(&mut pg)?;
+        if left == 0 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for channel in ["sms", "email"] {
+        use diesel::sql_types::{Double, Text};
+        #[derive(QueryableByName)]
+        struct Ms {
+            #[diesel(sql_type = Double)]
+            ms: f64,
+        }
+        let rows: Vec<Ms> = diesel::sql_query(
+            "SELECT EXTRACT(EPOCH FROM (delivered_at - created_at)) * 1000 AS ms
+             FROM notifications WHERE channel = $1 AND id LIKE 'steady-%' AND status = 'delivered'
+             ORDER BY 1",
+        )
+        .bind::<Text, _>(channel)
+        .load(&mut pg)?;
+        let ms: Vec<f64> = rows.into_iter().map(|r| r.ms).collect();
+        let prefix = if channel == "sms" {
+            "steady-sms-"
+        } else {
+            "steady-mail-"
+        };
+        let (unique, dups) = tally(
+            if channel == "sms" {
+                &hooks_seen
+            } else {
+                &mail_seen
+            },
+            prefix,
+        );
+        println!(
+            "{channel} steady: {} delivered (received {unique} distinct, duplicates {dups}); \
+             commit-to-delivery p50 {:.0} ms, p99 {:.0} ms (poll {} ms)",
+            ms.len(),
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99),
+            poll.as_millis()
+        );
+    }
+    drop(pg);
+    drop(bench);
+    drop_db(&admin, "accredo_bench_notify")?;
+    Ok(())
+}

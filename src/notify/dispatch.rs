@@ -1,0 +1,255 @@
+//! Delivery of the outbox: one [`Dispatcher`] per channel (a file each: [`super::email`],
+//! [`super::webhook`]), run in passes. A pass claims a batch of the channel's due rows under a
+//! lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so instances never take the same rows), hands
+//! them to the dispatcher a few at a time, and records each outcome: delivered, retried later
+//! with exponential backoff and jitter, or failed (a permanent refusal, or the last attempt)
+//! with the reason. A process that dies mid-pass leaves its rows leased; when the lease runs
+//! out another pass takes them again, so a delivery can repeat but is never lost, and every
+//! delivery carries the row's id for the receiver to drop repeats.
+
+use crate::domain::clock::SharedClock;
+use crate::store::Store;
+use crate::store::notifications::{self as outbox, Outcome, Outgoing};
+use chrono::Duration;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
+/// Why a delivery did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth another attempt (a timeout, a busy or unreachable receiver).
+    Transient(String),
+    /// Never going to work (a refused address, a rejected request).
+    Permanent(String),
+}
+
+/// Delivers rows of one channel.
+pub trait Dispatcher: Send + Sync + std::fmt::Debug {
+    /// The channel it delivers.
+    fn channel(&self) -> &'static str;
+    /// Deliveries in flight at once.
+    fn concurrency(&self) -> usize;
+    /// Delivers one row.
+    fn deliver<'a>(&'a self, row: &'a Outgoing) -> BoxFuture<'a, Result<(), Failure>>;
+}
+
+/// How passes claim and retry.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Rows claimed per pass.
+    pub batch: i64,
+    /// How long a claim holds: a pass that has not recorded its rows by then has died.
+    pub lease: Duration,
+    /// Attempts before a row fails.
+    pub max_attempts: i32,
+    /// The first retry's delay; each next one doubles, up to `max_delay`.
+    pub base_delay: Duration,
+    /// The longest delay between attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            batch: 256,
+            lease: Duration::seconds(60),
+            max_attempts: 8,
+            base_delay: Duration::seconds(5),
+            max_delay: Duration::hours(1),
+        }
+    }
+}
+
+impl Policy {
+    /// The delay before attempt `attempts + 1` after `attempts` failed ones: the exponential
+    /// step with "equal jitter" (half fixed, half random), so retries of many rows that failed
+    /// together spread out instead of arriving together.
+    pub fn backoff(&self, attempts: i32, unit: f64) -> Duration {
+        let step = self
+            .base_delay
+            .num_milliseconds()
+            .saturating_mul(1_i64 << attempts.clamp(0, 30))
+            .min(self.max_delay.num_milliseconds())
+            .max(1);
+        let half = step / 2;
+        Duration::milliseconds(half + ((step - half) as f64 * unit.clamp(0.0, 1.0)) as i64)
+    }
+}
+
+/// A row's index in the pass and the outcome of its delivery (none: not attempted, its lease
+/// ran short).
+type Attempt = (usize, Option<Result<(), Failure>>);
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    /// Rows claimed (some may be left unattempted when the lease ran short).
+    pub claimed: usize,
+    /// Delivered.
+    pub delivered: usize,
+    /// To be retried.
+    pub retried: usize,
+    /// Given up.
+    pub failed: usize,
+}
+
+/// One pass of `dispatcher` as `owner`.
+pub async fn pass(
+    store: &Store,
+    dispatcher: &dyn Dispatcher,
+    policy: &Policy,
+    owner: &str,
+    clock: &SharedClock,
+) -> Result<Report, crate::store::StoreError> {
+    let now = clock.now().naive_utc();
+    let (channel, who, limit) = (dispatcher.channel(), owner.to_owned(), policy.batch);
+    let until = now + policy.lease;
+    let rows = store
+        .run(move |conn| {
+            outbox::claim(conn, channel, &who, now, until, limit)
+                .map_err(crate::store::StoreError::from)
+        })
+        .await?;
+    if rows.is_empty() {
+        return Ok(Report::default());
+    }
+    // Boxed one by one (rather than mapped lazily), so the pass's future is `Send` for any
+    // lifetime of the rows, as a spawned task needs.
+    // A row whose lease is about to run out (a slow pass) is left alone: another pass may take
+    // it once the lease has run out, and two passes must not send it at once.
+    let margin = policy.lease / 4;
+    let deliveries: Vec<BoxFuture<'_, Attempt>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            Box::pin(async move {
+                if clock.now().naive_utc() + margin >= until {
+                    return (i, None);
+                }
+                (i, Some(dispatcher.deliver(row).await))
+            }) as BoxFuture<'_, Attempt>
+        })
+        .collect();
+    let results: Vec<(usize, Result<(), Failure>)> = futures_util::stream::iter(deliveries)
+        .buffer_unordered(dispatcher.concurrency().max(1))
+        .filter_map(|(i, r)| async move { r.map(|r| (i, r)) })
+        .collect()
+        .await;
+    let done = clock.now().naive_utc();
+    let mut report = Report {
+        claimed: rows.len(),
+        ..Report::default()
+    };
+    let outcomes: Vec<(usize, Outcome)> = results
+        .into_iter()
+        .map(|(i, r)| {
+            let row = &rows[i];
+            let outcome = match r {
+                Ok(()) => Outcome::Delivered,
+                Err(Failure::Permanent(e)) => Outcome::Failed(e),
+                Err(Failure::Transient(e)) if row.attempts + 1 >= policy.max_attempts => {
+                    Outcome::Failed(format!("{e} (after {} attempts)", row.attempts + 1))
+                }
+                Err(Failure::Transient(e)) => Outcome::Retry(
+                    done + policy.backoff(row.attempts, rand::random::<f64>()),
+                    e,
+                ),
+            };
+            match &outcome {
+                Outcome::Delivered => report.delivered += 1,
+                Outcome::Retry(..) => report.retried += 1,
+                Outcome::Failed(e) => {
+                    tracing::warn!(id = %row.id, channel, error = %e, "notification failed");
+                    report.failed += 1;
+                }
+            }
+            (i, outcome)
+        })
+        .collect();
+    let who = owner.to_owned();
+    store
+        .run(move |conn| {
+            let pairs: Vec<(&Outgoing, Outcome)> =
+                outcomes.into_iter().map(|(i, o)| (&rows[i], o)).collect();
+            outbox::record(conn, &who, done, &pairs).map_err(crate::store::StoreError::from)
+        })
+        .await?;
+    Ok(report)
+}
+
+/// Passes until a pass finds nothing due; the total.
+pub async fn drain(
+    store: &Store,
+    dispatcher: &dyn Dispatcher,
+    policy: &Policy,
+    owner: &str,
+    clock: &SharedClock,
+) -> Result<Report, crate::store::StoreError> {
+    let mut total = Report::default();
+    loop {
+        let r = pass(store, dispatcher, policy, owner, clock).await?;
+        total.claimed += r.claimed;
+        total.delivered += r.delivered;
+        total.retried += r.retried;
+        total.failed += r.failed;
+        if r.claimed == 0 || r.delivered + r.failed == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Runs a pass of each dispatcher every `poll` until the process ends; a full batch is
+/// followed at once by the next, so a backlog drains at full speed.
+pub fn spawn(
+    store: Store,
+    dispatchers: Vec<Arc<dyn Dispatcher>>,
+    policy: Policy,
+    owner: String,
+    clock: SharedClock,
+    poll: std::time::Duration,
+) {
+    for d in dispatchers {
+        let (store, owner, clock) = (store.clone(), owner.clone(), clock.clone());
+        actix_web::rt::spawn(async move {
+            loop {
+                match pass(&store, d.as_ref(), &policy, &owner, &clock).await {
+                    Ok(r) if r.claimed as i64 >= policy.batch => continue,
+                    Ok(r) if r.claimed > 0 => tracing::info!(
+                        channel = d.channel(),
+                        delivered = r.delivered,
+                        retried = r.retried,
+                        failed = r.failed,
+                        "notifications sent"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(channel = d.channel(), error = %e, "notification pass failed")
+                    }
+                }
+                tokio::time::sleep(poll).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_within_the_cap() {
+        let p = Policy {
+            base_delay: Duration::seconds(2),
+            max_delay: Duration::seconds(60),
+            ..Policy::default()
+        };
+        let secs = |a, u| p.backoff(a, u).num_milliseconds();
+        assert_eq!((secs(0, 0.0), secs(0, 1.0)), (1_000, 2_000));
+        assert_eq!((secs(1, 0.0), secs(1, 1.0)), (2_000, 4_000));
+        assert_eq!((secs(3, 0.5)), 12_000);
+        // Capped, and no overflow however many attempts.
+        assert_eq!((secs(10, 0.0), secs(10, 1.0)), (30_000, 60_000));
+        assert_eq!(secs(i32::MAX, 1.0), 60_000);
+    }
+}
