@@ -204,8 +204,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let policy = Policy::default();
-    let make = |instance: usize| -> anyhow::Result<Vec<Arc<dyn Dispatcher>>> {
-        let _ = instance;
+    let make = || -> anyhow::Result<Vec<Arc<dyn Dispatcher>>> {
         let sms: Arc<dyn Dispatcher> = Arc::new(Webhook::new(
             "sms",
             &hook,
@@ -228,7 +227,7 @@ fn main() -> anyhow::Result<()> {
         )?);
         Ok(vec![sms, mail])
     };
-    let instances = [make(0)?, make(1)?];
+    let instances = [make()?, make()?];
 
     // Drain: the whole outbox at once.
     let at = clock.now().naive_utc();
@@ -237,7 +236,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "outbox: {webhooks} SMS webhooks and {emails} e-mails pending; two dispatcher instances per channel"
     );
-    let mut rates = Vec::new();
+    let mut problems = Vec::new();
     for (i, channel) in ["sms", "email"].into_iter().enumerate() {
         let started = Instant::now();
         let reports = rt.block_on(async {
@@ -275,7 +274,12 @@ fn main() -> anyhow::Result<()> {
             rate / target,
             count as usize - unique
         );
-        rates.push(rate);
+        if unique != count as usize || dups > 0 {
+            problems.push(format!(
+                "{channel}: {} lost, {dups} duplicated",
+                count as usize - unique
+            ));
+        }
     }
 
     // Steady: rows committed at a rate while the dispatchers poll as `serve` does.
@@ -359,6 +363,12 @@ fn main() -> anyhow::Result<()> {
             },
             prefix,
         );
+        if unique != ms.len() || dups > 0 {
+            problems.push(format!(
+                "{channel} steady: {} delivered, {unique} received, {dups} duplicated",
+                ms.len()
+            ));
+        }
         println!(
             "{channel} steady: {} delivered (received {unique} distinct, duplicates {dups}); \
              commit-to-delivery p50 {:.0} ms, p99 {:.0} ms (poll {} ms)",
@@ -371,5 +381,6 @@ fn main() -> anyhow::Result<()> {
     drop(pg);
     drop(bench);
     drop_db(&admin, "accredo_bench_notify")?;
+    anyhow::ensure!(problems.is_empty(), "loss or duplicates: {problems:?}");
     Ok(())
 }

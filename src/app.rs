@@ -48,9 +48,15 @@ pub fn load_catalog(common: &Common) -> anyhow::Result<Catalog> {
     })
 }
 
-/// Loads and checks the notification templates; on any problem, the error lists them all.
-pub fn load_templates(common: &Common) -> anyhow::Result<crate::notify::templates::Templates> {
+/// Loads and checks the notification templates, writing rows for the channels the
+/// configuration delivers (`demo`: e-mail to files when no SMTP server is set); on any problem,
+/// the error lists them all.
+pub fn load_templates(
+    common: &Common,
+    demo: bool,
+) -> anyhow::Result<crate::notify::templates::Templates> {
     crate::notify::templates::Templates::from_dir(&common.templates_dir.join("notifications"))
+        .map(|t| t.with_channels(&common.notify.channels(&common.documents_dir, demo)))
         .map_err(|problems| {
             anyhow!(
                 "invalid notification templates:\n{}",
@@ -128,9 +134,9 @@ pub fn session_policy(common: &Common) -> SessionPolicy {
 }
 
 /// Everything the server needs, prepared and checked: catalog, migrated store, keys.
-pub fn prepare(common: &Common, migrate_on_start: bool) -> anyhow::Result<AppState> {
+pub fn prepare(common: &Common, migrate_on_start: bool, demo: bool) -> anyhow::Result<AppState> {
     let catalog = Arc::new(load_catalog(common)?);
-    let notices = Arc::new(load_templates(common)?);
+    let notices = Arc::new(load_templates(common, demo)?);
     let store = open_store(common)?;
     let clock: SharedClock = Arc::new(SystemClock);
     {
@@ -381,11 +387,7 @@ pub fn dispatchers(
     use crate::notify::{email, webhook};
     let n = &common.notify;
     let mut out: Vec<Arc<dyn crate::notify::dispatch::Dispatcher>> = Vec::new();
-    let mail_dir = n
-        .mail_dir
-        .clone()
-        .or_else(|| demo.then(|| common.documents_dir.with_file_name("mail")));
-    let transport = match (&n.smtp_url, mail_dir) {
+    let transport = match (&n.smtp_url, n.mail_dir(&common.documents_dir, demo)) {
         (Some(url), _) => {
             tracing::info!("e-mail: through the SMTP server of ACCREDO_SMTP_URL");
             Some(email::Email::smtp(&email::SmtpSettings {
@@ -437,11 +439,6 @@ pub fn dispatchers(
         }
     }
     Ok(out)
-}
-
-/// The channels of `dispatchers`.
-pub fn channels(dispatchers: &[Arc<dyn crate::notify::dispatch::Dispatcher>]) -> Vec<&'static str> {
-    dispatchers.iter().map(|d| d.channel()).collect()
 }
 
 /// Sends due renewal reminders every `secs` seconds until the process ends (the first run at

@@ -368,10 +368,8 @@ fn timers_command(common: &Common, cmd: TimersCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         TimersCmd::RunOnce => {
             let catalog = app::load_catalog(common)?;
-            let mut signing = crate::signature::Signing::default();
-            signing.region.clone_from(&common.region_code);
-            signing.intake = common.intake_hours;
-            let notices = app::load_templates(common)?;
+            let signing = app::signing(common)?;
+            let notices = app::load_templates(common, false)?;
             let rules = crate::service::Rules {
                 catalog: &catalog,
                 signing: &signing,
@@ -449,11 +447,9 @@ fn notifications_command(common: &Common, cmd: NotificationsCmd) -> anyhow::Resu
 fn reminders_command(common: &Common) -> anyhow::Result<ExitCode> {
     let store = existing_store(common)?;
     let catalog = app::load_catalog(common)?;
-    let clock: crate::domain::clock::SharedClock =
-        std::sync::Arc::new(crate::domain::clock::SystemClock);
+    let clock = crate::domain::clock::SystemClock;
     // Rows for the channels this configuration delivers (the server's dispatchers send them).
-    let dispatchers = app::dispatchers(common, &store, &clock, false)?;
-    let templates = app::load_templates(common)?.with_channels(&app::channels(&dispatchers));
+    let templates = app::load_templates(common, false)?;
     let r = crate::notify::reminders::run(
         &mut *store.conn()?,
         &catalog,
@@ -968,7 +964,7 @@ fn demo_session_line(subject: &str, name: &str, roles: &[Role], token: &str) -> 
 }
 
 fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<ExitCode> {
-    let mut state = app::prepare(common, !serve.no_migrate)?;
+    let mut state = app::prepare(common, !serve.no_migrate, demo)?;
     let demo_signers = if demo && common.trust_store.is_none() {
         let people: Vec<(String, String)> = crate::identity::demo_idp::ACCOUNTS
             .iter()
@@ -1020,9 +1016,6 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         );
     }
     let dispatchers = app::dispatchers(common, &state.store, &state.clock, demo)?;
-    state.notices = std::sync::Arc::new(
-        app::load_templates(common)?.with_channels(&app::channels(&dispatchers)),
-    );
     let checkpoint_secs = serve.checkpoint_secs;
     let timer_poll_ms = serve.timer_poll_ms;
     let workers = serve

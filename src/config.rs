@@ -255,6 +255,30 @@ pub struct Notify {
 }
 
 impl Notify {
+    /// The mail directory: the configured one, else in `demo` (no SMTP server) `data/mail`
+    /// next to the documents directory.
+    pub fn mail_dir(&self, documents_dir: &std::path::Path, demo: bool) -> Option<PathBuf> {
+        self.mail_dir.clone().or_else(|| {
+            (demo && self.smtp_url.is_none()).then(|| documents_dir.with_file_name("mail"))
+        })
+    }
+
+    /// The channels this configuration delivers besides the cabinet's: what rows are written
+    /// for (by a server, a cron run of timers or reminders alike) and what dispatchers run.
+    pub fn channels(&self, documents_dir: &std::path::Path, demo: bool) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.smtp_url.is_some() || self.mail_dir(documents_dir, demo).is_some() {
+            out.push("email");
+        }
+        if self.sms_webhook_url.is_some() {
+            out.push("sms");
+        }
+        if self.push_webhook_url.is_some() {
+            out.push("push");
+        }
+        out
+    }
+
     /// How dispatchers claim and retry.
     pub fn policy(&self) -> crate::notify::dispatch::Policy {
         crate::notify::dispatch::Policy {

@@ -1,6 +1,7 @@
 //! Pure domain types and rules: identifiers, roles, SNILS/INN, form field rules.
 //! Nothing here touches the web framework, the database or the wall clock.
 
+pub mod backoff;
 pub mod calendar;
 pub mod clock;
 pub mod ids;

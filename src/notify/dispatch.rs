@@ -62,18 +62,16 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// The delay before attempt `attempts + 1` after `attempts` failed ones: the exponential
-    /// step with "equal jitter" (half fixed, half random), so retries of many rows that failed
-    /// together spread out instead of arriving together.
-    pub fn backoff(&self, attempts: i32, unit: f64) -> Duration {
-        let step = self
-            .base_delay
-            .num_milliseconds()
-            .saturating_mul(1_i64 << attempts.clamp(0, 30))
-            .min(self.max_delay.num_milliseconds())
-            .max(1);
-        let half = step / 2;
-        Duration::milliseconds(half + ((step - half) as f64 * unit.clamp(0.0, 1.0)) as i64)
+    /// The delay before the next attempt after `attempts` failed ones (jittered:
+    /// [`crate::domain::backoff`]).
+    pub fn backoff(&self, attempts: i32) -> Duration {
+        let std = |d: Duration| d.to_std().unwrap_or_default();
+        let wait = crate::domain::backoff::jittered(
+            std(self.base_delay),
+            std(self.max_delay),
+            attempts.saturating_add(1).max(1).unsigned_abs(),
+        );
+        Duration::from_std(wait).unwrap_or(self.max_delay)
     }
 }
 
@@ -94,6 +92,15 @@ pub struct Report {
     pub failed: usize,
 }
 
+impl std::ops::AddAssign for Report {
+    fn add_assign(&mut self, o: Self) {
+        self.claimed += o.claimed;
+        self.delivered += o.delivered;
+        self.retried += o.retried;
+        self.failed += o.failed;
+    }
+}
+
 /// One pass of `dispatcher` as `owner`.
 pub async fn pass(
     store: &Store,
@@ -106,10 +113,7 @@ pub async fn pass(
     let (channel, who, limit) = (dispatcher.channel(), owner.to_owned(), policy.batch);
     let until = now + policy.lease;
     let rows = store
-        .run(move |conn| {
-            outbox::claim(conn, channel, &who, now, until, limit)
-                .map_err(crate::store::StoreError::from)
-        })
+        .run(move |conn| outbox::claim(conn, channel, &who, now, until, limit))
         .await?;
     if rows.is_empty() {
         return Ok(Report::default());
@@ -151,10 +155,9 @@ pub async fn pass(
                 Err(Failure::Transient(e)) if row.attempts + 1 >= policy.max_attempts => {
                     Outcome::Failed(format!("{e} (after {} attempts)", row.attempts + 1))
                 }
-                Err(Failure::Transient(e)) => Outcome::Retry(
-                    done + policy.backoff(row.attempts, rand::random::<f64>()),
-                    e,
-                ),
+                Err(Failure::Transient(e)) => {
+                    Outcome::Retry(done + policy.backoff(row.attempts), e)
+                }
             };
             match &outcome {
                 Outcome::Delivered => report.delivered += 1,
@@ -189,10 +192,7 @@ pub async fn drain(
     let mut total = Report::default();
     loop {
         let r = pass(store, dispatcher, policy, owner, clock).await?;
-        total.claimed += r.claimed;
-        total.delivered += r.delivered;
-        total.retried += r.retried;
-        total.failed += r.failed;
+        total += r;
         if r.claimed == 0 || r.delivered + r.failed == 0 {
             return Ok(total);
         }
@@ -230,26 +230,5 @@ pub fn spawn(
                 tokio::time::sleep(poll).await;
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_within_the_cap() {
-        let p = Policy {
-            base_delay: Duration::seconds(2),
-            max_delay: Duration::seconds(60),
-            ..Policy::default()
-        };
-        let secs = |a, u| p.backoff(a, u).num_milliseconds();
-        assert_eq!((secs(0, 0.0), secs(0, 1.0)), (1_000, 2_000));
-        assert_eq!((secs(1, 0.0), secs(1, 1.0)), (2_000, 4_000));
-        assert_eq!((secs(3, 0.5)), 12_000);
-        // Capped, and no overflow however many attempts.
-        assert_eq!((secs(10, 0.0), secs(10, 1.0)), (30_000, 60_000));
-        assert_eq!(secs(i32::MAX, 1.0), 60_000);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod dispatch;
 pub mod email;
+pub mod outbox;
 pub mod reminders;
 pub mod routes;
 pub mod templates;

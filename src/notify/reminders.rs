@@ -239,19 +239,17 @@ fn send(
         specialty: Some(d.specialty.clone().unwrap_or_else(|| "—".into())),
         valid_until: Some(d.valid_until.format("%d.%m.%Y").to_string()),
         days_left: Some((d.valid_until - moscow(now).date()).num_days()),
+        number: draft.clone().unwrap_or_default(),
+        workflow,
         draft: draft.clone(),
-        ..Context::about(draft.clone().unwrap_or_default(), workflow, String::new())
+        ..Context::default()
     };
-    let rows = crate::service::effects::notify::notices(
-        conn,
-        templates,
-        "reminder",
-        &context,
-        std::slice::from_ref(&d.user_id),
-        Some((&d.user_id, &form)),
-        draft.as_deref(),
-        now,
-    )?;
+    let audience = super::outbox::Audience {
+        recipients: std::slice::from_ref(&d.user_id),
+        owner: Some((&d.user_id, &form)),
+        case_id: draft.as_deref(),
+    };
+    let rows = super::outbox::outbox_rows(conn, templates, "reminder", &context, &audience, now)?;
     crate::store::notifications::insert(conn, &rows).map_err(StoreError::from)?;
     Ok(Some(draft.is_some()))
 }

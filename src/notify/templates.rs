@@ -25,7 +25,7 @@ pub const CHANNELS: &[&str] = &["inapp", "email", "sms", "push"];
 pub const EMAIL_LAYOUT: &str = "email.layout.html.j2";
 
 /// What a template may use.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Context {
     /// The case's number (`2026-77-000001`), or its id before it has one.
     pub number: String,
@@ -74,26 +74,6 @@ impl Context {
             valid_until: Some("31.03.2026".into()),
             days_left: Some(30),
             draft: Some("0193b6c2-7d1e-7000-8000-000000000000".into()),
-        }
-    }
-
-    /// A context with only the case's number, workflow and state (the rest empty).
-    pub fn about(number: String, workflow: String, state: String) -> Self {
-        Context {
-            number,
-            workflow,
-            state,
-            transition: String::new(),
-            reason: None,
-            due_on: None,
-            due_provisional: false,
-            received_at: None,
-            registered_at: None,
-            breach: None,
-            specialty: None,
-            valid_until: None,
-            days_left: None,
-            draft: None,
         }
     }
 }

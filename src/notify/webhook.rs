@@ -121,7 +121,7 @@ impl Webhook {
 }
 
 /// Reads at most 64 KiB of an answer (so the connection can be reused) and drops the rest.
-async fn drain(mut res: reqwest::Response) {
+async fn discard_body(mut res: reqwest::Response) {
     let mut read = 0;
     while let Ok(Some(chunk)) = res.chunk().await {
         read += chunk.len();
@@ -158,7 +158,7 @@ impl Dispatcher for Webhook {
             match sent {
                 Ok(res) => {
                     let status = res.status();
-                    drain(res).await;
+                    discard_body(res).await;
                     if status.is_success() {
                         Ok(())
                     } else if matches!(status.as_u16(), 408 | 429) || status.is_server_error() {

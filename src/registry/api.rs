@@ -12,7 +12,6 @@
 use super::record::RegisterPerson;
 use super::sync::{Chunk, Emit, Record, SyncError};
 use crate::domain::clock::{SharedClock, SystemClock};
-use rand::Rng;
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -216,17 +215,9 @@ impl ApiSource {
         )))
     }
 
-    /// Exponential backoff with jitter: between half and all of `backoff · 2^(attempt-1)`,
-    /// at most `max_wait`.
+    /// Exponential backoff with jitter ([`crate::domain::backoff`]), at most `max_wait`.
     fn backoff(&self, attempt: u32) -> Duration {
-        let full = self
-            .backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max_wait);
-        let half = full / 2;
-        half + full
-            .saturating_sub(half)
-            .mul_f64(rand::rng().random_range(0.0..=1.0))
+        crate::domain::backoff::jittered(self.backoff, self.max_wait, attempt)
     }
 }
 

@@ -52,13 +52,15 @@ impl std::ops::AddAssign for Report {
     }
 }
 
-/// The pause before retry number `attempt` (1-based): 2, 4, 8 … seconds, at most an hour.
+/// The pause before retry number `attempt` (1-based): about 2, 4, 8 … seconds (jittered:
+/// [`crate::domain::backoff`]), at most an hour.
 fn backoff(attempt: i32) -> chrono::TimeDelta {
-    chrono::TimeDelta::seconds(
-        2_i64
-            .saturating_pow(attempt.clamp(1, 12).unsigned_abs())
-            .min(3_600),
-    )
+    let wait = crate::domain::backoff::jittered(
+        std::time::Duration::from_secs(2),
+        std::time::Duration::from_secs(3_600),
+        attempt.max(1).unsigned_abs(),
+    );
+    chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::hours(1))
 }
 
 /// Claims up to `batch` timers due by `clock` and fires them, each at the clock's reading
@@ -215,38 +217,36 @@ fn fire_one(
             }
             // The secretaries hear of it in the cabinet (the assignee, once cases have one).
             let def = &v.workflow.definition;
+            let provisional = if kind == "procedure" {
+                case.procedure_due_provisional
+            } else {
+                case.due_provisional
+            };
             let context = crate::notify::templates::Context {
-                number: crate::store::signatures::number_of(conn, &case.id)
-                    .map_err(StoreError::from)?
-                    .unwrap_or_else(|| case.id.clone()),
-                workflow: def.title.clone(),
-                state: def.label_of(&case.state).to_owned(),
-                transition: String::new(),
-                reason: None,
-                due_on: due_on.map(|d| d.format("%d.%m.%Y").to_string()),
-                due_provisional: if kind == "procedure" {
-                    case.procedure_due_provisional
-                } else {
-                    case.due_provisional
-                },
                 breach: Some(kind.into()),
-                ..crate::notify::templates::Context::about(
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                )
+                ..crate::notify::outbox::case_context(
+                    conn,
+                    &case.id,
+                    None,
+                    def,
+                    &case.state,
+                    due_on.map(|d| (d, provisional)),
+                )?
             };
             let secretaries =
                 crate::store::users::with_role(conn, crate::domain::role::Role::Secretary.as_str())
                     .map_err(StoreError::from)?;
-            let notifications = super::effects::notify::notices(
+            let audience = crate::notify::outbox::Audience {
+                recipients: &secretaries,
+                owner: None,
+                case_id: Some(&case.id),
+            };
+            let notifications = crate::notify::outbox::outbox_rows(
                 conn,
                 rules.notices,
                 "deadline_breached",
                 &context,
-                &secretaries,
-                None,
-                Some(&case.id),
+                &audience,
                 now,
             )?;
             let extras = Extras {

@@ -170,7 +170,7 @@ pub fn claim(
     now: NaiveDateTime,
     until: NaiveDateTime,
     limit: i64,
-) -> QueryResult<Vec<Outgoing>> {
+) -> Result<Vec<Outgoing>, super::StoreError> {
     use diesel::sql_types::{BigInt, Text, Timestamp};
     if let DbConnection::Pg(pg) = conn {
         let mut rows = diesel::sql_query(
@@ -193,7 +193,7 @@ pub fn claim(
     }
     // Read and lease under SQLite's write lock (`BEGIN IMMEDIATE`), or two dispatchers would
     // read the same rows before either leased them.
-    let leased = super::write_tx(conn, |conn| {
+    super::write_tx(conn, |conn| {
         let rows: Vec<Outgoing> = n::table
             .filter(n::status.eq("pending"))
             .filter(n::channel.eq(channel))
@@ -207,11 +207,7 @@ pub fn claim(
         diesel::update(n::table.filter(n::id.eq_any(&ids)))
             .set((n::lease_owner.eq(owner), n::lease_until.eq(until)))
             .execute(conn)?;
-        Ok::<_, super::StoreError>(rows)
-    });
-    leased.map_err(|e| match e {
-        super::StoreError::Query(q) => q,
-        other => diesel::result::Error::QueryBuilderError(other.to_string().into()),
+        Ok(rows)
     })
 }
 

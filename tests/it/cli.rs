@@ -118,6 +118,9 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
             format!("sqlite://{}", dir.path().join("demo.db").display()),
         )
         .env("ACCREDO_SESSION_KEY_FILE", dir.path().join("session.key"))
+        .env("ACCREDO_DOCUMENTS_DIR", dir.path().join("documents"))
+        .env_remove("ACCREDO_SMTP_URL")
+        .env_remove("ACCREDO_MAIL_DIR")
         .env("ACCREDO_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -138,8 +141,11 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
     };
     // With no SMTP server, e-mails are kept as files, and the demo says where.
     assert!(
-        before.iter().any(|l| l
-            == "e-mail: no SMTP server configured; messages are kept as .eml files in data/mail/"),
+        before.iter().any(|l| *l
+            == format!(
+                "e-mail: no SMTP server configured; messages are kept as .eml files in {}/",
+                dir.path().join("mail").display()
+            )),
         "{before:?}"
     );
     // Each printed session token says whose role it is, and it is that role's token.

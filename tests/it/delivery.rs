@@ -2,7 +2,7 @@
 //! TCP in the test process), webhooks to a real HTTP receiver, retries, leases across
 //! dispatchers and processes, preferences, renewal reminders.
 
-use crate::support::{TestApp, instant, json_of, repo};
+use crate::support::{TestApp, accredo_command, instant, json_of};
 use accredo::domain::clock::{Clock, SharedClock};
 use accredo::notify::dispatch::{self, Dispatcher, Policy};
 use accredo::notify::email::{Email, SmtpSettings};
@@ -75,12 +75,47 @@ fn smtp_on(listener: TcpListener) -> Inbox {
     inbox
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// A port held for the test whose mail server is down: each connection is closed at once,
+/// until [`Down::up`] hands the same listener to a real SMTP server (so no other process can
+/// take the port in between).
+struct Down {
+    listener: TcpListener,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    closer: std::thread::JoinHandle<()>,
+}
+
+impl Down {
+    fn new() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let clone = listener.try_clone().expect("clone");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let closer = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match clone.accept() {
+                    Ok((conn, _)) => drop(conn),
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                }
+            }
+        });
+        Down {
+            listener,
+            stop,
+            closer,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.listener.local_addr().expect("addr").port()
+    }
+
+    fn up(self) -> Inbox {
+        self.stop.store(true, Ordering::SeqCst);
+        self.closer.join().expect("closer");
+        self.listener.set_nonblocking(false).expect("blocking");
+        smtp_on(self.listener)
+    }
 }
 
 fn email_dispatcher(app: &TestApp, port: u16) -> Email {
@@ -208,9 +243,9 @@ async fn smtp_down_then_up_delivers_once_and_a_refused_mailbox_fails_at_once() {
     assert_eq!(res.status(), 200);
     app.submitted_case(&other).await;
 
-    // Down: nothing listens on the port.
-    let port = free_port();
-    let mail = email_dispatcher(&app, port);
+    // Down: the server closes every connection.
+    let down = Down::new();
+    let mail = email_dispatcher(&app, down.port());
     let r = pass(&app, &mail, "mailer").await;
     assert_eq!((r.claimed, r.retried, r.delivered), (2, 2, 0), "{r:?}");
     let after = rows(&app, "email");
@@ -226,7 +261,7 @@ async fn smtp_down_then_up_delivers_once_and_a_refused_mailbox_fails_at_once() {
     assert_eq!(pass(&app, &mail, "mailer").await.claimed, 0);
 
     // Up on the same port.
-    let inbox = smtp_on(TcpListener::bind(("127.0.0.1", port)).expect("rebind"));
+    let inbox = down.up();
     app.clock.advance(chrono::Duration::seconds(3));
     let r = pass(&app, &mail, "mailer").await;
     assert_eq!((r.delivered, r.failed), (1, 1), "{r:?}");
@@ -286,15 +321,18 @@ async fn smtp_down_then_up_delivers_once_and_a_refused_mailbox_fails_at_once() {
 /// A request as the receiver saw it: headers and body.
 type Seen = (HashMap<String, String>, Vec<u8>);
 
-/// A webhook receiver: records every request and answers from a script (`503` for the first
-/// `fail_first` requests, then `200`; or hangs without answering).
+/// A webhook receiver: records every request and answers from a script (`script` for the
+/// first requests, then `status_after`, by default 200; or hangs without answering). Like a
+/// real gateway it acts once per `webhook-id` it accepts and drops repeats.
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<Seen>>>,
     calls: Arc<AtomicUsize>,
-    fail_first: usize,
+    script: Vec<u16>,
     hang: bool,
     status_after: u16,
+    /// Ids acted upon, and how many accepted repeats were dropped.
+    effects: Arc<Mutex<(std::collections::BTreeSet<String>, usize)>>,
 }
 
 impl Receiver {
@@ -328,11 +366,23 @@ impl Receiver {
                                         tokio::time::sleep(std::time::Duration::from_secs(3600))
                                             .await;
                                     }
-                                    let status = if n < me.fail_first {
-                                        503
-                                    } else {
-                                        me.status_after.max(200)
-                                    };
+                                    let status = me
+                                        .script
+                                        .get(n)
+                                        .copied()
+                                        .unwrap_or(me.status_after.max(200));
+                                    if (200..300).contains(&status) {
+                                        let id = req
+                                            .headers()
+                                            .get("webhook-id")
+                                            .and_then(|v| v.to_str().ok())
+                                            .unwrap_or_default()
+                                            .to_owned();
+                                        let mut e = me.effects.lock().expect("effects");
+                                        if !e.0.insert(id) {
+                                            e.1 += 1;
+                                        }
+                                    }
                                     actix_web::HttpResponse::build(
                                         actix_web::http::StatusCode::from_u16(status)
                                             .expect("status"),
@@ -359,16 +409,17 @@ impl Receiver {
 }
 
 fn webhook(app: &TestApp, channel: &'static str, url: &str) -> Webhook {
+    webhook_with_timeout(app, channel, url, std::time::Duration::from_secs(30))
+}
+
+fn webhook_with_timeout(
+    app: &TestApp,
+    channel: &'static str,
+    url: &str,
+    timeout: std::time::Duration,
+) -> Webhook {
     let clock: SharedClock = app.clock.clone();
-    Webhook::new(
-        channel,
-        url,
-        SECRET,
-        std::time::Duration::from_secs(2),
-        clock,
-        16,
-    )
-    .expect("webhook")
+    Webhook::new(channel, url, SECRET, timeout, clock, 16).expect("webhook")
 }
 
 /// Verifies a Standard Webhooks signature independently of accredo's signing code.
@@ -395,8 +446,9 @@ async fn a_gateway_failing_twice_gets_the_same_signed_message_three_times() {
     let app = TestApp::spawn_with_channels(instant("2026-04-23T09:00:00Z"), &["sms"]).await;
     let me = app.specialist("sms-applicant");
     app.submitted_case(&me).await;
+    // Busy, then rate-limited, then accepted.
     let (url, receiver) = Receiver {
-        fail_first: 2,
+        script: vec![503, 429],
         ..Receiver::default()
     }
     .start();
@@ -416,9 +468,15 @@ async fn a_gateway_failing_twice_gets_the_same_signed_message_three_times() {
     for (headers, body) in &got {
         assert!(signature_valid(headers, body), "{headers:?}");
     }
-    // The receiver drops repeats by id: one effect.
-    let effects: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
-    assert_eq!(effects.len(), 1);
+    // The receiver acted once, on the accepted delivery, and had no repeat to drop.
+    let (effects, dropped) = receiver.effects.lock().expect("effects").clone();
+    assert_eq!(effects.into_iter().collect::<Vec<_>>(), [ids[0].to_owned()]);
+    assert_eq!(dropped, 0);
+    let first_error = rows(&app, "sms")[0].3.clone().unwrap_or_default();
+    assert!(
+        first_error.contains("429"),
+        "the last error kept: {first_error}"
+    );
     let body: Value = serde_json::from_slice(&got[2].1).expect("json");
     assert_eq!(body["type"], "notification.sms");
     assert_eq!(body["data"]["address"], "+79123456789");
@@ -443,6 +501,46 @@ async fn a_gateway_failing_twice_gets_the_same_signed_message_three_times() {
     app.submitted_case(&other).await;
     let r = pass(&app, &webhook(&app, "sms", &url), "gw").await;
     assert_eq!((r.claimed, r.failed, r.retried), (1, 1, 0), "{r:?}");
+
+    // A gateway that does not answer in time is retried, as is one answering 503 each time,
+    // until the last attempt (4 here) fails the row with the reason.
+    let (hang, _) = Receiver {
+        hang: true,
+        ..Receiver::default()
+    }
+    .start();
+    let third = app.specialist("sms-timeout");
+    app.submitted_case(&third).await;
+    let slow = webhook_with_timeout(&app, "sms", &hang, std::time::Duration::from_millis(300));
+    let r = pass(&app, &slow, "gw").await;
+    assert_eq!((r.claimed, r.retried), (1, 1), "{r:?}");
+    let (busy, _) = Receiver {
+        status_after: 503,
+        ..Receiver::default()
+    }
+    .start();
+    let busy = webhook(&app, "sms", &busy);
+    for attempt in 2..=4 {
+        app.clock.advance(chrono::Duration::minutes(5));
+        let r = pass(&app, &busy, "gw").await;
+        let expected = if attempt < 4 { (1, 1, 0) } else { (1, 0, 1) };
+        assert_eq!(
+            (r.claimed, r.retried, r.failed),
+            expected,
+            "{attempt}: {r:?}"
+        );
+    }
+    let log = rows(&app, "sms");
+    let gave_up = log
+        .iter()
+        .find(|r| r.2 == 4)
+        .expect("the row tried 4 times");
+    assert_eq!(gave_up.1, "failed");
+    let reason = gave_up.3.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("503") && reason.contains("after 4 attempts"),
+        "{reason}"
+    );
 }
 
 fn outbox_rows(app: &TestApp, count: usize, channel: &str) -> Vec<String> {
@@ -485,17 +583,20 @@ async fn two_dispatchers_deliver_every_row_once() {
         batch: 25,
         ..policy()
     };
+    // Both ready before either starts, released together.
+    let start = Arc::new(tokio::sync::Barrier::new(2));
     let run = |owner: &'static str| {
-        let (store, url) = (app.state.store.clone(), url.clone());
+        let (store, start) = (app.state.store.clone(), start.clone());
         let clock: SharedClock = app.clock.clone();
         let d = webhook(&app, "push", &url);
-        tokio::spawn(async move {
+        async move {
+            start.wait().await;
             dispatch::drain(&store, &d, &small, owner, &clock)
                 .await
                 .expect("drain")
-        })
+        }
     };
-    let (a, b) = (run("one"), run("two"));
+    let (a, b) = (tokio::spawn(run("one")), tokio::spawn(run("two")));
     let (a, b) = (a.await.expect("one"), b.await.expect("two"));
     assert_eq!(a.delivered + b.delivered, 600, "{a:?} {b:?}");
     assert!(
@@ -517,16 +618,14 @@ async fn two_dispatchers_deliver_every_row_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_before_delivery_delivers_after_restart() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     // The processes run on the wall clock (moved a year either way in CI): rows long due.
     let app = TestApp::spawn_with_channels(instant("2024-04-23T09:00:00Z"), &["sms"]).await;
     let ids = outbox_rows(&app, 3, "sms");
     let dir = tempfile::tempdir().expect("dir");
     let serve = |url: &str| {
-        Command::new(env!("CARGO_BIN_EXE_accredo"))
+        accredo_command(&app.db.url)
             .args(["serve", "--bind", "127.0.0.1:0", "--checkpoint-secs", "0"])
-            .current_dir(repo())
-            .env("DATABASE_URL", &app.db.url)
             .env("ACCREDO_DOCUMENTS_DIR", dir.path().join("documents"))
             .env("ACCREDO_SESSION_KEY_FILE", dir.path().join("session.key"))
             .env("ACCREDO_SMS_WEBHOOK_URL", url)
@@ -534,8 +633,6 @@ async fn a_process_killed_before_delivery_delivers_after_restart() {
             .env("ACCREDO_NOTIFY_POLL_MS", "100")
             .env("ACCREDO_NOTIFY_LEASE_SECS", "2")
             .env("ACCREDO_WEBHOOK_TIMEOUT_MS", "600000")
-            .env("ACCREDO_REMINDER_POLL_SECS", "0")
-            .env("ACCREDO_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -771,6 +868,10 @@ async fn reminders_go_once_per_person_accreditation_and_offset() {
     );
     let case = json_of(app.get(&format!("/api/v1/cases/{draft}"), &me).await).await;
     assert_eq!(case["state"], "draft", "{case}");
+    assert_eq!(
+        case["form"]["applicant"]["last_name"], "Тестова",
+        "prefilled from the register: {case}"
+    );
     assert_eq!(case["workflow"], "periodic_accreditation");
     let none = json_of(app.get("/api/v1/me/notifications", &later).await).await;
     assert_eq!(none["unread"], 0);
@@ -797,11 +898,8 @@ fn reminders_run_from_cron_sends_once() {
     app.specialist("remind-cron");
     expiring(&app, "remind-cron", &soon);
     let run = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_accredo"))
+        let out = accredo_command(&app.db.url)
             .args(["reminders", "run"])
-            .current_dir(repo())
-            .env("DATABASE_URL", &app.db.url)
-            .env("ACCREDO_LOG", "warn")
             .output()
             .expect("run");
         assert!(out.status.success(), "{out:?}");
@@ -847,20 +945,12 @@ async fn with_no_smtp_server_the_e_mails_are_kept_as_eml_files() {
 #[test]
 fn serve_without_smtp_refuses_the_e_mail_channel_loudly() {
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accredo"))
+    let mut child = accredo_command(&format!("sqlite://{}", dir.path().join("a.db").display()))
         .args(["serve", "--bind", "127.0.0.1:0", "--checkpoint-secs", "0"])
-        .current_dir(repo())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("a.db").display()),
-        )
         .env("ACCREDO_DOCUMENTS_DIR", dir.path().join("documents"))
         .env("ACCREDO_SESSION_KEY_FILE", dir.path().join("session.key"))
-        .env("ACCREDO_LOG", "warn")
-        .env_remove("ACCREDO_SMTP_URL")
-        .env_remove("ACCREDO_MAIL_DIR")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -854,3 +854,20 @@ pub fn serve_with_documents(app: &TestApp, documents: accredo::documents::Docume
     });
     base
 }
+
+/// The `accredo` binary run from the repository with none of the caller's `ACCREDO_*`
+/// settings (an SMTP server or a gateway configured on the developer's machine must not
+/// receive the tests' mail), background reminder runs off, logging at `warn`.
+pub fn accredo_command(database_url: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_accredo"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ACCREDO_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(repo())
+        .env("DATABASE_URL", database_url)
+        .env("ACCREDO_REMINDER_POLL_SECS", "0")
+        .env("ACCREDO_LOG", "warn");
+    cmd
+}

@@ -2,7 +2,7 @@
 //! one leaving it, fired exactly once by workers (in `serve`, or `accredo timers run-once`):
 //! an expired revision window rejects the case, a breached deadline is escalated.
 
-use crate::support::{TestApp, TestDb, instant, json_of, repo};
+use crate::support::{TestApp, TestDb, instant, json_of};
 use accredo::domain::clock::Clock;
 use accredo::domain::role::Role;
 use accredo::service::timers::{self, Report};
@@ -447,7 +447,7 @@ async fn a_worker_that_dies_between_claim_and_commit_leaves_its_timers_due() {
 /// The server's own worker: timers that fell due while no instance ran fire when one starts.
 #[tokio::test]
 async fn a_timer_due_while_every_instance_was_down_fires_on_the_next_start() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     // Back in 2024, so that it is due by the wall clock the server runs on.
     let app = TestApp::spawn_at(instant("2024-03-04T07:00:00Z")).await;
     let me = app.specialist("downtime-applicant");
@@ -456,14 +456,11 @@ async fn a_timer_due_while_every_instance_was_down_fires_on_the_next_start() {
         .case_in_revision(&me, &reviewer, "Приложите справку")
         .await;
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accredo"))
+    let mut child = crate::support::accredo_command(&app.db.url)
         .args(["serve", "--bind", "127.0.0.1:0", "--checkpoint-secs", "0"])
         .args(["--timer-poll-ms", "100"])
-        .current_dir(repo())
-        .env("DATABASE_URL", &app.db.url)
         .env("ACCREDO_DOCUMENTS_DIR", dir.path().join("documents"))
         .env("ACCREDO_SESSION_KEY_FILE", dir.path().join("session.key"))
-        .env("ACCREDO_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -504,11 +501,8 @@ async fn timers_run_once_fires_what_is_due_for_cron() {
         .case_in_revision(&me, &reviewer, "Приложите справку")
         .await;
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_accredo"))
+        let out = crate::support::accredo_command(&app.db.url)
             .args(args)
-            .current_dir(repo())
-            .env("DATABASE_URL", &app.db.url)
-            .env("ACCREDO_LOG", "warn")
             .output()
             .expect("run");
         assert!(out.status.success(), "{out:?}");
@@ -553,7 +547,7 @@ async fn a_timer_that_cannot_fire_is_retried_with_backoff_without_holding_up_the
             .contains("form of case"),
         "{t:?}"
     );
-    // Not again before its backoff (2 s) has passed; then again, and so on until given up.
+    // Not again before its backoff (1–2 s) has passed; then again, and so on until given up.
     assert_eq!(fire(&app).claimed, 0);
     for _ in 1..timers::MAX_ATTEMPTS {
         app.clock.advance(Duration::hours(1));
