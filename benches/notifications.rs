@@ -227,6 +227,8 @@ fn main() -> anyhow::Result<()> {
         )?);
         Ok(vec![sms, mail])
     };
+    // The SMTP pool starts its task on the runtime it is built in.
+    let _runtime = rt.enter();
     let instances = [make()?, make()?];
 
     // Drain: the whole outbox at once.

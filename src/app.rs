@@ -378,7 +378,10 @@ pub fn spawn_checkpoints(state: &AppState, secs: u64) {
 /// The configured dispatchers. E-mail goes to the SMTP server when one is set, else to `.eml`
 /// files when a mail directory is set (or, in `demo`, to `data/mail/`); with neither, the
 /// e-mail channel is refused and the server says so loudly, instead of dropping mail.
-pub fn dispatchers(
+///
+/// Async because the SMTP connection pool starts its background task on the Tokio runtime it
+/// is built on: built outside one, it panics.
+pub async fn dispatchers(
     common: &Common,
     store: &Store,
     clock: &SharedClock,

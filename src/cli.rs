@@ -405,11 +405,11 @@ fn notifications_command(common: &Common, cmd: NotificationsCmd) -> anyhow::Resu
         NotificationsCmd::RunOnce => {
             let clock: crate::domain::clock::SharedClock =
                 std::sync::Arc::new(crate::domain::clock::SystemClock);
-            let dispatchers = app::dispatchers(common, &store, &clock, false)?;
             let policy = common.notify.policy();
             let owner = app::worker_name();
             let mut failed = false;
             tokio::runtime::Runtime::new()?.block_on(async {
+                let dispatchers = app::dispatchers(common, &store, &clock, false).await?;
                 for d in &dispatchers {
                     let r =
                         crate::notify::dispatch::drain(&store, d.as_ref(), &policy, &owner, &clock)
@@ -1015,7 +1015,6 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
             "demo register data loaded"
         );
     }
-    let dispatchers = app::dispatchers(common, &state.store, &state.clock, demo)?;
     let checkpoint_secs = serve.checkpoint_secs;
     let timer_poll_ms = serve.timer_poll_ms;
     let workers = serve
@@ -1034,6 +1033,7 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         let idp = app::connect_login(&mut state, serve, &public_url, demo).await?;
         app::spawn_checkpoints(&state, checkpoint_secs);
         app::spawn_timers(&state, timer_poll_ms);
+        let dispatchers = app::dispatchers(common, &state.store, &state.clock, demo).await?;
         if common.notify.notify_poll_ms > 0 {
             crate::notify::dispatch::spawn(
                 state.store.clone(),

@@ -553,9 +553,11 @@ fn outbox_rows(app: &TestApp, count: usize, channel: &str) -> Vec<String> {
         .first(&mut *conn)
         .expect("the user");
     let at = app.clock.now().naive_utc();
+    static BATCH: AtomicUsize = AtomicUsize::new(0);
+    let batch = BATCH.fetch_add(1, Ordering::SeqCst);
     let rows: Vec<NewNotification> = (0..count)
         .map(|i| NewNotification {
-            id: format!("bulk-{i:05}"),
+            id: format!("{channel}-{batch:03}-{i:05}"),
             recipient_id: user.clone(),
             case_id: None,
             event: "status_changed".into(),
@@ -566,7 +568,14 @@ fn outbox_rows(app: &TestApp, count: usize, channel: &str) -> Vec<String> {
             created_at: at,
             delivered_at: None,
             next_attempt_at: Some(at),
-            address: Some("+79123456789".into()),
+            address: Some(
+                if channel == "email" {
+                    "ivanova@example.ru"
+                } else {
+                    "+79123456789"
+                }
+                .into(),
+            ),
             html: None,
         })
         .collect();
@@ -971,4 +980,72 @@ fn serve_without_smtp_refuses_the_e_mail_channel_loudly() {
     let line = refused.expect("the refusal at start");
     assert!(line.contains("ERROR"), "{line}");
     assert!(line.contains("ACCREDO_SMTP_URL"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_and_cron_send_e_mail_through_the_configured_smtp_server() {
+    use std::process::Stdio;
+    // The processes run on the wall clock (moved a year either way in CI): rows long due.
+    let app = TestApp::spawn_with_channels(instant("2024-04-23T09:00:00Z"), &["email"]).await;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let smtp = format!(
+        "smtp://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let inbox = smtp_on(listener);
+    let message_ids = |inbox: &Inbox| {
+        let mut ids: Vec<String> = inbox
+            .messages()
+            .iter()
+            .map(|m| {
+                let msg = mail_parser::MessageParser::default()
+                    .parse(m)
+                    .expect("MIME");
+                msg.message_id().unwrap_or_default().to_owned()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let domain = |ids: &[String]| -> Vec<String> {
+        ids.iter().map(|id| format!("{id}@accredo.local")).collect()
+    };
+
+    // From cron.
+    let first = outbox_rows(&app, 2, "email");
+    let out = accredo_command(&app.db.url)
+        .args(["notifications", "run-once"])
+        .env("ACCREDO_SMTP_URL", &smtp)
+        .output()
+        .expect("run-once");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "email: 2 delivered, 0 to retry, 0 failed"
+    );
+    assert_eq!(message_ids(&inbox), domain(&first));
+
+    // From the server's dispatcher.
+    let second = outbox_rows(&app, 2, "email");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut serve = accredo_command(&app.db.url)
+        .args(["serve", "--bind", "127.0.0.1:0", "--checkpoint-secs", "0"])
+        .env("ACCREDO_DOCUMENTS_DIR", dir.path().join("documents"))
+        .env("ACCREDO_SESSION_KEY_FILE", dir.path().join("session.key"))
+        .env("ACCREDO_SMTP_URL", &smtp)
+        .env("ACCREDO_NOTIFY_POLL_MS", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while inbox.messages().len() < 4 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let mut all = first;
+    all.extend(second);
+    assert_eq!(message_ids(&inbox), domain(&all));
+    assert!(rows(&app, "email").iter().all(|r| r.1 == "delivered"));
 }
