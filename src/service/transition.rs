@@ -99,23 +99,28 @@ pub fn run(
             signature: req.signature.as_deref(),
             fired: None,
         };
+        // The response remembered for a retried request is the one returned: built once.
+        let mut built: Option<CaseDto> = None;
         let respond = |next: &Case| -> Result<Option<Remembered>, ServiceError> {
             let Some(key) = &req.idempotency_key else {
                 return Ok(None);
             };
-            let dto = to_dto(&v.with(next.clone()), actor, clock_now)?;
+            let dto = built.insert(to_dto(&v.with(next.clone()), actor, clock_now)?);
             Ok(Some(Remembered {
                 user_id: actor.user.to_string(),
                 idem_key: key.clone(),
                 request_hash: req.fingerprint.clone(),
                 case_id: req.case_id.clone(),
-                response: serde_json::to_string(&dto)
+                response: serde_json::to_string(dto)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 created_at: clock_now.naive_utc(),
             }))
         };
         let next = advance(conn, &v, m, rules, clock_now, &mut checked, respond)?;
-        to_dto(&v.with(next), actor, clock_now)
+        match built {
+            Some(dto) => Ok(dto),
+            None => to_dto(&v.with(next), actor, clock_now),
+        }
     });
     if let Some((owner, c)) = &checked {
         let at = clock_now.naive_utc();
@@ -250,6 +255,7 @@ fn advance(
         };
         let mut cx = EffectContext {
             case,
+            form: &form,
             step,
             calendar: &calendar,
             extras: &mut extras,

@@ -29,6 +29,8 @@ use serde_json::Value;
 pub struct EffectContext<'a> {
     /// The case as it was before the transition.
     pub case: &'a Case,
+    /// Its form, parsed.
+    pub form: &'a Value,
     /// The step the transition starts (its start and due date).
     pub step: Step,
     /// The production calendar.

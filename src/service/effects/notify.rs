@@ -58,11 +58,9 @@ impl Effect for Notify {
                 cx.step.due,
             )?
         };
-        let form: serde_json::Value =
-            serde_json::from_str(&cx.case.form_data).unwrap_or(serde_json::Value::Null);
         let audience = Audience {
             recipients: std::slice::from_ref(&cx.case.owner_id),
-            owner: Some((&cx.case.owner_id, &form)),
+            owner: Some((&cx.case.owner_id, cx.form)),
             case_id: Some(&cx.case.id),
         };
         let rows = outbox_rows(conn, cx.notices, event, &context, &audience, cx.now)?;
