@@ -179,6 +179,20 @@ async fn worker(
     }
 }
 
+/// Rows of `prefix` still pending (retried after a transient failure) and one of their errors.
+fn waiting_for_retry(
+    pg: &mut diesel::PgConnection,
+    prefix: &str,
+) -> anyhow::Result<(i64, Option<String>)> {
+    use accredo::store::schema::notifications as n;
+    let rows: Vec<Option<String>> = n::table
+        .filter(n::id.like(format!("{prefix}%")))
+        .filter(n::status.eq("pending"))
+        .select(n::last_error)
+        .load(pg)?;
+    Ok((rows.len() as i64, rows.into_iter().flatten().next()))
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -239,6 +253,7 @@ fn main() -> anyhow::Result<()> {
         "outbox: {webhooks} SMS webhooks and {emails} e-mails pending; two dispatcher instances per channel"
     );
     let mut problems = Vec::new();
+    let mut drained = Vec::new();
     for (i, channel) in ["sms", "email"].into_iter().enumerate() {
         let started = Instant::now();
         let reports = rt.block_on(async {
@@ -270,18 +285,17 @@ fn main() -> anyhow::Result<()> {
         };
         let (unique, dups) = tally(seen, prefix);
         let rate = delivered as f64 / secs;
+        let (waiting, error) = waiting_for_retry(&mut pg, prefix)?;
         println!(
             "{channel}: {delivered} delivered in {secs:.1} s = {rate:.0}/s, {:.2}× the target of \
-             {target:.0}/s; received {unique} distinct of {count} (loss {}), duplicates {dups}",
+             {target:.0}/s; received {unique} distinct of {count}, duplicates {dups}; \
+             {waiting} waiting for a retry{}",
             rate / target,
-            count as usize - unique
+            error
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default()
         );
-        if unique != count as usize || dups > 0 {
-            problems.push(format!(
-                "{channel}: {} lost, {dups} duplicated",
-                count as usize - unique
-            ));
-        }
+        drained.push((seen.clone(), prefix, count as usize));
     }
 
     // Steady: rows committed at a rate while the dispatchers poll as `serve` does.
@@ -345,7 +359,7 @@ fn main() -> anyhow::Result<()> {
             ms: f64,
         }
         let rows: Vec<Ms> = diesel::sql_query(
-            "SELECT EXTRACT(EPOCH FROM (delivered_at - created_at)) * 1000 AS ms
+            "SELECT (EXTRACT(EPOCH FROM (delivered_at - created_at)) * 1000)::double precision AS ms
              FROM notifications WHERE channel = $1 AND id LIKE 'steady-%' AND status = 'delivered'
              ORDER BY 1",
         )
@@ -379,6 +393,17 @@ fn main() -> anyhow::Result<()> {
             percentile(&ms, 0.99),
             poll.as_millis()
         );
+    }
+    // Every row of the drain, retries included, once.
+    for (seen, prefix, count) in &drained {
+        let (unique, dups) = tally(seen, prefix);
+        println!("{prefix}*: {unique} of {count} received in the end, duplicates {dups}");
+        if unique != *count || dups > 0 {
+            problems.push(format!(
+                "{prefix}*: {} lost, {dups} duplicated",
+                count - unique
+            ));
+        }
     }
     drop(pg);
     drop(bench);
