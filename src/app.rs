@@ -36,16 +36,18 @@ pub fn load_catalog(common: &Common) -> anyhow::Result<Catalog> {
             common.workflows_dir.display()
         );
     }
-    Catalog::load(&files, &common.schemas_dir).map_err(|problems| {
-        anyhow!(
-            "invalid workflow definitions:\n{}",
-            problems
-                .iter()
-                .map(|p| format!("  {p}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })
+    Catalog::load_with_reasons(&files, &common.schemas_dir, &common.workflows_dir).map_err(
+        |problems| {
+            anyhow!(
+                "invalid workflow definitions:\n{}",
+                problems
+                    .iter()
+                    .map(|p| format!("  {p}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        },
+    )
 }
 
 /// Loads and checks the notification templates, writing rows for the channels the
@@ -159,6 +161,9 @@ pub fn prepare(common: &Common, migrate_on_start: bool, demo: bool) -> anyhow::R
         failures: std::sync::Arc::new(crate::http::limit::FailureLimiter::new(1_000)),
         signing: Arc::new(signing(common)?),
         notices,
+        messages: crate::service::messages::Settings {
+            hide_commission_names: !common.show_commission_names,
+        },
         documents: Arc::new(crate::documents::Documents::new(
             blobs(common)?,
             std::env::current_exe().context("cannot find the accredo binary")?,
@@ -440,6 +445,19 @@ pub async fn dispatchers(
                 n.webhook_concurrency.max(1),
             )?));
         }
+    }
+    if let Some(url) = &n.register_webhook_url {
+        out.push(Arc::new(
+            webhook::Webhook::new(
+                crate::notify::templates::REGISTER_CHANNEL,
+                url,
+                &n.register_webhook_secret,
+                timeout,
+                clock.clone(),
+                n.webhook_concurrency.max(1),
+            )?
+            .with_own_bodies(),
+        ));
     }
     Ok(out)
 }

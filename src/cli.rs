@@ -253,6 +253,38 @@ enum UsersCmd {
         #[arg(long)]
         subject: String,
     },
+    /// Create an accreditation subcommission, or rename it and replace its specialties.
+    SetSubcommission {
+        /// Stable code, e.g. `therapy`.
+        #[arg(long)]
+        code: String,
+        /// Name (Russian).
+        #[arg(long)]
+        name: String,
+        /// A specialty code it reviews, e.g. 31.08.49 (repeat for several).
+        #[arg(long = "specialty", required = true)]
+        specialties: Vec<String>,
+    },
+    /// Add a reviewer or a secretary to a subcommission.
+    AddMember {
+        /// Subcommission code.
+        #[arg(long)]
+        code: String,
+        /// The identity provider's subject of the user.
+        #[arg(long)]
+        subject: String,
+    },
+    /// Remove a member from a subcommission.
+    RemoveMember {
+        /// Subcommission code.
+        #[arg(long)]
+        code: String,
+        /// The identity provider's subject of the user.
+        #[arg(long)]
+        subject: String,
+    },
+    /// Print every subcommission with its specialties and members (JSON).
+    Subcommissions,
 }
 
 fn init_logging(filter: &str) {
@@ -633,6 +665,55 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Users(UsersCmd::SetSubcommission {
+            code,
+            name,
+            specialties,
+        }) => {
+            let store = existing_store(&common)?;
+            let d = crate::service::commission::Definition {
+                code,
+                name,
+                specialties: specialties.into_iter().collect(),
+            };
+            let s = crate::service::commission::define(
+                &mut *store.conn()?,
+                None,
+                &d,
+                SystemClock.now(),
+            )
+            .map_err(service_error)?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(cmd @ (UsersCmd::AddMember { .. } | UsersCmd::RemoveMember { .. })) => {
+            let (code, subject, add) = match cmd {
+                UsersCmd::AddMember { code, subject } => (code, subject, true),
+                UsersCmd::RemoveMember { code, subject } => (code, subject, false),
+                _ => unreachable!("matched above"),
+            };
+            let store = existing_store(&common)?;
+            let mut conn = store.conn()?;
+            let user = users::find_by_subject(&mut conn, &subject)?
+                .ok_or_else(|| anyhow!("no user with subject {subject}: grant a role first"))?;
+            let s = crate::service::commission::membership(
+                &mut conn,
+                None,
+                &code,
+                &user.id,
+                add,
+                SystemClock.now(),
+            )
+            .map_err(service_error)?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(UsersCmd::Subcommissions) => {
+            let store = existing_store(&common)?;
+            let list = crate::store::subcommissions::list(&mut *store.conn()?)?;
+            println!("{}", serde_json::to_string_pretty(&list)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Users(UsersCmd::IssueSession { subject }) => {
             let store = existing_store(&common)?;
             let keys = app::session_keys(&common)?;
@@ -839,6 +920,14 @@ fn registry_sync(common: &Common, args: SyncArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A use case's refusal as an operator reads it: its code and Russian message.
+fn service_error(e: crate::service::ServiceError) -> anyhow::Error {
+    match e {
+        crate::service::ServiceError::Refused(r) => anyhow!("{}: {}", r.code, r.message),
+        other => anyhow!(other),
+    }
+}
+
 /// Grants a role and audits it, in one transaction.
 pub fn grant(
     conn: &mut crate::store::DbConnection,
@@ -879,7 +968,8 @@ fn check_workflows(common: &Common, files: Vec<PathBuf>) -> anyhow::Result<ExitC
     };
     let templates =
         crate::notify::templates::Templates::from_dir(&common.templates_dir.join("notifications"));
-    match (Catalog::load(&files, &common.schemas_dir), templates) {
+    let loaded = Catalog::load_with_reasons(&files, &common.schemas_dir, &common.workflows_dir);
+    match (loaded, templates) {
         (Ok(catalog), Ok(_)) => {
             for w in catalog.list() {
                 println!(

@@ -59,6 +59,10 @@ pub struct Common {
     /// signatures are accepted. Unset: signed submission is refused (`signature_not_configured`).
     #[arg(long, env = "ACCREDO_TRUST_STORE", global = true)]
     pub trust_store: Option<PathBuf>,
+    /// Show applicants the names of the commission members who write to them (by default
+    /// they see only the commission's role).
+    #[arg(long, env = "ACCREDO_SHOW_COMMISSION_NAMES", global = true)]
+    pub show_commission_names: bool,
     /// Region code in receipt numbers (`2026-77-000123`).
     #[arg(
         long,
@@ -172,6 +176,19 @@ pub struct Notify {
         global = true
     )]
     pub push_webhook_secret: String,
+    /// The register's (ФРМР) webhook that accreditation records are exported to (unset: they
+    /// wait in the outbox).
+    #[arg(long, env = "ACCREDO_REGISTER_WEBHOOK_URL", global = true)]
+    pub register_webhook_url: Option<String>,
+    /// Its Standard Webhooks secret (`whsec_` and base64).
+    #[arg(
+        long,
+        env = "ACCREDO_REGISTER_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = "",
+        global = true
+    )]
+    pub register_webhook_secret: String,
     /// Milliseconds before a webhook attempt times out.
     #[arg(
         long,

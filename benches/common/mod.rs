@@ -166,6 +166,13 @@ impl Bench {
                 procedure_due_on: None,
                 procedure_due_provisional: false,
                 procedure_breached_at: None,
+                number: None,
+                specialty: None,
+                region: None,
+                applicant_name: None,
+                name_key: None,
+                snils: None,
+                assignee_id: None,
             })
             .collect();
         let mut conn = self.store.conn()?;
@@ -196,6 +203,9 @@ impl Bench {
             failures: Arc::new(accredo::http::limit::FailureLimiter::new(1_000)),
             signing: Arc::new(accredo::signature::Signing::default()),
             notices: self.notices.clone(),
+            messages: accredo::service::messages::Settings {
+                hide_commission_names: true,
+            },
             documents: Arc::new(accredo::documents::Documents::local(
                 &documents_dir,
                 env!("CARGO_BIN_EXE_accredo").into(),

@@ -79,6 +79,7 @@ impl Workflow {
 #[derive(Debug, Default)]
 pub struct Catalog {
     current: BTreeMap<String, Arc<Workflow>>,
+    reasons: super::reasons::Reasons,
     pinned: RwLock<HashMap<String, Arc<Workflow>>>,
 }
 
@@ -124,8 +125,58 @@ impl Catalog {
             .collect();
         Ok(Self {
             current,
+            reasons: super::reasons::Reasons::default(),
             pinned: RwLock::new(pinned),
         })
+    }
+
+    /// Loads the workflows and the catalogue of rejection reasons of `workflows_dir`
+    /// ([`super::reasons::FILE`]), every workflow that needs a reason from it finding one.
+    pub fn load_with_reasons(
+        files: &[PathBuf],
+        schemas_dir: &Path,
+        workflows_dir: &Path,
+    ) -> Result<Self, Vec<Problem>> {
+        let loaded = Self::load(files, schemas_dir);
+        let reasons = super::reasons::Reasons::read_dir(workflows_dir);
+        let (mut catalog, reasons) = match (loaded, reasons) {
+            (Ok(c), Ok(r)) => (c, r),
+            (c, r) => {
+                let mut problems = c.err().unwrap_or_default();
+                problems.extend(r.err().unwrap_or_default());
+                return Err(problems);
+            }
+        };
+        let mut problems = Vec::new();
+        for w in catalog.current.values() {
+            let def = &w.definition;
+            let needs = def
+                .transitions
+                .iter()
+                .any(|t| t.guards.iter().any(|g| g == "reasons_given"));
+            if needs && reasons.for_workflow(&def.id).next().is_none() {
+                problems.push(Problem {
+                    file: super::reasons::FILE.to_owned(),
+                    line: None,
+                    item: format!("workflow {}", def.id),
+                    code: "no_rejection_reasons",
+                    message: format!(
+                        "a transition needs a reason from {}, which has none for this workflow",
+                        super::reasons::FILE
+                    ),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        catalog.reasons = reasons;
+        Ok(catalog)
+    }
+
+    /// The catalogue of rejection reasons.
+    pub fn reasons(&self) -> &super::reasons::Reasons {
+        &self.reasons
     }
 
     /// The version new cases of workflow `id` start with.

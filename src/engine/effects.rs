@@ -36,6 +36,10 @@ pub const EFFECTS: &[(&str, &[Place])] = &[
     ("start_timer", &[Place::Enter]),
     ("cancel_timers", ANYWHERE),
     ("start_procedure_timer", &[Place::Transition]),
+    // Copies what the commission's queue filters by from the form onto the case.
+    ("file_case", &[Place::Transition]),
+    // Keeps what a decision says (reasons, recommendations, fixes) beside the case.
+    ("record_decision", &[Place::Transition]),
     // Runs after everything else of the transition: it tells what the change did.
     ("notify", ANYWHERE),
 ];

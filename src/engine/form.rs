@@ -31,6 +31,7 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct FormSchema {
     validator: jsonschema::Validator,
+    schema: Value,
 }
 
 /// The schema itself is not a valid JSON Schema.
@@ -50,7 +51,34 @@ impl FormSchema {
             .with_format("email", |s: &str| s.validate_email())
             .build(schema)
             .map_err(|e| SchemaError(e.to_string()))?;
-        Ok(Self { validator })
+        Ok(Self {
+            validator,
+            schema: schema.clone(),
+        })
+    }
+
+    /// Whether `pointer` (`/applicant/snils`) names a field the schema declares: each step an
+    /// object's property or an array's item index. The whole form (`""`) is no field.
+    pub fn has_field(&self, pointer: &str) -> bool {
+        let Some(rest) = pointer.strip_prefix('/') else {
+            return false;
+        };
+        let mut node = &self.schema;
+        for raw in rest.split('/') {
+            let step = raw.replace("~1", "/").replace("~0", "~");
+            let next = match node.get("properties").and_then(|p| p.get(&step)) {
+                Some(n) => Some(n),
+                None if !step.is_empty() && step.bytes().all(|b| b.is_ascii_digit()) => {
+                    node.get("items")
+                }
+                None => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        true
     }
 
     /// Every problem with `data`, in document order.

@@ -3,10 +3,12 @@
 
 pub mod applicant;
 pub mod catalog;
+pub mod decision;
 pub mod definition;
 pub mod effects;
 pub mod form;
 pub mod guards;
+pub mod reasons;
 pub mod validate;
 
 use crate::domain::ids::UserId;
@@ -21,9 +23,29 @@ pub struct Actor {
     pub user: UserId,
     /// Roles held.
     pub roles: BTreeSet<Role>,
+    /// Specialty codes of the accreditation subcommissions the actor sits on: a reviewer or a
+    /// secretary sees the cases of these specialties only.
+    pub specialties: BTreeSet<String>,
 }
 
 impl Actor {
+    /// An actor on no subcommission.
+    pub fn new(user: UserId, roles: BTreeSet<Role>) -> Self {
+        Actor {
+            user,
+            roles,
+            specialties: BTreeSet::new(),
+        }
+    }
+
+    /// Whether the actor works the commission's cases of `specialty`: an administrator all of
+    /// them, a reviewer or a secretary those of their subcommissions' specialties.
+    pub fn covers(&self, specialty: Option<&str>) -> bool {
+        self.has(Role::Admin)
+            || ((self.has(Role::Reviewer) || self.has(Role::Secretary))
+                && specialty.is_some_and(|s| self.specialties.contains(s)))
+    }
+
     /// Whether the actor holds a role.
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
@@ -40,6 +62,10 @@ pub struct CaseView<'a> {
     /// Whether the case was ever handed to the commission (left the draft other than by
     /// withdrawal).
     pub submitted: bool,
+    /// The specialty it was filed for.
+    pub specialty: Option<&'a str>,
+    /// The commission member it is assigned to.
+    pub assignee: Option<&'a str>,
 }
 
 /// Why a transition cannot run (before guards).
@@ -145,10 +171,11 @@ pub fn available<'d>(
         .collect()
 }
 
-/// Whether the actor may see the case at all. Applicants see their own cases; staff see every
-/// case that was handed to the commission; nobody else sees anything.
+/// Whether the actor may see the case at all. Applicants see their own cases; the commission
+/// sees the cases handed to it of its specialties ([`Actor::covers`]); nobody else sees
+/// anything (support staff see an application only through a support request that links it).
 pub fn can_view(view: CaseView<'_>, actor: &Actor) -> bool {
-    actor.user == *view.owner || (view.submitted && actor.roles.iter().any(|r| r.is_staff()))
+    actor.user == *view.owner || (view.submitted && actor.covers(view.specialty))
 }
 
 /// Whether running `t` from `from` hands the case to the commission: it leaves the initial

@@ -34,6 +34,14 @@ pub enum Action {
     DocumentDownload,
     /// Delete a document.
     DocumentDelete,
+    /// Read or write the case's message thread.
+    CaseMessages,
+    /// Read the commission's queue or its counts.
+    ReviewQueue,
+    /// Assign, claim, reassign or release a case.
+    CaseAssign,
+    /// Manage subcommissions.
+    SubcommissionAdmin,
     /// End one's session.
     SessionLogout,
 }
@@ -56,6 +64,10 @@ impl Action {
             Self::DocumentList => "document.list",
             Self::DocumentDownload => "document.download",
             Self::DocumentDelete => "document.delete",
+            Self::CaseMessages => "case.messages",
+            Self::ReviewQueue => "review.queue",
+            Self::CaseAssign => "case.assign",
+            Self::SubcommissionAdmin => "subcommission.admin",
             Self::SessionLogout => "session.logout",
         }
     }

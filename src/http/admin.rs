@@ -21,10 +21,7 @@ fn require_admin(
     if auth.roles.contains(&Role::Admin) {
         return Ok(());
     }
-    let actor = crate::engine::Actor {
-        user: auth.user.clone(),
-        roles: auth.roles.clone(),
-    };
+    let actor = crate::engine::Actor::new(auth.user.clone(), auth.roles.clone());
     crate::service::access::record_denial(
         conn,
         &actor,

@@ -34,6 +34,15 @@ pub struct TransitionBody {
     /// (required by `submit` and `resubmit`).
     #[validate(length(max = 700000))]
     pub signature: Option<String>,
+    /// A rejection's reasons: codes from the catalogue (`GET /api/v1/workflows/{id}` lists
+    /// them as `rejection_reasons`).
+    #[validate(length(max = 20))]
+    pub reasons: Option<Vec<String>>,
+    /// Recommendations to the applicant (a decision), up to 4000 characters.
+    #[validate(length(max = 4000))]
+    pub recommendations: Option<String>,
+    /// What a return for revision asks to fix.
+    pub fixes: Option<crate::engine::decision::Fixes>,
 }
 
 /// Query of `GET /api/v1/cases`.
@@ -303,6 +312,21 @@ pub async fn run_transition(
     let (raw_id, name) = path.into_inner();
     let id = case_id(&raw_id)?;
     body.0.validate().map_err(|e| invalid(&e))?;
+    let fixes = body.0.fixes.clone().unwrap_or_default();
+    if fixes.fields.len() + fixes.documents.len() > 50 {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "Замечаний к доработке — не больше 50",
+        ));
+    }
+    let decision = crate::engine::decision::Decision {
+        reasons: body.0.reasons.clone().unwrap_or_default(),
+        recommendations: body.0.recommendations.clone(),
+        fixes,
+    };
+    let decision_json =
+        serde_json::json!([decision.reasons, decision.recommendations, decision.fixes]).to_string();
     let mut fingerprint = Sha256::new();
     for part in [
         id.as_bytes(),
@@ -312,6 +336,8 @@ pub async fn run_transition(
         body.0.reason.as_deref().unwrap_or_default().as_bytes(),
         b"\n",
         body.0.signature.as_deref().unwrap_or_default().as_bytes(),
+        b"\n",
+        decision_json.as_bytes(),
     ] {
         fingerprint.update(part);
     }
@@ -323,6 +349,7 @@ pub async fn run_transition(
         idempotency_key: idempotency_key(req.headers())?,
         fingerprint: hex::encode(fingerprint.finalize()),
         signature: body.0.signature.map(String::into_bytes),
+        decision,
     };
     let (signing, notices) = (state.signing.clone(), state.notices.clone());
     let outcome = state

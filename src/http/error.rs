@@ -345,6 +345,16 @@ impl From<ServiceError> for ApiError {
                 "idempotency_key_reused",
                 "Ключ Idempotency-Key уже использован для другого запроса",
             ),
+            ServiceError::Refused(r) => {
+                use crate::service::RefusalKind as K;
+                let status = match r.kind {
+                    K::Invalid => S::UNPROCESSABLE_ENTITY,
+                    K::Conflict => S::CONFLICT,
+                    K::NotFound => S::NOT_FOUND,
+                    K::Forbidden => S::FORBIDDEN,
+                };
+                ApiError::new(status, r.code, r.message).with_details(field_details(r.details))
+            }
             ServiceError::Store(s) => s.into(),
         }
     }

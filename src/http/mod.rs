@@ -14,8 +14,10 @@ pub mod health;
 pub mod limit;
 pub mod login;
 pub mod me;
+pub mod messages;
 pub mod optional_body;
 pub mod preferences;
+pub mod review;
 pub mod signing;
 pub mod workflows;
 
@@ -66,6 +68,8 @@ pub struct AppState {
     pub signing: Arc<crate::signature::Signing>,
     /// Notification templates.
     pub notices: Arc<crate::notify::templates::Templates>,
+    /// How the message thread shows the commission to applicants.
+    pub messages: crate::service::messages::Settings,
 }
 
 impl AppState {
@@ -84,10 +88,7 @@ impl AppState {
     ) -> Result<T, ApiError> {
         let catalog = self.catalog.clone();
         self.with_session(who, move |conn, auth, now| {
-            let actor = Actor {
-                user: auth.user.clone(),
-                roles: auth.roles.clone(),
-            };
+            let actor = crate::service::commission::actor(conn, auth)?;
             if auth.consent_pending && action.needs_consent() {
                 record_denial(
                     conn,
@@ -250,6 +251,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::case_history)
         .service(cases::create_case)
         .service(cases::list_cases)
+        .service(messages::list)
+        .service(messages::post)
+        .service(review::queue)
+        .service(review::queue_counts)
+        .service(review::assign)
+        .service(review::list_subcommissions)
+        .service(review::put_subcommission)
+        .service(review::add_member)
+        .service(review::remove_member)
         .service(me::me)
         .service(me::consent)
         .service(me::sessions)

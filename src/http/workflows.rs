@@ -18,7 +18,7 @@ pub async fn list_workflows(state: web::Data<AppState>) -> HttpResponse {
     tag = "workflows",
     params(("id" = String, Path, description = "Workflow id")),
     responses(
-        (status = 200, description = "The workflow", body = Definition),
+        (status = 200, description = "The workflow, with `rejection_reasons` from the catalogue", body = Definition),
         (status = 404, description = "Unknown workflow", body = ErrorBody),
     )
 )]
@@ -34,5 +34,12 @@ pub async fn get_workflow(
             "Такого вида заявления нет",
         )
     })?;
-    Ok(HttpResponse::Ok().json(&w.definition))
+    let mut body = serde_json::to_value(&w.definition).map_err(|e| ApiError::internal(&e))?;
+    let reasons: Vec<&crate::engine::reasons::Reason> = state
+        .catalog
+        .reasons()
+        .for_workflow(&w.definition.id)
+        .collect();
+    body["rejection_reasons"] = serde_json::json!(reasons);
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -213,10 +213,10 @@ fn send(
             .get_result(conn)
             .map_err(StoreError::from)?;
         if under_way == 0 {
-            let actor = Actor {
-                user: crate::domain::ids::UserId::from_stored(d.user_id.clone()),
-                roles: [Role::Specialist].into_iter().collect(),
-            };
+            let actor = Actor::new(
+                crate::domain::ids::UserId::from_stored(d.user_id.clone()),
+                [Role::Specialist].into_iter().collect(),
+            );
             let case = crate::service::cases::insert_draft(
                 conn,
                 catalog,

@@ -15,11 +15,16 @@ pub const EVENTS: &[&str] = &[
     "decision",
     "deadline_breached",
     "reminder",
+    "message",
 ];
 
 /// Every channel with templates: the cabinet's list, e-mail, SMS and push (the last two
 /// through a gateway's webhook).
 pub const CHANNELS: &[&str] = &["inapp", "email", "sms", "push"];
+
+/// The outbox channel of the exports to the register (ФРМР): rows whose body is the export's
+/// JSON, no template, no person's preference.
+pub const REGISTER_CHANNEL: &str = "register";
 
 /// The HTML layout of every e-mail, around the text of its template.
 pub const EMAIL_LAYOUT: &str = "email.layout.html.j2";
@@ -55,6 +60,8 @@ pub struct Context {
     pub days_left: Option<i64>,
     /// A reminder: the draft application opened for the renewal, if one was.
     pub draft: Option<String>,
+    /// A message: who wrote it, as the recipient may see it.
+    pub from: Option<String>,
 }
 
 impl Context {
@@ -74,6 +81,7 @@ impl Context {
             valid_until: Some("31.03.2026".into()),
             days_left: Some(30),
             draft: Some("0193b6c2-7d1e-7000-8000-000000000000".into()),
+            from: Some("Аккредитационная подкомиссия".into()),
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct Webhook {
     client: reqwest::Client,
     clock: SharedClock,
     concurrency: usize,
+    /// Rows carry their own JSON body.
+    own_bodies: bool,
 }
 
 /// The key of a `whsec_…` secret (the prefix is optional; the rest is base64).
@@ -91,11 +93,22 @@ impl Webhook {
             client,
             clock,
             concurrency,
+            own_bodies: false,
         })
+    }
+
+    /// A dispatcher whose rows carry their own JSON body, sent as it is (the register export:
+    /// the same bytes on every retry).
+    pub fn with_own_bodies(mut self) -> Self {
+        self.own_bodies = true;
+        self
     }
 
     /// The JSON body of `row`.
     pub fn body(&self, row: &Outgoing) -> Vec<u8> {
+        if self.own_bodies {
+            return row.body.clone().into_bytes();
+        }
         let at = |t: chrono::NaiveDateTime| {
             t.and_utc()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

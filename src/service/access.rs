@@ -38,6 +38,8 @@ impl Visible {
             state: &self.case.state,
             owner: &self.owner,
             submitted: self.case.submitted_at.is_some(),
+            specialty: self.case.specialty.as_deref(),
+            assignee: self.case.assignee_id.as_deref(),
         }
     }
 

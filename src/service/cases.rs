@@ -47,6 +47,12 @@ pub struct CaseDto {
     pub version: i64,
     /// The applicant.
     pub owner_id: String,
+    /// The application number, once filed.
+    pub number: Option<String>,
+    /// The specialty code it was filed for.
+    pub specialty: Option<String>,
+    /// The commission member it is assigned to (shown to the commission, not the applicant).
+    pub assignee_id: Option<String>,
     /// Form data.
     #[schema(value_type = Object)]
     pub form: Value,
@@ -105,6 +111,68 @@ pub struct HistoryEntry {
     pub step_working_days: Option<i64>,
     /// The norm of that step in working days, when it had one.
     pub step_norm_working_days: Option<u32>,
+    /// What the commission's decision said, for a decision.
+    pub decision: Option<DecisionDto>,
+}
+
+/// What a decision of the commission said, as the applicant reads it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DecisionDto {
+    /// Decision id.
+    pub id: String,
+    /// The transition it was made by.
+    pub transition: String,
+    /// When (UTC).
+    pub decided_at: DateTime<Utc>,
+    /// Reasons from the catalogue: `[{"code", "text"}]`.
+    #[schema(value_type = Object)]
+    pub reasons: Value,
+    /// Recommendations to the applicant.
+    pub recommendations: Option<String>,
+    /// What to fix: `{"fields": [{"pointer", "comment"}], "documents": [{"type", "label",
+    /// "comment"}]}`.
+    #[schema(value_type = Object)]
+    pub fixes: Value,
+}
+
+impl DecisionDto {
+    /// The stored decision, with document labels from `def`.
+    pub fn of(
+        row: crate::store::decisions::DecisionRow,
+        def: &crate::engine::definition::Definition,
+    ) -> Result<Self, crate::store::StoreError> {
+        let corrupt = |e: serde_json::Error| {
+            crate::store::StoreError::Corrupt(format!("decision {}: {e}", row.id))
+        };
+        let reasons: Value = serde_json::from_str(&row.reasons).map_err(corrupt)?;
+        let mut fixes: Value = serde_json::from_str(&row.fixes).map_err(corrupt)?;
+        // The values before the return are the commission's working data, not the applicant's
+        // message.
+        if let Some(fields) = fixes["fields"].as_array_mut() {
+            for f in fields {
+                if let Some(o) = f.as_object_mut() {
+                    o.remove("before");
+                }
+            }
+        }
+        if let Some(docs) = fixes["documents"].as_array_mut() {
+            for d in docs {
+                let label = d["type"]
+                    .as_str()
+                    .and_then(|t| def.document_types.iter().find(|x| x.code == t))
+                    .map(|t| t.label.clone());
+                d["label"] = json!(label);
+            }
+        }
+        Ok(DecisionDto {
+            id: row.id,
+            transition: row.transition,
+            decided_at: row.decided_at.and_utc(),
+            reasons,
+            recommendations: row.recommendations,
+            fixes,
+        })
+    }
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -126,6 +194,9 @@ pub fn to_dto(v: &Visible, actor: &Actor, now: DateTime<Utc>) -> Result<CaseDto,
         state_label: def.label_of(&v.case.state).to_owned(),
         version: v.case.version,
         owner_id: v.case.owner_id.clone(),
+        number: v.case.number.clone(),
+        specialty: v.case.specialty.clone(),
+        assignee_id: v.case.assignee_id.clone().filter(|_| actor.user != v.owner),
         form,
         prefilled: serde_json::from_str(&v.case.prefilled).unwrap_or_else(|_| json!({})),
         step_started_at: v.case.step_started_at.map(utc),
@@ -238,6 +309,13 @@ pub(crate) fn insert_draft(
         procedure_due_on: None,
         procedure_due_provisional: false,
         procedure_breached_at: None,
+        number: None,
+        specialty: None,
+        region: None,
+        applicant_name: None,
+        name_key: None,
+        snils: None,
+        assignee_id: None,
     };
     cases::insert(conn, &case)?;
     audit_rows::insert(conn, &created)?;
@@ -333,6 +411,11 @@ pub fn history(
     let def = &v.workflow.definition;
     let events = audit_rows::for_case(conn, id, &["case.created", "case.transition"])?;
     let calendar = super::calendar::load(conn, intake)?;
+    let mut decisions: HashMap<String, crate::store::decisions::DecisionRow> =
+        crate::store::decisions::of_case(conn, id)?
+            .into_iter()
+            .map(|d| (d.id.clone(), d))
+            .collect();
     let mut names: HashMap<String, Option<String>> = HashMap::new();
     let mut out: Vec<HistoryEntry> = Vec::with_capacity(events.len());
     for e in events {
@@ -373,7 +456,14 @@ pub fn history(
             }
             _ => (None, None),
         };
+        let decision = p
+            .pointer("/decision/id")
+            .and_then(Value::as_str)
+            .and_then(|d| decisions.remove(d))
+            .map(|row| DecisionDto::of(row, def))
+            .transpose()?;
         out.push(HistoryEntry {
+            decision,
             step_working_days,
             step_norm_working_days,
             at: utc(e.at),

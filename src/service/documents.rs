@@ -108,6 +108,9 @@ fn upload_checks(
         .find(|t| t.code == doc_type)
         .cloned()
         .ok_or_else(|| ServiceError::UnknownDocumentType(doc_type.to_owned()))?;
+    if let Some(round) = super::revision::open_round(conn, visible)? {
+        super::revision::check_document(&round, doc_type)?;
+    }
     let present = rows::of_case(conn, case_id)
         .map_err(StoreError::from)?
         .iter()
@@ -278,9 +281,11 @@ pub fn delete(
     write_tx(conn, |conn| {
         let visible = load_visible(conn, catalog, actor, case_id)?;
         visible.require_owner(actor)?;
+        // A draft's documents, or in a revision round those of the types named.
+        let round = super::revision::open_round(conn, &visible)?;
         let Visible { case, workflow, .. } = visible;
         let def = &workflow.definition;
-        if case.state != def.initial {
+        if case.state != def.initial && round.is_none() {
             return Err(ServiceError::NotEditable {
                 state_label: def.label_of(&case.state).to_owned(),
             });
@@ -288,6 +293,9 @@ pub fn delete(
         let row = rows::find(conn, case_id, document_id)
             .map_err(StoreError::from)?
             .ok_or(ServiceError::DocumentNotFound)?;
+        if let Some(round) = &round {
+            super::revision::check_document(round, &row.doc_type)?;
+        }
         rows::mark_deleted(conn, &row.id, at).map_err(StoreError::from)?;
         let change = Change {
             submitted: false,
@@ -333,8 +341,13 @@ fn replace_checks(
     let row = rows::find(conn, case_id, document_id)
         .map_err(StoreError::from)?
         .ok_or(ServiceError::DocumentNotFound)?;
-    if now.naive_utc() - row.uploaded_at > REPLACE_WINDOW {
-        return Err(ServiceError::ReplaceWindowClosed);
+    // In a revision round a named type is replaced whatever the window; others not at all.
+    match super::revision::open_round(conn, visible)? {
+        Some(round) => super::revision::check_document(&round, &row.doc_type)?,
+        None if now.naive_utc() - row.uploaded_at > REPLACE_WINDOW => {
+            return Err(ServiceError::ReplaceWindowClosed);
+        }
+        None => {}
     }
     let ty = def
         .document_types

@@ -40,6 +40,13 @@ pub struct Subject<'a> {
     pub form: &'a Value,
     /// How to check the request's signature, when it is needed.
     pub signature: Option<SignatureInput<'a>>,
+    /// The acting user; `None` for the system.
+    pub actor: Option<&'a str>,
+    /// The request's decision and the reasons catalogue it is checked against.
+    pub decision: Option<(
+        &'a crate::engine::decision::Decision,
+        &'a crate::engine::reasons::Reasons,
+    )>,
 }
 
 /// The facts, and what their gathering produced besides: the register check (kept on the
@@ -176,6 +183,21 @@ pub fn gather<'a>(
             registry: checked.as_ref().map(|c| register_fact(&c.outcome)),
             documents,
             signature,
+            assignment: needs.contains(&Need::Assignment).then(|| {
+                crate::engine::guards::AssignmentFact {
+                    assignee: s.case.assignee_id.clone(),
+                    actor: s.actor.map(str::to_owned),
+                }
+            }),
+            decision: match (needs.contains(&Need::Decision), s.decision) {
+                (true, Some((input, reasons))) => Some(crate::engine::guards::DecisionFact {
+                    input,
+                    reasons,
+                    workflow: &s.workflow.definition.id,
+                    document_types: &s.workflow.definition.document_types,
+                }),
+                _ => None,
+            },
         },
         checked,
         accepted,

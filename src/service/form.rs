@@ -35,15 +35,20 @@ pub fn patch(
             });
         }
         visible.require_editable()?;
+        let round = super::revision::open_round(conn, &visible)?;
         let Visible {
             case,
             workflow,
             owner,
         } = visible;
-        let mut form: Value = serde_json::from_str(&case.form_data).map_err(|e| {
+        let before: Value = serde_json::from_str(&case.form_data).map_err(|e| {
             crate::store::StoreError::Corrupt(format!("form of case {case_id}: {e}"))
         })?;
+        let mut form = before.clone();
         json_patch::merge(&mut form, patch);
+        if let Some(round) = &round {
+            super::revision::check_form(round, &before, &form)?;
+        }
         let errors = workflow.form.validate(&form, Mode::Draft);
         if !errors.is_empty() {
             return Err(ServiceError::InvalidForm(errors));

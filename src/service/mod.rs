@@ -5,12 +5,16 @@ pub mod access;
 pub mod applicant;
 pub mod calendar;
 pub mod cases;
+pub mod commission;
 pub mod documents;
 pub mod effects;
 pub mod facts;
 pub mod form;
+pub mod messages;
 pub mod prefill;
 pub mod readiness;
+pub mod review;
+pub mod revision;
 pub mod signing;
 pub mod timers;
 pub mod transition;
@@ -105,9 +109,69 @@ pub enum ServiceError {
     /// The idempotency key was used for another request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
+    /// A rule of a use case refused the request: a stable code and what to do, in Russian.
+    #[error("refused: {}", .0.code)]
+    Refused(Refused),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How a refusal is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The input is wrong (422).
+    Invalid,
+    /// The state of things does not allow it now (409).
+    Conflict,
+    /// The thing asked for does not exist (404).
+    NotFound,
+    /// The caller may not do it (403, audited as a denial).
+    Forbidden,
+}
+
+/// A use case's refusal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    /// How it is answered.
+    pub kind: RefusalKind,
+    /// Stable code.
+    pub code: &'static str,
+    /// What to do, in Russian.
+    pub message: String,
+    /// Per-field problems.
+    pub details: Vec<FieldError>,
+}
+
+impl ServiceError {
+    /// A refusal of `kind` with no field details.
+    pub fn refused(kind: RefusalKind, code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Refused(Refused {
+            kind,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        })
+    }
+
+    /// Wrong input (422) naming the field (a JSON pointer into the request).
+    pub fn invalid_field(
+        code: &'static str,
+        message: impl Into<String>,
+        field: &str,
+        field_message: impl Into<String>,
+    ) -> Self {
+        ServiceError::Refused(Refused {
+            kind: RefusalKind::Invalid,
+            code,
+            message: message.into(),
+            details: vec![FieldError {
+                field: field.to_owned(),
+                code: code.to_owned(),
+                message: field_message.into(),
+            }],
+        })
+    }
 }
 
 impl ServiceError {
@@ -121,6 +185,7 @@ impl ServiceError {
             ServiceError::NotSpecialist => Some("not_specialist"),
             ServiceError::Transition(TransitionError::Forbidden) => Some("role_not_allowed"),
             ServiceError::Transition(TransitionError::OwnCase) => Some("own_case"),
+            ServiceError::Refused(r) if r.kind == RefusalKind::Forbidden => Some(r.code),
             _ => None,
         }
     }

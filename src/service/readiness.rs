@@ -33,6 +33,9 @@ pub struct Readiness {
     pub ready: bool,
     /// Form, register match, then each required document type.
     pub rows: Vec<ReadinessRow>,
+    /// On a case returned for revision: what the commission asked to fix and whether it has
+    /// been changed since.
+    pub revision: Option<super::revision::RoundReport>,
 }
 
 /// What is missing before the case can be submitted: the form complete and valid and the
@@ -44,7 +47,10 @@ pub fn readiness(
     actor: &Actor,
     case_id: &str,
 ) -> Result<Readiness, ServiceError> {
-    let Visible { case, workflow, .. } = load_visible(conn, catalog, actor, case_id)?;
+    let visible = load_visible(conn, catalog, actor, case_id)?;
+    let round = super::revision::open_round(conn, &visible)?;
+    let Visible { case, workflow, .. } = &visible;
+    let (case, workflow) = (case.clone(), workflow.clone());
     let form: serde_json::Value = serde_json::from_str(&case.form_data)
         .map_err(|e| StoreError::Corrupt(format!("form of case {case_id}: {e}")))?;
     let needs = [Need::Applicant, Need::Registry, Need::Documents]
@@ -55,6 +61,8 @@ pub fn readiness(
         workflow: &workflow,
         form: &form,
         signature: None,
+        actor: None,
+        decision: None,
     };
     let gathered = gather(conn, subject, &needs)?;
     let facts = &gathered.facts;
@@ -107,8 +115,13 @@ pub fn readiness(
             message: d.message.clone(),
         });
     }
+    let revision = match &round {
+        Some(r) => Some(super::revision::report(conn, &visible, r, &form)?),
+        None => None,
+    };
     Ok(Readiness {
         ready: rows.iter().all(|r| r.ready),
         rows,
+        revision,
     })
 }

@@ -3,9 +3,10 @@
 
 use super::access::{Visible, load_visible};
 use super::cases::{CaseDto, to_dto};
-use super::effects::{self, EffectContext};
+use super::effects::{self, CasePatch, EffectContext};
 use super::facts::{SignatureInput, Subject, gather};
 use super::{Change, Extras, Rules, ServiceError, Step, apply_staged, stage_change};
+use crate::engine::decision::Decision;
 use crate::engine::definition::Transition;
 use crate::engine::guards;
 use crate::engine::{Actor, TransitionError, check_system_transition, check_transition};
@@ -35,6 +36,8 @@ pub struct Request {
     pub fingerprint: String,
     /// The detached electronic signature sent with it (DER, PEM or base64), if any.
     pub signature: Option<Vec<u8>>,
+    /// What a commission member's decision says (reasons, recommendations, fixes).
+    pub decision: Decision,
 }
 
 /// What happened.
@@ -98,6 +101,7 @@ pub fn run(
             reason,
             signature: req.signature.as_deref(),
             fired: None,
+            decision: &req.decision,
         };
         // The response remembered for a retried request is the one returned: built once.
         let mut built: Option<CaseDto> = None;
@@ -157,12 +161,14 @@ pub fn run_for_timer(
     let name = timer.transition.as_deref().unwrap_or_default();
     let reason = trimmed(timer.reason.as_deref());
     let t = check_system_transition(def, &v.case.state, name, reason).map_err(|e| label(def, e))?;
+    let none = Decision::default();
     let m = Move {
         actor: None,
         t,
         reason,
         signature: None,
         fired: Some(fired),
+        decision: &none,
     };
     let mut checked = None;
     advance(conn, v, m, rules, clock_now, &mut checked, |_| Ok(None))
@@ -188,6 +194,8 @@ struct Move<'a> {
     signature: Option<&'a [u8]>,
     /// The timer running it.
     fired: Option<Fired>,
+    /// What the decision says.
+    decision: &'a Decision,
 }
 
 /// Needs → facts → guards → effects → commit, for a case loaded and checked at its version.
@@ -214,6 +222,8 @@ fn advance(
             bytes: m.signature,
             now: clock_now,
         }),
+        actor: m.actor.map(|a| a.user.as_str()),
+        decision: Some((m.decision, rules.catalog.reasons())),
     };
     let gathered = gather(conn, subject, &needs)?;
     if let Some(c) = &gathered.checked {
@@ -259,7 +269,6 @@ fn advance(
             step,
             calendar: &calendar,
             extras: &mut extras,
-            procedure_due: None,
             workflow: &v.workflow,
             transition: t,
             accepted: gathered.accepted.as_ref(),
@@ -270,10 +279,12 @@ fn advance(
             now: clock_now,
             registered_at: start.value,
             payload: &mut payload,
-            number: None,
+            decision: m.decision,
+            patch: CasePatch::default(),
+            reasons: rules.catalog.reasons(),
         };
         effects::run(conn, &names, &mut cx)?;
-        let procedure_due = cx.procedure_due;
+        let patch = cx.patch;
         let change = Change {
             submitted: crate::engine::submits(def, &case.state, t),
             state: Some(t.to.clone()),
@@ -283,10 +294,7 @@ fn advance(
             step: Some(step),
         };
         let mut staged = stage_change(case, case.version, change, m.actor, clock_now.naive_utc());
-        if let Some((due, provisional)) = procedure_due {
-            staged.next.procedure_due_on = Some(due);
-            staged.next.procedure_due_provisional = provisional;
-        }
+        patch.apply(&mut staged.next);
         extras.remember = remember(&staged.next)?;
         apply_staged(conn, staged, &extras)
     };

@@ -39,6 +39,20 @@ pub struct Case {
     pub procedure_due_provisional: bool,
     /// When the procedure's deadline was found breached.
     pub procedure_breached_at: Option<NaiveDateTime>,
+    /// The application number, once filed (a copy of `case_numbers`, for lists and search).
+    pub number: Option<String>,
+    /// The specialty code applied for, as filed: which subcommission sees the case.
+    pub specialty: Option<String>,
+    /// The region code (субъект РФ), as filed.
+    pub region: Option<String>,
+    /// The applicant's full name, as filed.
+    pub applicant_name: Option<String>,
+    /// The name as a search key ([`crate::domain::person::search_key`]).
+    pub name_key: Option<String>,
+    /// The applicant's SNILS (11 digits), as filed.
+    pub snils: Option<String>,
+    /// The commission member the case is assigned to.
+    pub assignee_id: Option<String>,
 }
 
 /// Stores a new case.

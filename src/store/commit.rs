@@ -87,6 +87,13 @@ struct CaseRow<'a> {
     procedure_due_on: Option<chrono::NaiveDate>,
     procedure_due_provisional: bool,
     procedure_breached_at: Option<NaiveDateTime>,
+    number: Option<&'a str>,
+    specialty: Option<&'a str>,
+    region: Option<&'a str>,
+    applicant_name: Option<&'a str>,
+    name_key: Option<&'a str>,
+    snils: Option<&'a str>,
+    assignee_id: Option<&'a str>,
 }
 
 impl<'a> From<&'a Case> for CaseRow<'a> {
@@ -106,6 +113,13 @@ impl<'a> From<&'a Case> for CaseRow<'a> {
             procedure_due_on: c.procedure_due_on,
             procedure_due_provisional: c.procedure_due_provisional,
             procedure_breached_at: c.procedure_breached_at,
+            number: c.number.as_deref(),
+            specialty: c.specialty.as_deref(),
+            region: c.region.as_deref(),
+            applicant_name: c.applicant_name.as_deref(),
+            name_key: c.name_key.as_deref(),
+            snils: c.snils.as_deref(),
+            assignee_id: c.assignee_id.as_deref(),
         }
     }
 }
@@ -143,7 +157,9 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
             UPDATE cases SET state = $1, form_data = $2, version = $3, audit_seq = $4,
                 audit_head = $5, updated_at = $6, submitted_at = $7, step_started_at = $8,
                 due_on = $9, due_provisional = $10, breached_at = $11, procedure_due_on = $12,
-                procedure_due_provisional = $13, procedure_breached_at = $14
+                procedure_due_provisional = $13, procedure_breached_at = $14, number = $53,
+                specialty = $54, region = $55, applicant_name = $56, name_key = $57, snils = $58,
+                assignee_id = $59
             WHERE id = $15 AND version = $16
               AND ($32::text IS NULL
                    OR EXISTS (SELECT 1 FROM timers WHERE id = $32 AND status = 'pending'))
@@ -237,6 +253,13 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
     .bind::<Array<Text>, _>(note(|n| n.status.clone()))
     .bind::<Array<Nullable<Text>>, _>(note_opt(|n| n.address.clone()))
     .bind::<Array<Nullable<Text>>, _>(note_opt(|n| n.html.clone()))
+    .bind::<Nullable<Text>, _>(&n.number)
+    .bind::<Nullable<Text>, _>(&n.specialty)
+    .bind::<Nullable<Text>, _>(&n.region)
+    .bind::<Nullable<Text>, _>(&n.applicant_name)
+    .bind::<Nullable<Text>, _>(&n.name_key)
+    .bind::<Nullable<Text>, _>(&n.snils)
+    .bind::<Nullable<Text>, _>(&n.assignee_id)
     .load(pg)?;
     Ok(rows.len() == 1)
 }

@@ -102,3 +102,24 @@ pub fn live_hashes_among(
         .load::<String>(conn)
         .map(|v| v.into_iter().collect())
 }
+
+/// Whether a document of `doc_type` on the case was uploaded, replaced or deleted after `at`.
+pub fn touched_since(
+    conn: &mut DbConnection,
+    case_id: &str,
+    doc_type: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n: i64 = d::table
+        .filter(d::case_id.eq(case_id))
+        .filter(d::doc_type.eq(doc_type))
+        .filter(
+            d::uploaded_at
+                .gt(at)
+                .or(d::replaced_at.gt(at))
+                .or(d::deleted_at.gt(at)),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}

@@ -70,6 +70,13 @@ diesel::table! {
         procedure_due_on -> Nullable<Date>,
         procedure_due_provisional -> Bool,
         procedure_breached_at -> Nullable<Timestamp>,
+        number -> Nullable<Text>,
+        specialty -> Nullable<Text>,
+        region -> Nullable<Text>,
+        applicant_name -> Nullable<Text>,
+        name_key -> Nullable<Text>,
+        snils -> Nullable<Text>,
+        assignee_id -> Nullable<Text>,
     }
 }
 
@@ -352,11 +359,78 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    subcommissions (code) {
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subcommission_specialties (subcommission, specialty) {
+        subcommission -> Text,
+        specialty -> Text,
+    }
+}
+
+diesel::table! {
+    subcommission_members (subcommission, user_id) {
+        subcommission -> Text,
+        user_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_decisions (id) {
+        id -> Text,
+        case_id -> Text,
+        transition -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Timestamp,
+        reasons -> Text,
+        recommendations -> Nullable<Text>,
+        fixes -> Text,
+    }
+}
+
+diesel::table! {
+    case_messages (id) {
+        id -> Text,
+        case_id -> Text,
+        author_id -> Text,
+        side -> Text,
+        author_role -> Text,
+        body -> Text,
+        attachments -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    accreditation_records (case_id) {
+        case_id -> Text,
+        number -> Text,
+        holder_id -> Text,
+        kind -> Text,
+        specialty_code -> Text,
+        specialty_name -> Text,
+        decided_at -> Timestamp,
+        decision_date -> Date,
+        valid_until -> Date,
+        pdf -> Binary,
+        xml -> Binary,
+    }
+}
+
 diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
 diesel::joinable!(timers -> cases (case_id));
 diesel::joinable!(notifications -> users (recipient_id));
+diesel::joinable!(subcommission_specialties -> subcommissions (subcommission));
+diesel::joinable!(subcommission_members -> subcommissions (subcommission));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     user_roles,
@@ -385,4 +459,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     notification_preferences,
     reminders,
+    subcommissions,
+    subcommission_specialties,
+    subcommission_members,
+    case_decisions,
+    case_messages,
+    accreditation_records,
 );

@@ -107,3 +107,15 @@ pub fn with_role(conn: &mut DbConnection, role: &str) -> QueryResult<Vec<String>
         .order(user_roles::user_id)
         .load(conn)
 }
+
+/// The roles `user` holds (stored codes that are no role are skipped).
+pub fn roles_of(
+    conn: &mut DbConnection,
+    user: &UserId,
+) -> QueryResult<std::collections::BTreeSet<Role>> {
+    let codes: Vec<String> = user_roles::table
+        .filter(user_roles::user_id.eq(user.as_str()))
+        .select(user_roles::role)
+        .load(conn)?;
+    Ok(codes.iter().filter_map(|c| c.parse().ok()).collect())
+}

@@ -58,6 +58,7 @@ async fn every_change_is_in_the_chain_and_verifies() {
             "document.uploaded",
             "case.transition",
             "case.transition",
+            "case.assigned",
             "case.transition",
             "case.transition"
         ]

@@ -1,6 +1,6 @@
 //! Cases: drafts, autosave with field rules, every transition rule, history.
 
-use crate::support::{TestApp, complete_form, json_of};
+use crate::support::{TestApp, complete_form, json_of, rejection_body, revision_body};
 use accredo::domain::role::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -368,7 +368,10 @@ async fn full_review_path_with_history() {
         ]
     );
     let revision = &history[3];
-    assert_eq!(revision["reason"], "Приложите диплом целиком");
+    assert_eq!(
+        revision["decision"]["fixes"]["fields"][0],
+        json!({"pointer": "/employment/position", "comment": "Приложите диплом целиком"})
+    );
     assert_eq!(
         (revision["from_label"].clone(), revision["to_label"].clone()),
         (json!("На рассмотрении"), json!("На доработке"))
@@ -377,36 +380,114 @@ async fn full_review_path_with_history() {
 }
 
 #[tokio::test]
-async fn reject_and_request_revision_need_a_reason() {
+async fn each_decision_needs_its_inputs_and_only_the_assignee_decides() {
     let app = TestApp::spawn().await;
     let me = app.specialist("applicant");
     let secretary = app.user("secretary", &[Role::Secretary]);
     let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    let other = app.user("other-reviewer", &[Role::Reviewer]);
     let (id, v) = app.submitted_case(&me).await;
     let v = app
         .step(&secretary, &id, "start_review", v, json!({}))
         .await;
-    for (name, body) in [
-        ("reject", json!({})),
-        ("reject", json!({"reason": "   "})),
-        ("request_revision", json!({})),
+    // Unassigned: nobody decides yet.
+    let res = app
+        .transition(&reviewer, &id, "approve", v, json!({}))
+        .await;
+    let body = json_of(res).await;
+    assert_eq!(body["details"][0]["code"], "not_assigned", "{body}");
+    let v = app.claim(&reviewer, &id).await;
+    // Another member of the same subcommission may not decide the assignee's case.
+    let res = app.transition(&other, &id, "approve", v, json!({})).await;
+    assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    assert_eq!(
+        (body["code"].clone(), body["details"][0]["code"].clone()),
+        (json!("guards_failed"), json!("not_assignee")),
+        "{body}"
+    );
+    let codes = |b: &Value| -> Vec<String> {
+        b["details"]
+            .as_array()
+            .expect("details")
+            .iter()
+            .map(|d| d["code"].as_str().expect("code").to_owned())
+            .collect()
+    };
+    for (name, body, expected) in [
+        ("reject", json!({}), vec!["reasons_required", "required"]),
+        (
+            "reject",
+            json!({"reasons": ["no_such_reason"], "recommendations": "x"}),
+            vec!["reason_unknown", "unknown_reason"],
+        ),
+        (
+            // A reason of the other workflow only.
+            "reject",
+            json!({"reasons": ["documents_incomplete", "experience_insufficient_x"]}),
+            vec!["reason_unknown", "unknown_reason"],
+        ),
+        (
+            "request_revision",
+            json!({}),
+            vec!["fixes_required", "required"],
+        ),
+        (
+            "request_revision",
+            json!({"fixes": {
+                "fields": [{"pointer": "/employment/salary", "comment": "?"}],
+                "documents": [{"type": "diploma", "comment": " "}, {"type": "passport", "comment": "x"}]
+            }}),
+            vec![
+                "fixes_invalid",
+                "unknown_field",
+                "comment_required",
+                "unknown_document_type",
+            ],
+        ),
     ] {
         let res = app.transition(&reviewer, &id, name, v, body).await;
         assert_eq!(res.status(), 422, "{name}");
-        assert_eq!(json_of(res).await["code"], "reason_required");
+        let body = json_of(res).await;
+        assert_eq!(body["code"], "guards_failed");
+        assert_eq!(codes(&body), expected, "{name}: {body}");
     }
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    assert_eq!(
+        case["version"].as_i64(),
+        Some(v),
+        "failed attempts changed nothing"
+    );
+    assert_eq!(
+        case["assignee_id"],
+        Value::Null,
+        "the applicant does not see who reviews"
+    );
     let v2 = app
-        .step(
-            &reviewer,
-            &id,
-            "reject",
-            v,
-            json!({"reason": "Нет стажа по специальности"}),
-        )
+        .step(&reviewer, &id, "reject", v, rejection_body())
         .await;
-    assert_eq!(v2, v + 1, "failed attempts changed nothing");
+    assert_eq!(v2, v + 1);
     let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
     assert_eq!(case["state_label"], "Отклонено");
+    // The applicant reads the reasons and recommendations, in Russian, in the history and in
+    // the notification.
+    let history = json_of(app.get(&format!("/api/v1/cases/{id}/history"), &me).await).await;
+    let last = history.as_array().expect("history").last().expect("entry");
+    assert_eq!(
+        last["decision"]["reasons"],
+        json!([{"code": "experience_insufficient", "text": "Недостаточный стаж работы по специальности"}])
+    );
+    assert_eq!(
+        last["decision"]["recommendations"],
+        "Наберите стаж по специальности"
+    );
+    let inbox = json_of(app.get("/api/v1/me/notifications", &me).await).await;
+    let text = inbox.to_string();
+    assert!(
+        text.contains("Недостаточный стаж работы по специальности")
+            && text.contains("Наберите стаж по специальности"),
+        "{inbox}"
+    );
 }
 
 #[tokio::test]
@@ -468,16 +549,16 @@ async fn withdraw_from_each_allowed_state() {
     app.step(&me, &submitted, "withdraw", v, json!({})).await;
 
     let (revising, v) = app.submitted_case(&me).await;
-    let v = app
-        .step(&secretary, &revising, "start_review", v, json!({}))
+    app.step(&secretary, &revising, "start_review", v, json!({}))
         .await;
+    let v = app.claim(&reviewer, &revising).await;
     let v = app
         .step(
             &reviewer,
             &revising,
             "request_revision",
             v,
-            json!({"reason": "Уточните место работы"}),
+            revision_body("Уточните место работы"),
         )
         .await;
     app.step(&me, &revising, "withdraw", v, json!({})).await;

@@ -49,8 +49,8 @@ fn workflows_check_names_file_line_and_item() {
     std::fs::write(
         &bad,
         text.replace(
-            "roles: [reviewer]\n    requires_reason: true\n  - name: resubmit",
-            "roles: [reviewr]\n    requires_reason: true\n  - name: resubmit",
+            "roles: [reviewer]\n    # Names the form fields",
+            "roles: [reviewr]\n    # Names the form fields",
         ),
     )
     .expect("write");
@@ -72,7 +72,7 @@ fn workflows_check_names_file_line_and_item() {
     );
     let (code, out, _) = accredo(&["workflows", "check"], "sqlite://unused.db");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("ok periodic_accreditation version 3"));
+    assert!(out.contains("ok periodic_accreditation version 4"));
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Versions, ETags, idempotent retries and races.
 
-use crate::support::{TestApp, json_of};
+use crate::support::{TestApp, json_of, rejection_body, revision_body};
 use accredo::domain::role::Role;
 use reqwest::Method;
 use serde_json::json;
@@ -133,23 +133,22 @@ async fn concurrent_conflicting_transitions_exactly_one_wins() {
     let app = TestApp::spawn().await;
     let me = app.specialist("alice");
     let secretary = app.user("secretary", &[Role::Secretary]);
-    let reviewers: Vec<String> = (0..8)
-        .map(|i| app.user(&format!("reviewer-{i}"), &[Role::Reviewer]))
-        .collect();
+    // The assignee, in eight windows at once, each with another decision.
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
     let (id, v) = app.submitted_case(&me).await;
-    let v = app
-        .step(&secretary, &id, "start_review", v, json!({}))
+    app.step(&secretary, &id, "start_review", v, json!({}))
         .await;
+    let v = app.claim(&reviewer, &id).await;
     let events = app.audit_count();
 
     let mut tasks = Vec::new();
-    for (i, token) in reviewers.iter().enumerate() {
+    for i in 0..8 {
         let (name, body) = match i % 3 {
             0 => ("approve", json!({})),
-            1 => ("reject", json!({"reason": "Нет стажа"})),
-            _ => ("request_revision", json!({"reason": "Нужен диплом"})),
+            1 => ("reject", rejection_body()),
+            _ => ("request_revision", revision_body("Нужен диплом")),
         };
-        let fut = app.transition(token, &id, name, v, body);
+        let fut = app.transition(&reviewer, &id, name, v, body);
         tasks.push(fut);
     }
     let results = futures::future::join_all(tasks).await;

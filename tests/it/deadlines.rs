@@ -2,7 +2,7 @@
 //! step's start (a submission: its registration moment, the next opening when it arrives
 //! after hours), per state or per entering transition as the workflow says.
 
-use crate::support::{TestApp, instant, json_of};
+use crate::support::{TestApp, instant, json_of, revision_body};
 use accredo::domain::role::Role;
 use serde_json::{Value, json};
 
@@ -32,18 +32,18 @@ async fn each_step_is_due_by_its_norm_counted_in_working_days_from_its_start() {
     assert_eq!(due(&c), (json!("2026-05-19"), json!(false), json!(false)));
 
     // The commission's review: 10 working days from the next opening.
-    let v = app
-        .step(&secretary, &id, "start_review", v, json!({}))
+    app.step(&secretary, &id, "start_review", v, json!({}))
         .await;
     assert_eq!(due(&case(&app, &me, &id).await).0, json!("2026-05-26"));
     // Back for revision: 5 working days.
+    let v = app.claim(&reviewer, &id).await;
     let v = app
         .step(
             &reviewer,
             &id,
             "request_revision",
             v,
-            json!({"reason": "Уточните стаж"}),
+            revision_body("Уточните стаж"),
         )
         .await;
     assert_eq!(due(&case(&app, &me, &id).await).0, json!("2026-05-19"));

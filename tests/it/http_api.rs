@@ -126,7 +126,11 @@ async fn workflows_are_listed() {
         )
         .await;
     let body = json_of(res).await;
-    assert_eq!(body["version"], 3);
+    assert_eq!(body["version"], 4);
+    assert_eq!(
+        body["rejection_reasons"][0],
+        json!({"code": "documents_incomplete", "text": "Представлен неполный комплект документов"})
+    );
     assert_eq!(body["states"][2]["label"], "На рассмотрении");
     assert_eq!(body["document_types"][0]["max_size_kb"], 2048);
 }

@@ -27,6 +27,7 @@ mod pki;
 mod registry;
 mod registry_api;
 mod registry_check;
+mod review;
 mod rogue_idp;
 mod signing;
 mod std_idp;

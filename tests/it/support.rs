@@ -109,7 +109,8 @@ pub struct TestApp {
 
 pub fn catalog_from(workflows: &Path) -> Catalog {
     let files = workflow_files(workflows).expect("workflow files");
-    Catalog::load(&files, &repo().join("schemas")).expect("valid workflows")
+    Catalog::load_with_reasons(&files, &repo().join("schemas"), &repo().join("workflows"))
+        .expect("valid workflows")
 }
 
 /// How a test app logs people in.
@@ -325,6 +326,9 @@ impl TestApp {
                 .expect("templates")
                 .with_channels(channels),
             ),
+            messages: accredo::service::messages::Settings {
+                hide_commission_names: true,
+            },
             documents: Arc::new(accredo::documents::Documents::new(
                 blobs,
                 env!("CARGO_BIN_EXE_accredo").into(),
@@ -356,6 +360,15 @@ impl TestApp {
 
     /// A user with roles and a live session; returns the bearer token.
     pub fn user(&self, subject: &str, roles: &[Role]) -> String {
+        self.user_in(subject, roles, true)
+    }
+
+    /// A user with roles and a live session, on no subcommission; returns the bearer token.
+    pub fn outsider(&self, subject: &str, roles: &[Role]) -> String {
+        self.user_in(subject, roles, false)
+    }
+
+    fn user_in(&self, subject: &str, roles: &[Role], therapy: bool) -> String {
         let mut conn = self.state.store.conn().expect("conn");
         let now = self.clock.now();
         for role in roles {
@@ -375,6 +388,10 @@ impl TestApp {
         let user = accredo::store::users::find_by_subject(&mut conn, subject)
             .expect("find")
             .expect("user");
+        // Commission staff sit on the subcommission of the test form's specialty.
+        if therapy && (roles.contains(&Role::Reviewer) || roles.contains(&Role::Secretary)) {
+            join_subcommission(&mut conn, THERAPY, &[SPECIALTY], &user.id, now);
+        }
         enrol(&mut conn, &user.id, subject, now.naive_utc());
         let (_, token) = session::create(
             &mut conn,
@@ -462,6 +479,40 @@ impl TestApp {
             Some(body),
         )
         .await
+    }
+
+    /// The caller's user id.
+    pub async fn user_id(&self, token: &str) -> String {
+        let me = json_of(self.get("/api/v1/me", token).await).await;
+        me["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Changes the case's assignee (`None` releases it); returns the response.
+    pub async fn set_assignee(
+        &self,
+        token: &str,
+        id: &str,
+        assignee: Option<&str>,
+        reason: Option<&str>,
+    ) -> Response {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/cases/{id}/assignee"),
+            Some(token),
+            &[],
+            Some(json!({"assignee": assignee, "reason": reason})),
+        )
+        .await
+    }
+
+    /// The reviewer `token` takes the case; returns its new version.
+    pub async fn claim(&self, token: &str, id: &str) -> i64 {
+        let me = self.user_id(token).await;
+        let res = self.set_assignee(token, id, Some(&me), None).await;
+        let status = res.status();
+        let body = json_of(res).await;
+        assert_eq!(status, 200, "claim: {body}");
+        body["version"].as_i64().expect("version")
     }
 
     /// Runs a transition that must succeed; returns the new version.
@@ -613,17 +664,11 @@ impl TestApp {
     ) -> (String, i64) {
         let secretary = self.user("secretary", &[Role::Secretary]);
         let (id, v) = self.submitted_case(owner).await;
-        let v = self
-            .step(&secretary, &id, "start_review", v, json!({}))
+        self.step(&secretary, &id, "start_review", v, json!({}))
             .await;
+        let v = self.claim(reviewer, &id).await;
         let v = self
-            .step(
-                reviewer,
-                &id,
-                "request_revision",
-                v,
-                json!({ "reason": reason }),
-            )
+            .step(reviewer, &id, "request_revision", v, revision_body(reason))
             .await;
         (id, v)
     }
@@ -684,6 +729,43 @@ impl DemoIdp {
         let (issuer, handle) = rx.recv().expect("demo idp started");
         Self { issuer, handle }
     }
+}
+
+/// The specialty of [`complete_form`], and the test subcommission that reviews it.
+pub const SPECIALTY: &str = "31.08.49";
+pub const THERAPY: &str = "therapy";
+
+/// Puts `user_id` on subcommission `code` (created with `specialties` if it does not exist).
+pub fn join_subcommission(
+    conn: &mut DbConnection,
+    code: &str,
+    specialties: &[&str],
+    user_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    use accredo::store::subcommissions as sc;
+    if !sc::exists(conn, code).expect("exists") {
+        let set = specialties.iter().map(|s| (*s).to_owned()).collect();
+        sc::define(
+            conn,
+            code,
+            "Терапевтическая подкомиссия",
+            &set,
+            now.naive_utc(),
+        )
+        .expect("define");
+    }
+    sc::add_member(conn, code, user_id, now.naive_utc()).expect("member");
+}
+
+/// A return for revision asking to fix the employment position, with `comment`.
+pub fn revision_body(comment: &str) -> Value {
+    json!({"fixes": {"fields": [{"pointer": "/employment/position", "comment": comment}]}})
+}
+
+/// A rejection with one reason from the catalogue.
+pub fn rejection_body() -> Value {
+    json!({"reasons": ["experience_insufficient"], "recommendations": "Наберите стаж по специальности"})
 }
 
 /// A form that passes every rule of the periodic accreditation schema.

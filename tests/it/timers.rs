@@ -2,7 +2,7 @@
 //! one leaving it, fired exactly once by workers (in `serve`, or `accredo timers run-once`):
 //! an expired revision window rejects the case, a breached deadline is escalated.
 
-use crate::support::{TestApp, TestDb, instant, json_of};
+use crate::support::{TestApp, TestDb, instant, json_of, revision_body};
 use accredo::domain::clock::Clock;
 use accredo::domain::role::Role;
 use accredo::service::timers::{self, Report};
@@ -93,8 +93,7 @@ async fn timers_start_with_the_step_and_are_cancelled_when_it_ends() {
     assert_eq!(c["procedure_due_provisional"], false);
     assert_eq!(ts[0].due_at.and_utc(), instant("2026-03-31T21:00:00Z"));
 
-    let v = app
-        .step(&secretary, &id, "start_review", v, json!({}))
+    app.step(&secretary, &id, "start_review", v, json!({}))
         .await;
     assert_eq!(
         summary(&timers_of(&app, &id)),
@@ -105,6 +104,7 @@ async fn timers_start_with_the_step_and_are_cancelled_when_it_ends() {
         ]
     );
     // A decision ends the procedure: nothing stays pending.
+    let v = app.claim(&reviewer, &id).await;
     app.step(&reviewer, &id, "approve", v, json!({})).await;
     let ts = timers_of(&app, &id);
     assert!(ts.iter().all(|t| t.status == "cancelled"), "{ts:?}");
@@ -297,6 +297,7 @@ fn seed_timers(
         c.id.clone_from(&id);
         c.state = state.into();
         c.submitted_at = Some(at);
+        c.specialty = Some(crate::support::SPECIALTY.into());
         c.audit_seq = 0;
         c.audit_head = accredo::audit::chain::GENESIS.into();
         diesel::insert_into(cases::table)
@@ -584,6 +585,16 @@ async fn a_worker_and_reviewers_on_the_same_cases_never_deadlock() {
         None,
     );
     let reviewer = app.user("race-reviewer", &[Role::Reviewer]);
+    {
+        // Every case is the reviewer's to decide.
+        use accredo::store::schema::cases;
+        let me = app.user_id(&reviewer).await;
+        let mut conn = app.state.store.conn().expect("conn");
+        diesel::update(cases::table.filter(cases::id.eq_any(&ids)))
+            .set(cases::assignee_id.eq(me))
+            .execute(&mut *conn)
+            .expect("assign");
+    }
     let now = app.clock.now();
     let worker = {
         on_worker_thread(&app, move |conn, rules| {
@@ -606,7 +617,7 @@ async fn a_worker_and_reviewers_on_the_same_cases_never_deadlock() {
                 id,
                 "request_revision",
                 1,
-                json!({"reason": "Уточните стаж"}),
+                revision_body("Уточните стаж"),
             )
         });
         for res in futures::future::join_all(requests).await {

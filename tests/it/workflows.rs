@@ -212,9 +212,9 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let original = std::fs::read_to_string(repo().join("workflows/periodic_accreditation.yaml"))
         .expect("yaml");
     let edited = original
-        .replace("version: 3", "version: 4")
+        .replace("version: 4", "version: 5")
         .replace(
-            "    effects: [assign_number, issue_receipt, start_procedure_timer]\n    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
+            "    effects: [assign_number, issue_receipt, start_procedure_timer, file_case]\n    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
             "  - name: start_review",
         )
         .replace("label: В обработке", "label: Принято в обработку");
@@ -228,7 +228,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let me2 = app2.user("pin-specialist", &[Role::Specialist]);
 
     let still_old = json_of(app2.get(&format!("/api/v1/cases/{old_id}"), &me2).await).await;
-    assert_eq!(still_old["workflow_version"], 3);
+    assert_eq!(still_old["workflow_version"], 4);
     assert_eq!(still_old["definition_hash"], old["definition_hash"]);
     // The old version's guard still applies to the old case: an empty form cannot be submitted.
     let res = app2.transition(&me2, &old_id, "submit", 1, json!({})).await;
@@ -236,7 +236,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
 
     let (new_id, v) = app2.create_case(&me2, "periodic_accreditation").await;
     let new = json_of(app2.get(&format!("/api/v1/cases/{new_id}"), &me2).await).await;
-    assert_eq!(new["workflow_version"], 4);
+    assert_eq!(new["workflow_version"], 5);
     assert_ne!(new["definition_hash"], old["definition_hash"]);
     let res = app2.transition(&me2, &new_id, "submit", v, json!({})).await;
     let body = json_of(res).await;

@@ -5,8 +5,11 @@
 //! therefore cannot drift from what submission checks). Only registered guards are known; a
 //! workflow naming any other is refused at load.
 
+mod assignee_only;
 mod documents_complete;
+mod fixes_named;
 mod form_valid;
+mod reasons_given;
 mod registry_match;
 mod signature_valid;
 
@@ -28,6 +31,32 @@ pub enum Need {
     Documents,
     /// The request's electronic signature, verified over the case's signing payload.
     Signature,
+    /// Who the case is assigned to, and who acts.
+    Assignment,
+    /// What the decision says: reasons, recommendations, fixes.
+    Decision,
+}
+
+/// Who the case is assigned to and who runs the transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentFact {
+    /// The assigned commission member.
+    pub assignee: Option<String>,
+    /// The acting user; `None` for the system.
+    pub actor: Option<String>,
+}
+
+/// The decision of the request, with what it is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionFact<'a> {
+    /// What the request says.
+    pub input: &'a super::decision::Decision,
+    /// The reasons catalogue.
+    pub reasons: &'a super::reasons::Reasons,
+    /// The workflow's id (reasons are scoped by it).
+    pub workflow: &'a str,
+    /// The workflow's document types.
+    pub document_types: &'a [super::definition::DocumentType],
 }
 
 /// The applicant's register cross-check, as the guard sees it.
@@ -82,6 +111,10 @@ pub struct Facts<'a> {
     pub documents: Option<Vec<RequiredDocument>>,
     /// The request's signature: accepted, or why not.
     pub signature: Option<Result<(), Refusal>>,
+    /// Who the case is assigned to.
+    pub assignment: Option<AssignmentFact>,
+    /// The request's decision.
+    pub decision: Option<DecisionFact<'a>>,
 }
 
 /// Why a guard refused.
@@ -113,6 +146,9 @@ pub const GUARDS: &[&dyn Guard] = &[
     &registry_match::RegistryMatch,
     &documents_complete::DocumentsComplete,
     &signature_valid::SignatureValid,
+    &assignee_only::AssigneeOnly,
+    &reasons_given::ReasonsGiven,
+    &fixes_named::FixesNamed,
 ];
 
 fn find(name: &str) -> Option<&'static dyn Guard> {
@@ -155,7 +191,9 @@ mod tests {
                 Need::Applicant,
                 Need::Registry,
                 Need::Documents,
-                Need::Signature
+                Need::Signature,
+                Need::Assignment,
+                Need::Decision
             ]
             .into_iter()
             .collect()

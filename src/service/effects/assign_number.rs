@@ -40,7 +40,7 @@ impl Effect for AssignNumber {
                 n
             }
         };
-        cx.number = Some(number);
+        cx.patch.number = Some(number);
         Ok(())
     }
 }

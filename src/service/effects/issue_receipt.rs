@@ -30,7 +30,7 @@ impl Effect for IssueReceipt {
         conn: &mut DbConnection,
         cx: &mut EffectContext<'_>,
     ) -> Result<(), ServiceError> {
-        let (Some(accepted), Some(number)) = (cx.accepted, cx.number.clone()) else {
+        let (Some(accepted), Some(number)) = (cx.accepted, cx.patch.number.clone()) else {
             return Err(StoreError::Corrupt(
                 "issue_receipt runs after signature_valid and assign_number".into(),
             )

@@ -8,8 +8,10 @@
 
 mod assign_number;
 mod cancel_timers;
+mod file_case;
 mod issue_receipt;
 pub(crate) mod notify;
+mod record_decision;
 mod start_procedure_timer;
 mod start_timer;
 
@@ -37,8 +39,6 @@ pub struct EffectContext<'a> {
     pub calendar: &'a Calendar,
     /// What the effects add to the commit.
     pub extras: &'a mut Extras,
-    /// The whole procedure's due date, when an effect set it.
-    pub procedure_due: Option<(chrono::NaiveDate, bool)>,
     /// Its workflow.
     pub workflow: &'a Workflow,
     /// The transition.
@@ -60,8 +60,58 @@ pub struct EffectContext<'a> {
     pub registered_at: DateTime<Utc>,
     /// The transition's audit event payload; effects add what they did.
     pub payload: &'a mut Value,
-    /// The case's number, once an effect has given or found it.
+    /// What the decision of the request says.
+    pub decision: &'a crate::engine::decision::Decision,
+    /// The catalogue of rejection reasons.
+    pub reasons: &'a crate::engine::reasons::Reasons,
+    /// What the effects change on the case row besides the state.
+    pub patch: CasePatch,
+}
+
+/// What effects change on the case row itself, applied to it before the commit.
+#[derive(Debug, Default, Clone)]
+pub struct CasePatch {
+    /// The whole procedure's due date, and whether it is provisional.
+    pub procedure_due: Option<(chrono::NaiveDate, bool)>,
+    /// The application number.
     pub number: Option<String>,
+    /// What the queue files the case by.
+    pub filed: Option<Filed>,
+}
+
+/// What the commission's queue filters and sorts a case by, as filed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Filed {
+    /// Specialty code.
+    pub specialty: Option<String>,
+    /// Region code.
+    pub region: Option<String>,
+    /// Full name.
+    pub applicant_name: Option<String>,
+    /// Name search key.
+    pub name_key: Option<String>,
+    /// SNILS digits.
+    pub snils: Option<String>,
+}
+
+impl CasePatch {
+    /// Writes the changes onto the row about to be committed.
+    pub fn apply(self, next: &mut Case) {
+        if let Some((due, provisional)) = self.procedure_due {
+            next.procedure_due_on = Some(due);
+            next.procedure_due_provisional = provisional;
+        }
+        if let Some(n) = self.number {
+            next.number = Some(n);
+        }
+        if let Some(f) = self.filed {
+            next.specialty = f.specialty;
+            next.region = f.region;
+            next.applicant_name = f.applicant_name;
+            next.name_key = f.name_key;
+            next.snils = f.snils;
+        }
+    }
 }
 
 /// A named effect.
@@ -89,6 +139,8 @@ const EFFECTS: &[&dyn Effect] = &[
     &cancel_timers::CancelTimers,
     &start_procedure_timer::StartProcedureTimer,
     &notify::Notify,
+    &file_case::FileCase,
+    &record_decision::RecordDecision,
 ];
 
 fn find(name: &str) -> Result<&'static dyn Effect, ServiceError> {

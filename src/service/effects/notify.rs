@@ -46,13 +46,13 @@ impl Effect for Notify {
         };
         let context = Context {
             transition: t.label.clone(),
-            reason: cx.reason.map(str::to_owned),
+            reason: super::record_decision::decision_text(cx),
             received_at: moment(&receipt["received_at"]),
             registered_at: moment(&receipt["registered_at"]),
             ..case_context(
                 conn,
                 &cx.case.id,
-                cx.number.clone(),
+                cx.patch.number.clone().or_else(|| cx.case.number.clone()),
                 def,
                 &t.to,
                 cx.step.due,

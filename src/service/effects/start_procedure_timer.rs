@@ -26,7 +26,7 @@ impl Effect for StartProcedureTimer {
         let registered = crate::domain::calendar::moscow(cx.registered_at).date();
         let due = cx.calendar.add_working_days(registered, days);
         let provisional = due.provisional || cx.step.due.is_some_and(|(_, p)| p);
-        cx.procedure_due = Some((due.value, provisional));
+        cx.patch.procedure_due = Some((due.value, provisional));
         cx.extras.timers.push(NewTimer {
             id: crate::domain::ids::uuid_v7(cx.now).to_string(),
             case_id: cx.case.id.clone(),

@@ -1,0 +1,194 @@
+//! The commission's queue: filed cases by the filters a reviewer or a secretary works with,
+//! in due-date order with keyset paging, and their counts per state.
+//!
+//! The due-date order is read in two runs, so each is one index range on PostgreSQL and
+//! SQLite alike: the cases with a due date by `(due_on, id)`, then those without one by `id`.
+
+use super::DbConnection;
+use super::cases::Case;
+use super::schema::cases;
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+/// Who the case is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    /// Nobody yet.
+    Unassigned,
+    /// This user.
+    User(String),
+}
+
+/// The queue's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Earliest due first (cases without a due date last), then by id.
+    #[default]
+    Due,
+    /// Latest filed first (ids are time-ordered).
+    Newest,
+}
+
+/// Where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// After this due date and id (due order).
+    Due(NaiveDate, String),
+    /// Among the cases without a due date, after this id (due order).
+    Undated(String),
+    /// Before this id (newest order).
+    Before(String),
+}
+
+/// The filters (all optional; `specialties` limits to a commission member's specialties).
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    /// Only these specialties (`None`: every one).
+    pub specialties: Option<Vec<String>>,
+    /// Never this user's own cases.
+    pub not_owner: Option<String>,
+    pub workflow: Option<String>,
+    pub state: Option<String>,
+    pub specialty: Option<String>,
+    pub region: Option<String>,
+    pub assignee: Option<AssigneeFilter>,
+    /// Due on or before this date.
+    pub due_by: Option<NaiveDate>,
+    pub number: Option<String>,
+    pub snils: Option<String>,
+    /// A prefix of the name search key.
+    pub name_prefix: Option<String>,
+}
+
+/// Applies the filters of `f` to the boxed query `q` (the state's when `with_state`).
+macro_rules! filtered {
+    ($q:expr, $f:expr, $with_state:expr) => {{
+        let f: &QueueFilter = $f;
+        let mut q = $q.filter(cases::submitted_at.is_not_null());
+        if let Some(s) = &f.specialties {
+            q = q.filter(cases::specialty.eq_any(s.clone()));
+        }
+        if let Some(me) = &f.not_owner {
+            q = q.filter(cases::owner_id.ne(me.clone()));
+        }
+        if let Some(w) = &f.workflow {
+            q = q.filter(cases::workflow_id.eq(w.clone()));
+        }
+        if $with_state && let Some(s) = &f.state {
+            q = q.filter(cases::state.eq(s.clone()));
+        }
+        if let Some(s) = &f.specialty {
+            q = q.filter(cases::specialty.eq(s.clone()));
+        }
+        if let Some(r) = &f.region {
+            q = q.filter(cases::region.eq(r.clone()));
+        }
+        match &f.assignee {
+            Some(AssigneeFilter::Unassigned) => q = q.filter(cases::assignee_id.is_null()),
+            Some(AssigneeFilter::User(u)) => q = q.filter(cases::assignee_id.eq(u.clone())),
+            None => {}
+        }
+        if let Some(d) = f.due_by {
+            q = q.filter(cases::due_on.le(d));
+        }
+        if let Some(n) = &f.number {
+            q = q.filter(cases::number.eq(n.clone()));
+        }
+        if let Some(s) = &f.snils {
+            q = q.filter(cases::snils.eq(s.clone()));
+        }
+        if let Some(p) = &f.name_prefix {
+            q = q.filter(cases::name_key.like(like_prefix(p)).escape('\\'));
+        }
+        q
+    }};
+}
+
+/// `p%` with `p`'s own `%`, `_` and `\` escaped.
+fn like_prefix(p: &str) -> String {
+    let mut out = String::with_capacity(p.len() + 1);
+    for c in p.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// One page of the queue, and where the next starts (`None`: this was the last page).
+pub fn page(
+    conn: &mut DbConnection,
+    f: &QueueFilter,
+    order: Order,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<(Vec<Case>, Option<Cursor>)> {
+    let mut out: Vec<Case> = Vec::new();
+    match order {
+        Order::Newest => {
+            let mut q = filtered!(cases::table.select(Case::as_select()).into_boxed(), f, true);
+            if let Some(Cursor::Before(id)) = after {
+                q = q.filter(cases::id.lt(id.clone()));
+            }
+            out = q.order(cases::id.desc()).limit(limit + 1).load(conn)?;
+        }
+        Order::Due => {
+            if !matches!(after, Some(Cursor::Undated(_))) {
+                let mut q = filtered!(cases::table.select(Case::as_select()).into_boxed(), f, true)
+                    .filter(cases::due_on.is_not_null());
+                if let Some(Cursor::Due(d, id)) = after {
+                    q = q.filter(
+                        cases::due_on
+                            .gt(*d)
+                            .or(cases::due_on.eq(*d).and(cases::id.gt(id.clone()))),
+                    );
+                }
+                out = q
+                    .order((cases::due_on.asc(), cases::id.asc()))
+                    .limit(limit + 1)
+                    .load(conn)?;
+            }
+            if (out.len() as i64) <= limit && f.due_by.is_none() {
+                let mut q = filtered!(cases::table.select(Case::as_select()).into_boxed(), f, true)
+                    .filter(cases::due_on.is_null());
+                if let Some(Cursor::Undated(id)) = after {
+                    q = q.filter(cases::id.gt(id.clone()));
+                }
+                let room = limit + 1 - out.len() as i64;
+                out.extend(q.order(cases::id.asc()).limit(room).load(conn)?);
+            }
+        }
+    }
+    let more = out.len() as i64 > limit;
+    out.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = match (more, out.last()) {
+        (true, Some(last)) => Some(match (order, last.due_on) {
+            (Order::Newest, _) => Cursor::Before(last.id.clone()),
+            (Order::Due, Some(d)) => Cursor::Due(d, last.id.clone()),
+            (Order::Due, None) => Cursor::Undated(last.id.clone()),
+        }),
+        _ => None,
+    };
+    Ok((out, next))
+}
+
+/// How many cases match the filters (but the state), per state, and how many of them are due
+/// on or before `overdue_by` (past due).
+pub fn counts(
+    conn: &mut DbConnection,
+    f: &QueueFilter,
+    overdue_by: NaiveDate,
+) -> QueryResult<(Vec<(String, i64)>, i64)> {
+    let grouped = cases::table
+        .group_by(cases::state)
+        .select((cases::state, diesel::dsl::count_star()))
+        .order(cases::state)
+        .into_boxed();
+    let by_state: Vec<(String, i64)> = filtered!(grouped, f, false).load(conn)?;
+    let overdue: i64 = filtered!(cases::table.count().into_boxed(), f, true)
+        .filter(cases::due_on.le(overdue_by))
+        .get_result(conn)?;
+    Ok((by_state, overdue))
+}
