@@ -326,3 +326,59 @@ fn to_unicode_cmap(map: &BTreeMap<u16, char>) -> Vec<u8> {
     s.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
     s.into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receipt::{ReceiptDocument, ReceiptSignature};
+    use chrono::{TimeZone, Utc};
+    use sha2::{Digest, Sha256};
+
+    fn receipt() -> Receipt {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        Receipt {
+            number: "2026-77-000123".into(),
+            case_id: "0190a5c8-0000-7000-8000-000000000001".into(),
+            applicant: "Иванова Мария Петровна".into(),
+            snils: "11223344595".into(),
+            workflow_id: "periodic_accreditation".into(),
+            workflow_label: "Периодическая аккредитация".into(),
+            workflow_version: 1,
+            transition: "submit".into(),
+            transition_label: "Подать заявление".into(),
+            received_at: at,
+            registered_at: at,
+            documents: vec![ReceiptDocument {
+                doc_type: "diploma".into(),
+                label: "Диплом".into(),
+                file_name: "диплом.pdf".into(),
+                size: 123_456,
+                sha256: "ab".repeat(32),
+            }],
+            signature: ReceiptSignature {
+                subject: "Иванова Мария Петровна".into(),
+                issuer: "Тестовый УЦ".into(),
+                serial: "01".into(),
+                algorithm: "ECDSA P-256 / SHA-256".into(),
+                signing_time: at,
+                certificate_sha256: "cd".repeat(32),
+                payload_sha256: "ef".repeat(32),
+            },
+        }
+    }
+
+    /// Receipts are stored once and served as stored, but a change of the writer must still
+    /// be a decision: this pins the bytes. A dependency upgrade (lopdf, subsetter, dejavu) may
+    /// change them legitimately; then check the PDF by eye and update the hash.
+    #[test]
+    fn a_fixed_receipt_gives_pinned_bytes() {
+        let pdf = render(&receipt()).unwrap();
+        assert_eq!(pdf, render(&receipt()).unwrap(), "same receipt, same bytes");
+        let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
+        assert!(text.contains("2026-77-000123"), "{text}");
+        assert!(text.contains("Иванова Мария Петровна"), "{text}");
+        assert_eq!(hex::encode(Sha256::digest(&pdf)), PINNED);
+    }
+
+    const PINNED: &str = "1b6ac0d1b7a5fad3ffc36ac4d99b377ebadebbeba8b3d98a76dc1ed88895e260";
+}
