@@ -13,6 +13,7 @@ pub mod engine;
 pub mod http;
 pub mod identity;
 pub mod notify;
+pub mod pdf_text;
 pub mod receipt;
 pub mod registry;
 pub mod service;

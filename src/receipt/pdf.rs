@@ -1,171 +1,103 @@
-//! The receipt as PDF: A4 pages of text in DejaVu Sans (from the `dejavu` crate, so nothing
-//! is read at run time), subset to the glyphs used (`subsetter`) and embedded as a Type0 /
-//! CIDFontType2 font with Identity-H encoding and a ToUnicode map, so that any reader — and
-//! text extraction — gets the Cyrillic text back. Written with lopdf (re-exported by
-//! pdf-extract); no dates or ids in the file, so the same receipt gives the same bytes.
+//! The receipt as PDF: its lines, set by the shared writer in `crate::pdf_text` (A4, embedded
+//! DejaVu Sans subset, deterministic bytes).
 
 use super::{Receipt, format_snils, moscow_time};
-use pdf_extract::content::{Content, Operation};
-use pdf_extract::{Document, Object, Stream, StringFormat, dictionary};
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use crate::pdf_text::{LEFT, Lines};
 
-/// Why a PDF could not be made (a bug or a character the font lacks).
-#[derive(Debug, thiserror::Error)]
-#[error("receipt PDF: {0}")]
-pub struct PdfError(String);
+pub use crate::pdf_text::PdfError;
 
-fn err(e: impl std::fmt::Display) -> PdfError {
-    PdfError(e.to_string())
-}
-
-/// One line of text at a position.
-#[derive(Debug, Clone)]
-struct Line {
-    x: f32,
-    size: f32,
-    text: String,
-}
-
-const PAGE: (f32, f32) = (595.0, 842.0);
-const TOP: f32 = 790.0;
-const BOTTOM: f32 = 60.0;
-const LEFT: f32 = 56.0;
-
-/// Splits `text` so that no line is wider than `max` characters (on spaces where possible).
-fn wrap(text: &str, max: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > max {
-            out.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-        while line.chars().count() > max {
-            let head: String = line.chars().take(max).collect();
-            line = line.chars().skip(max).collect();
-            out.push(head);
-        }
-    }
-    if !line.is_empty() {
-        out.push(line);
-    }
-    out
-}
-
-fn lines_of(r: &Receipt) -> Vec<(Line, f32)> {
-    let mut lines: Vec<(Line, f32)> = Vec::new();
-    let mut push = |x: f32, size: f32, text: String, gap: f32| {
-        for part in wrap(&text, if size > 11.0 { 60 } else { 88 }) {
-            lines.push((
-                Line {
-                    x,
-                    size,
-                    text: part,
-                },
-                gap,
-            ));
-        }
-    };
-    push(
-        LEFT,
-        16.0,
-        "Электронный акт о подаче заявления".into(),
-        24.0,
-    );
-    push(LEFT, 13.0, format!("№ {}", r.number), 22.0);
-    push(LEFT, 10.0, format!("Заявитель: {}", r.applicant), 16.0);
-    push(
+fn lines_of(r: &Receipt) -> Lines {
+    let mut lines = Lines::new();
+    lines.push(LEFT, 16.0, "Электронный акт о подаче заявления", 24.0);
+    lines.push(LEFT, 13.0, &format!("№ {}", r.number), 22.0);
+    lines.push(LEFT, 10.0, &format!("Заявитель: {}", r.applicant), 16.0);
+    lines.push(
         LEFT,
         10.0,
-        format!("СНИЛС: {}", format_snils(&r.snils)),
+        &format!("СНИЛС: {}", format_snils(&r.snils)),
         14.0,
     );
-    push(
+    lines.push(
         LEFT,
         10.0,
-        format!(
+        &format!(
             "Процедура: {} (версия {})",
             r.workflow_label, r.workflow_version
         ),
         14.0,
     );
-    push(
+    lines.push(
         LEFT,
         10.0,
-        format!("Действие: {}", r.transition_label),
+        &format!("Действие: {}", r.transition_label),
         14.0,
     );
-    push(
+    lines.push(
         LEFT,
         10.0,
-        format!("Поступило: {}", moscow_time(r.received_at)),
+        &format!("Поступило: {}", moscow_time(r.received_at)),
         14.0,
     );
-    push(
+    lines.push(
         LEFT,
         10.0,
-        format!("Зарегистрировано: {}", moscow_time(r.registered_at)),
+        &format!("Зарегистрировано: {}", moscow_time(r.registered_at)),
         14.0,
     );
-    push(LEFT, 10.0, format!("Номер дела: {}", r.case_id), 14.0);
-    push(LEFT, 12.0, "Приложенные документы".into(), 24.0);
+    lines.push(LEFT, 10.0, &format!("Номер дела: {}", r.case_id), 14.0);
+    lines.push(LEFT, 12.0, "Приложенные документы", 24.0);
     for (i, d) in r.documents.iter().enumerate() {
-        push(
+        lines.push(
             LEFT,
             10.0,
-            format!("{}. {} — {} ({} байт)", i + 1, d.label, d.file_name, d.size),
+            &format!("{}. {} — {} ({} байт)", i + 1, d.label, d.file_name, d.size),
             16.0,
         );
-        push(LEFT + 14.0, 8.0, format!("SHA-256: {}", d.sha256), 11.0);
+        lines.push(LEFT + 14.0, 8.0, &format!("SHA-256: {}", d.sha256), 11.0);
     }
     let s = &r.signature;
-    push(LEFT, 12.0, "Электронная подпись".into(), 24.0);
-    push(
+    lines.push(LEFT, 12.0, "Электронная подпись", 24.0);
+    lines.push(
         LEFT,
         10.0,
-        format!("Владелец сертификата: {}", s.subject),
+        &format!("Владелец сертификата: {}", s.subject),
         16.0,
     );
-    push(
+    lines.push(
         LEFT,
         10.0,
-        format!("Удостоверяющий центр: {}", s.issuer),
+        &format!("Удостоверяющий центр: {}", s.issuer),
         14.0,
     );
-    push(
+    lines.push(
         LEFT,
         10.0,
-        format!("Серийный номер сертификата: {}", s.serial),
+        &format!("Серийный номер сертификата: {}", s.serial),
         14.0,
     );
-    push(LEFT, 10.0, format!("Алгоритм: {}", s.algorithm), 14.0);
-    push(
+    lines.push(LEFT, 10.0, &format!("Алгоритм: {}", s.algorithm), 14.0);
+    lines.push(
         LEFT,
         10.0,
-        format!("Время подписания: {}", moscow_time(s.signing_time)),
+        &format!("Время подписания: {}", moscow_time(s.signing_time)),
         14.0,
     );
-    push(
+    lines.push(
         LEFT,
         8.0,
-        format!("SHA-256 сертификата: {}", s.certificate_sha256),
+        &format!("SHA-256 сертификата: {}", s.certificate_sha256),
         13.0,
     );
-    push(
+    lines.push(
         LEFT,
         8.0,
-        format!("SHA-256 подписанных данных: {}", s.payload_sha256),
+        &format!("SHA-256 подписанных данных: {}", s.payload_sha256),
         11.0,
     );
-    push(
+    lines.push(
         LEFT,
         9.0,
-        "Номер акта используется для отслеживания заявления и при обращении в поддержку.".into(),
+        "Номер акта используется для отслеживания заявления и при обращении в поддержку.",
         24.0,
     );
     lines
@@ -173,158 +105,7 @@ fn lines_of(r: &Receipt) -> Vec<(Line, f32)> {
 
 /// The receipt as a PDF.
 pub fn render(r: &Receipt) -> Result<Vec<u8>, PdfError> {
-    let ttf: &[u8] = dejavu::sans::regular();
-    let face = ttf_parser::Face::parse(ttf, 0).map_err(err)?;
-    let upem = f32::from(face.units_per_em());
-    let em = |v: f32| (v * 1000.0 / upem).round() as i64;
-
-    let lines = lines_of(r);
-    let mut remap = subsetter::GlyphRemapper::new();
-    let mut unicode: BTreeMap<u16, char> = BTreeMap::new();
-    let mut widths: BTreeMap<u16, i64> = BTreeMap::new();
-    let mut shown: Vec<Vec<u8>> = Vec::with_capacity(lines.len());
-    for (line, _) in &lines {
-        let mut codes = Vec::with_capacity(line.text.len() * 2);
-        for ch in line.text.chars() {
-            // A character the font lacks is shown as '?' rather than failing the submission.
-            let (ch, gid) = match face.glyph_index(ch) {
-                Some(g) => (ch, g),
-                None => (
-                    '?',
-                    face.glyph_index('?').ok_or_else(|| err("no '?' glyph"))?,
-                ),
-            };
-            let new = remap.remap(gid.0);
-            unicode.entry(new).or_insert(ch);
-            widths.insert(new, em(f32::from(face.glyph_hor_advance(gid).unwrap_or(0))));
-            codes.extend_from_slice(&new.to_be_bytes());
-        }
-        shown.push(codes);
-    }
-    let subset = subsetter::subset(ttf, 0, &remap).map_err(|e| err(format!("{e:?}")))?;
-
-    let mut doc = Document::with_version("1.7");
-    let base = "ACCRDO+DejaVuSans";
-    let subset_len = i64::try_from(subset.len()).map_err(err)?;
-    let font_file = doc.add_object(Stream::new(dictionary! { "Length1" => subset_len }, subset));
-    let bb = face.global_bounding_box();
-    let descriptor = doc.add_object(dictionary! {
-        "Type" => "FontDescriptor", "FontName" => base, "Flags" => 32,
-        "FontBBox" => vec![
-            em(bb.x_min.into()).into(), em(bb.y_min.into()).into(),
-            em(bb.x_max.into()).into(), em(bb.y_max.into()).into(),
-        ],
-        "ItalicAngle" => 0,
-        "Ascent" => em(face.ascender().into()),
-        "Descent" => em(face.descender().into()),
-        "CapHeight" => em(face.capital_height().unwrap_or(face.ascender()).into()),
-        "StemV" => 80,
-        "FontFile2" => font_file,
-    });
-    let w: Vec<Object> = widths
-        .iter()
-        .flat_map(|(g, w)| {
-            [
-                Object::Integer(i64::from(*g)),
-                Object::Array(vec![Object::Integer(*w)]),
-            ]
-        })
-        .collect();
-    let cid_font = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "CIDFontType2", "BaseFont" => base,
-        "CIDSystemInfo" => dictionary! {
-            "Registry" => Object::string_literal("Adobe"),
-            "Ordering" => Object::string_literal("Identity"),
-            "Supplement" => 0,
-        },
-        "FontDescriptor" => descriptor, "DW" => 1000, "W" => w, "CIDToGIDMap" => "Identity",
-    });
-    let to_unicode = doc.add_object(Stream::new(dictionary! {}, to_unicode_cmap(&unicode)));
-    let font = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type0", "BaseFont" => base, "Encoding" => "Identity-H",
-        "DescendantFonts" => vec![cid_font.into()], "ToUnicode" => to_unicode,
-    });
-
-    let pages_id = doc.new_object_id();
-    let mut kids = Vec::new();
-    let mut ops = Vec::new();
-    let mut y = TOP;
-    let flush = |doc: &mut Document, ops: &mut Vec<Operation>, kids: &mut Vec<Object>| {
-        let mut all = vec![Operation::new("BT", vec![])];
-        all.append(ops);
-        all.push(Operation::new("ET", vec![]));
-        let bytes = Content { operations: all }.encode().map_err(err)?;
-        let content = doc.add_object(Stream::new(dictionary! {}, bytes));
-        kids.push(Object::from(doc.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "Contents" => content,
-            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
-            "MediaBox" => vec![0.into(), 0.into(), PAGE.0.into(), PAGE.1.into()],
-        })));
-        Ok::<(), PdfError>(())
-    };
-    for (i, ((line, gap), codes)) in lines.iter().zip(shown).enumerate() {
-        if i > 0 {
-            y -= gap;
-        }
-        if y < BOTTOM {
-            flush(&mut doc, &mut ops, &mut kids)?;
-            y = TOP;
-        }
-        ops.push(Operation::new("Tf", vec!["F1".into(), line.size.into()]));
-        ops.push(Operation::new(
-            "Tm",
-            vec![
-                1.into(),
-                0.into(),
-                0.into(),
-                1.into(),
-                line.x.into(),
-                y.into(),
-            ],
-        ));
-        ops.push(Operation::new(
-            "Tj",
-            vec![Object::String(codes, StringFormat::Hexadecimal)],
-        ));
-    }
-    flush(&mut doc, &mut ops, &mut kids)?;
-    let count = i64::try_from(kids.len()).map_err(err)?;
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
-    );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog);
-    doc.compress();
-    let mut out = Vec::new();
-    doc.save_to(&mut out).map_err(err)?;
-    Ok(out)
-}
-
-fn to_unicode_cmap(map: &BTreeMap<u16, char>) -> Vec<u8> {
-    let mut s = String::from(
-        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n\
-         /CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n\
-         /CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n\
-         1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n",
-    );
-    let all: Vec<_> = map.iter().collect();
-    // At most 100 entries per block (PDF reference).
-    for chunk in all.chunks(100) {
-        let _ = writeln!(s, "{} beginbfchar", chunk.len());
-        for (gid, ch) in chunk {
-            let mut buf = [0u16; 2];
-            let hex: String = ch
-                .encode_utf16(&mut buf)
-                .iter()
-                .map(|u| format!("{u:04X}"))
-                .collect();
-            let _ = writeln!(s, "<{gid:04X}> <{hex}>");
-        }
-        s.push_str("endbfchar\n");
-    }
-    s.push_str("endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
-    s.into_bytes()
+    crate::pdf_text::render(&lines_of(r))
 }
 
 #[cfg(test)]
