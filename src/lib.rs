@@ -3,6 +3,7 @@
 //! Layers point one way: `http` → `service` → `engine` → `domain`, with `store` (diesel),
 //! `audit` and `identity` as side capabilities. See `README.md` for how to run it.
 
+pub mod accreditation;
 pub mod app;
 pub mod audit;
 pub mod cli;
