@@ -1,14 +1,17 @@
 //! The accreditation record (выписка о прохождении аккредитации): the result issued when the
 //! commission approves an application. Pure: the record is built by the caller from the case
-//! and rendered here as PDF (the shared writer in `crate::pdf_text`).
+//! and rendered here as PDF (the shared writer in `crate::pdf_text`) and as XML (schema
+//! `schemas/accreditation-record.xsd`).
 //! Every rendering is deterministic, so a record made once and stored downloads byte-identical.
 
 mod pdf;
+mod xml;
 
 use crate::domain::snils::Snils;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 pub use crate::pdf_text::PdfError;
+pub use xml::NAMESPACE;
 
 /// The kind of accreditation a record grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,6 +112,12 @@ pub fn record_number(year: i32, region: &str, seq: i64) -> String {
 /// The record as a PDF (A4, Cyrillic, same record → same bytes).
 pub fn pdf(record: &Record) -> Result<Vec<u8>, PdfError> {
     pdf::render(record)
+}
+
+/// The record as XML (UTF-8), valid against `schemas/accreditation-record.xsd`
+/// (namespace [`NAMESPACE`]).
+pub fn xml(record: &Record) -> Vec<u8> {
+    xml::render(record)
 }
 
 #[cfg(test)]
