@@ -1,9 +1,10 @@
 //! The accreditation record (выписка о прохождении аккредитации): the result issued when the
 //! commission approves an application. Pure: the record is built by the caller from the case
-//! and rendered here as PDF (the shared writer in `crate::pdf_text`) and as XML (schema
-//! `schemas/accreditation-record.xsd`).
+//! and rendered here as PDF (the shared writer in `crate::pdf_text`), as XML (schema
+//! `schemas/accreditation-record.xsd`) and as the JSON body of the register (ФРМР) export.
 //! Every rendering is deterministic, so a record made once and stored downloads byte-identical.
 
+mod export;
 mod pdf;
 mod xml;
 
@@ -11,6 +12,7 @@ use crate::domain::snils::Snils;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 pub use crate::pdf_text::PdfError;
+pub use export::export_payload;
 pub use xml::NAMESPACE;
 
 /// The kind of accreditation a record grants.
