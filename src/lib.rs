@@ -17,6 +17,7 @@ pub mod notify;
 pub mod pdf_text;
 pub mod receipt;
 pub mod registry;
+pub mod reports;
 pub mod service;
 pub mod signature;
 pub mod store;
