@@ -40,6 +40,10 @@ pub const EFFECTS: &[(&str, &[Place])] = &[
     ("file_case", &[Place::Transition]),
     // Keeps what a decision says (reasons, recommendations, fixes) beside the case.
     ("record_decision", &[Place::Transition]),
+    // An approval issues the accreditation record (PDF and XML, stored once)...
+    ("create_accreditation_record", &[Place::Transition]),
+    // ...and queues it in the outbox for export to the register.
+    ("export_to_register", &[Place::Transition]),
     // Runs after everything else of the transition: it tells what the change did.
     ("notify", ANYWHERE),
 ];

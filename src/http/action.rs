@@ -34,6 +34,8 @@ pub enum Action {
     DocumentDownload,
     /// Delete a document.
     DocumentDelete,
+    /// Download the accreditation record.
+    CaseResult,
     /// Read or write the case's message thread.
     CaseMessages,
     /// Read the commission's queue or its counts.
@@ -64,6 +66,7 @@ impl Action {
             Self::DocumentList => "document.list",
             Self::DocumentDownload => "document.download",
             Self::DocumentDelete => "document.delete",
+            Self::CaseResult => "case.result",
             Self::CaseMessages => "case.messages",
             Self::ReviewQueue => "review.queue",
             Self::CaseAssign => "case.assign",

@@ -33,6 +33,8 @@ use utoipa::{Modify, OpenApi};
         super::me::notification_read,
         super::preferences::get_preferences,
         super::preferences::put_preferences,
+        super::results::result_pdf,
+        super::results::result_xml,
         super::messages::list,
         super::messages::post,
         super::review::queue,

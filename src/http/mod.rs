@@ -17,6 +17,7 @@ pub mod me;
 pub mod messages;
 pub mod optional_body;
 pub mod preferences;
+pub mod results;
 pub mod review;
 pub mod signing;
 pub mod workflows;
@@ -251,6 +252,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::case_history)
         .service(cases::create_case)
         .service(cases::list_cases)
+        .service(results::result_pdf)
+        .service(results::result_xml)
         .service(messages::list)
         .service(messages::post)
         .service(review::queue)

@@ -83,6 +83,9 @@ pub struct CaseDto {
     pub updated_at: DateTime<Utc>,
     /// Transitions the caller may run now.
     pub allowed_transitions: Vec<AllowedTransition>,
+    /// The accreditation record an approval issued (shown when the case is read by id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accreditation: Option<super::results::AccreditationDto>,
 }
 
 /// One step of a case's status history.
@@ -221,6 +224,7 @@ pub fn to_dto(v: &Visible, actor: &Actor, now: DateTime<Utc>) -> Result<CaseDto,
                 requires_reason: t.requires_reason,
             })
             .collect(),
+        accreditation: None,
     })
 }
 
@@ -331,7 +335,15 @@ pub fn get(
     now: DateTime<Utc>,
 ) -> Result<CaseDto, ServiceError> {
     let v = load_visible(conn, catalog, actor, id)?;
-    to_dto(&v, actor, now)
+    let mut dto = to_dto(&v, actor, now)?;
+    if v.workflow
+        .definition
+        .state(&v.case.state)
+        .is_some_and(|s| s.r#final)
+    {
+        dto.accreditation = super::results::of_case(conn, id)?;
+    }
+    Ok(dto)
 }
 
 /// What a caller asks to list.

@@ -281,6 +281,7 @@ fn advance(
             payload: &mut payload,
             decision: m.decision,
             patch: CasePatch::default(),
+            record: None,
             reasons: rules.catalog.reasons(),
         };
         effects::run(conn, &names, &mut cx)?;

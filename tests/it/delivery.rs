@@ -1049,3 +1049,102 @@ async fn serve_and_cron_send_e_mail_through_the_configured_smtp_server() {
     assert_eq!(message_ids(&inbox), domain(&all));
     assert!(rows(&app, "email").iter().all(|r| r.1 == "delivered"));
 }
+
+/// An approval issues the accreditation record: on the case («Аккредитовано»), as PDF and XML
+/// (the same bytes every time), and queued for the register, whose webhook gets the export's
+/// own JSON.
+#[tokio::test]
+async fn an_approval_issues_the_record_and_exports_it_to_the_register() {
+    use accredo::domain::role::Role;
+    let app = TestApp::spawn().await;
+    let me = app.specialist("accredited");
+    let secretary = app.user("secretary", &[Role::Secretary]);
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    let (id, v) = app.submitted_case(&me).await;
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    let application = case["number"].as_str().expect("number").to_owned();
+    let last_name = case["form"]["applicant"]["last_name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    app.step(&secretary, &id, "start_review", v, json!({}))
+        .await;
+    let v = app.claim(&reviewer, &id).await;
+    // No record before the decision.
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{id}/result.pdf"), &me)
+            .await
+            .status(),
+        404
+    );
+    app.step(&reviewer, &id, "approve", v, json!({})).await;
+
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+    let record = &case["accreditation"];
+    assert_eq!(record["status_label"], "Аккредитовано", "{case}");
+    let number = record["number"].as_str().expect("number").to_owned();
+    assert!(number.starts_with("A-2026-77-"), "{number}");
+    assert_eq!(record["kind"], "periodic");
+    let decided: chrono::NaiveDate = record["decision_date"]
+        .as_str()
+        .expect("d")
+        .parse()
+        .expect("date");
+    assert_eq!(
+        record["valid_until"],
+        json!((decided + chrono::Months::new(60) - chrono::Duration::days(1)).to_string())
+    );
+
+    let download = |ext: &'static str| {
+        let app = &app;
+        let (me, id) = (me.clone(), id.clone());
+        async move {
+            let res = app
+                .get(&format!("/api/v1/cases/{id}/result.{ext}"), &me)
+                .await;
+            assert_eq!(res.status(), 200);
+            res.bytes().await.expect("bytes").to_vec()
+        }
+    };
+    let pdf = download("pdf").await;
+    assert_eq!(pdf, download("pdf").await, "identical on every download");
+    let text = pdf_extract::extract_text_from_mem(&pdf).expect("text");
+    for wanted in [
+        number.as_str(),
+        "Аккредитовано",
+        last_name.as_str(),
+        application.as_str(),
+    ] {
+        assert!(text.contains(wanted), "{wanted} not in: {text}");
+    }
+    let xml = download("xml").await;
+    assert_eq!(xml, download("xml").await);
+    let xml = String::from_utf8(xml).expect("utf-8");
+    crate::signing::assert_valid_xml(&xml, "schemas/accreditation-record.xsd");
+    assert!(xml.contains(&number));
+    // Someone else's record is not theirs to download.
+    let other = app.specialist("stranger");
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{id}/result.xml"), &other)
+            .await
+            .status(),
+        404
+    );
+
+    // Exactly one export in the outbox, delivered as its own JSON, signed.
+    let queued = rows(&app, "register");
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let (url, receiver) = Receiver::default().start();
+    let hook = webhook(&app, "register", &url).with_own_bodies();
+    let report = pass(&app, &hook, "register-test").await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let seen = receiver.requests();
+    let (headers, body) = &seen[0];
+    assert!(signature_valid(headers, body));
+    let body: Value = serde_json::from_slice(body).expect("json");
+    assert_eq!(body["type"], "accreditation.granted");
+    assert_eq!(body["data"]["number"], json!(number));
+    assert_eq!(body["data"]["application_number"], json!(application));
+    assert_eq!(body["data"]["specialty_code"], "31.08.49");
+    assert_eq!(rows(&app, "register")[0].1, "delivered");
+}

@@ -273,7 +273,7 @@ async fn a_signed_submission_gets_a_numbered_receipt_in_pdf_and_xml() {
     let xml = String::from_utf8(xml).expect("utf-8");
     assert!(xml.contains(&format!("number=\"{number}\"")), "{xml}");
     assert!(xml.contains("<fullName>Тестова signer</fullName>"), "{xml}");
-    assert_valid_receipt(&xml);
+    assert_valid_xml(&xml, "schemas/receipt.xsd");
 
     // The commission can download it; another applicant cannot.
     let reviewer = app.user("reviewer", &[accredo::domain::role::Role::Reviewer]);
@@ -288,11 +288,11 @@ async fn a_signed_submission_gets_a_numbered_receipt_in_pdf_and_xml() {
     assert_eq!(res.status(), 404);
 }
 
-/// Validates against `schemas/receipt.xsd` with the pure-Rust validator, and with xmllint
-/// (libxml2) too where it is installed (CI installs it).
-fn assert_valid_receipt(xml: &str) {
-    let xsd =
-        std::fs::read_to_string(crate::support::repo().join("schemas/receipt.xsd")).expect("xsd");
+/// Validates against the schema `xsd_file` (of the repository) with the pure-Rust validator,
+/// and with xmllint (libxml2) too where it is installed (CI installs it); a copy with a broken
+/// SNILS must not validate.
+pub(crate) fn assert_valid_xml(xml: &str, xsd_file: &str) {
+    let xsd = std::fs::read_to_string(crate::support::repo().join(xsd_file)).expect("xsd");
     let schema = xmlschema::parse_schema(&xsd).expect("schema");
     let unsupported = xmlschema::support::unsupported(&oxml::parse(&xsd).expect("xsd doc"));
     assert!(
@@ -308,7 +308,7 @@ fn assert_valid_receipt(xml: &str) {
     assert!(!report.is_valid(), "a bad SNILS must not validate");
     if let Ok(path) = which("xmllint") {
         use std::io::Write;
-        let xsd_path = crate::support::repo().join("schemas/receipt.xsd");
+        let xsd_path = crate::support::repo().join(xsd_file);
         let mut child = std::process::Command::new(path)
             .args(["--noout", "--schema"])
             .arg(&xsd_path)

@@ -8,6 +8,8 @@
 
 mod assign_number;
 mod cancel_timers;
+mod create_accreditation_record;
+mod export_to_register;
 mod file_case;
 mod issue_receipt;
 pub(crate) mod notify;
@@ -66,6 +68,8 @@ pub struct EffectContext<'a> {
     pub reasons: &'a crate::engine::reasons::Reasons,
     /// What the effects change on the case row besides the state.
     pub patch: CasePatch,
+    /// The accreditation record an approval issued, for the effects after it.
+    pub record: Option<crate::accreditation::Record>,
 }
 
 /// What effects change on the case row itself, applied to it before the commit.
@@ -141,6 +145,8 @@ const EFFECTS: &[&dyn Effect] = &[
     &notify::Notify,
     &file_case::FileCase,
     &record_decision::RecordDecision,
+    &create_accreditation_record::CreateAccreditationRecord,
+    &export_to_register::ExportToRegister,
 ];
 
 fn find(name: &str) -> Result<&'static dyn Effect, ServiceError> {
