@@ -161,5 +161,5 @@ mod tests {
         assert_eq!(hex::encode(Sha256::digest(&pdf)), PINNED);
     }
 
-    const PINNED: &str = "1b6ac0d1b7a5fad3ffc36ac4d99b377ebadebbeba8b3d98a76dc1ed88895e260";
+    const PINNED: &str = "1741a67f9e2094d3068b2fb48ec9aecf0bb34fd0486f7710032761b53ac803e1";
 }
