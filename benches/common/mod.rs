@@ -72,9 +72,10 @@ impl Bench {
     pub fn new(db_url: &str, pool: u32) -> anyhow::Result<Self> {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let catalog = Arc::new(
-            Catalog::load(
+            Catalog::load_with_reasons(
                 &workflow_files(&repo.join("workflows"))?,
                 &repo.join("schemas"),
+                &repo.join("workflows"),
             )
             .map_err(|p| anyhow::anyhow!("{p:?}"))?,
         );

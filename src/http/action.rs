@@ -34,6 +34,8 @@ pub enum Action {
     DocumentDownload,
     /// Delete a document.
     DocumentDelete,
+    /// Export a report or read the analytics.
+    Reports,
     /// Download the accreditation record.
     CaseResult,
     /// Read or write the case's message thread.
@@ -66,6 +68,7 @@ impl Action {
             Self::DocumentList => "document.list",
             Self::DocumentDownload => "document.download",
             Self::DocumentDelete => "document.delete",
+            Self::Reports => "reports",
             Self::CaseResult => "case.result",
             Self::CaseMessages => "case.messages",
             Self::ReviewQueue => "review.queue",

@@ -17,6 +17,7 @@ pub mod me;
 pub mod messages;
 pub mod optional_body;
 pub mod preferences;
+pub mod reports;
 pub mod results;
 pub mod review;
 pub mod signing;
@@ -252,6 +253,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(cases::case_history)
         .service(cases::create_case)
         .service(cases::list_cases)
+        .service(reports::cases_table)
+        .service(reports::decisions_table)
+        .service(reports::stages)
         .service(results::result_pdf)
         .service(results::result_xml)
         .service(messages::list)

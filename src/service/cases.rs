@@ -411,6 +411,29 @@ pub fn list(
     Ok(out)
 }
 
+/// How many working days a step took and its norm: the step began with the event `started`
+/// (its moment, the transition that started it, the state it entered) and ended at `ended`;
+/// it counts from the next opening after it began. The history and the stage analytics both
+/// count this way.
+pub(crate) fn step_took(
+    calendar: &crate::domain::calendar::Calendar,
+    def: &crate::engine::definition::Definition,
+    started: (DateTime<Utc>, Option<&str>, &str),
+    ended: DateTime<Utc>,
+) -> (i64, Option<u32>) {
+    let (at, transition, state) = started;
+    let start = calendar.next_working_moment(at).value;
+    let took = calendar.working_days_between(
+        crate::domain::calendar::moscow(start).date(),
+        crate::domain::calendar::moscow(ended).date(),
+    );
+    let norm = match transition.and_then(|t| def.transition(t)) {
+        Some(t) => def.sla_of(t),
+        None => def.state(state).and_then(|s| s.sla_working_days),
+    };
+    (took.value.max(0), norm)
+}
+
 /// The status history of a case: creation and every transition, oldest first.
 pub fn history(
     conn: &mut DbConnection,
@@ -455,16 +478,13 @@ pub fn history(
         // The step this event ends began with the previous entry.
         let (step_working_days, step_norm_working_days) = match (out.last(), &from) {
             (Some(prev), Some(_)) => {
-                let start = calendar.next_working_moment(prev.at).value;
-                let took = calendar.working_days_between(
-                    crate::domain::calendar::moscow(start).date(),
-                    crate::domain::calendar::moscow(utc(e.at)).date(),
+                let (took, norm) = step_took(
+                    &calendar,
+                    def,
+                    (prev.at, prev.transition.as_deref(), &prev.to),
+                    utc(e.at),
                 );
-                let norm = match prev.transition.as_deref().and_then(|t| def.transition(t)) {
-                    Some(t) => def.sla_of(t),
-                    None => def.state(&prev.to).and_then(|s| s.sla_working_days),
-                };
-                (Some(took.value.max(0)), norm)
+                (Some(took), norm)
             }
             _ => (None, None),
         };

@@ -13,6 +13,7 @@ pub mod form;
 pub mod messages;
 pub mod prefill;
 pub mod readiness;
+pub mod reports;
 pub mod results;
 pub mod review;
 pub mod revision;

@@ -108,14 +108,22 @@ fn enormous_png() -> Vec<u8> {
     out
 }
 
-/// A Flate stream that inflates to 1 GiB of zeros (about 1 MB compressed).
+/// A Flate stream that inflates to 1 GiB of zeros (about 1 MB compressed: at the best level,
+/// since zlib-rs, which flate2 uses once zip is in the graph, compresses zeros at `fast` to
+/// more than the 5 MB a document may take).
+/// Made once per test process: compressing a gibibyte is seconds of CPU that concurrent tests
+/// timing the server would otherwise compete with.
 fn flate_bomb() -> Vec<u8> {
-    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-    let zeros = vec![0u8; 1 << 20];
-    for _ in 0..1024 {
-        enc.write_all(&zeros).expect("deflate");
-    }
-    enc.finish().expect("finish")
+    static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BOMB.get_or_init(|| {
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            enc.write_all(&zeros).expect("deflate");
+        }
+        enc.finish().expect("finish")
+    })
+    .clone()
 }
 
 async fn refused(bytes: Vec<u8>) -> (String, Duration) {

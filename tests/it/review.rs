@@ -814,3 +814,167 @@ async fn applicant_and_commission_write_to_each_other() {
         "the text itself stays out of the log"
     );
 }
+
+async fn download(app: &TestApp, token: &str, path: &str) -> (u16, Vec<u8>) {
+    let res = app.get(path, token).await;
+    let status = res.status().as_u16();
+    (status, res.bytes().await.expect("bytes").to_vec())
+}
+
+#[tokio::test]
+async fn reports_export_the_queue_and_the_decisions_and_count_the_stages() {
+    use calamine::{Data, Reader, Xlsx};
+    // Monday 2 March 2026, 10:00 Moscow: three applications registered at once.
+    let app = TestApp::spawn_at(crate::support::instant("2026-03-02T07:00:00Z")).await;
+    let me = app.specialist("reported");
+    let mut cases = Vec::new();
+    for _ in 0..3 {
+        cases.push(app.submitted_case(&me).await);
+    }
+    // Taken into review on Wednesday 4, Friday 6 and Wednesday 11 March (9 March is a holiday).
+    for (i, day) in [
+        "2026-03-04T09:00:00Z",
+        "2026-03-06T09:00:00Z",
+        "2026-03-11T09:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let at = crate::support::instant(day);
+        app.clock.advance(at - app.clock.now());
+        let secretary = app.user("secretary", &[Role::Secretary]);
+        let (id, v) = &cases[i];
+        cases[i].1 = app
+            .step(&secretary, id, "start_review", *v, json!({}))
+            .await;
+    }
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    let (a, b) = (cases[0].clone(), cases[1].clone());
+    let v = app.claim(&reviewer, &a.0).await;
+    app.step(&reviewer, &a.0, "reject", v, rejection_body())
+        .await;
+    let v = app.claim(&reviewer, &b.0).await;
+    app.step(&reviewer, &b.0, "approve", v, json!({})).await;
+
+    // Stage analytics by hand: the automatic check took, in working days,
+    // [2 Mar, 4 Mar) = 2, [2 Mar, 6 Mar) = 4, [2 Mar, 11 Mar) = 6 (2-6 and 10 March) against
+    // its norm of 5: median 4, 90th percentile 4 + 0.8 × (6 − 4) = 5.6, one of three breached.
+    let stages = json_of(app.get("/api/v1/reports/stages", &reviewer).await).await;
+    let submitted = stages
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["workflow"] == "periodic_accreditation" && s["state"] == "submitted")
+        .expect("submitted stage")
+        .clone();
+    assert_eq!(
+        submitted,
+        json!({
+            "workflow": "periodic_accreditation", "state": "submitted", "label": "В обработке",
+            "count": 3, "median_working_days": 4.0, "p90_working_days": 5.6,
+            "sla_min": 5, "sla_max": 5, "breached_share": 1.0 / 3.0,
+        })
+    );
+    // The two decided reviews: [4 Mar, 11 Mar) = 4 and [6 Mar, 11 Mar) = 2 (9 March is off),
+    // norm 10: median 3, none breached.
+    let review = stages
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["state"] == "under_review")
+        .expect("review stage");
+    assert_eq!(
+        (
+            review["count"].clone(),
+            review["median_working_days"].clone(),
+            review["breached_share"].clone()
+        ),
+        (json!(2), json!(3.0), json!(0.0))
+    );
+
+    // The queue as XLSX, read back with a library: the header and one row per case.
+    let (status, xlsx) = download(&app, &reviewer, "/api/v1/reports/cases.xlsx").await;
+    assert_eq!(status, 200);
+    let mut book = Xlsx::new(std::io::Cursor::new(xlsx)).expect("xlsx");
+    let sheet = book.worksheet_range("Заявления").expect("sheet");
+    let rows: Vec<Vec<Data>> = sheet.rows().map(<[Data]>::to_vec).collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[0][0], Data::String("Номер заявления".into()));
+    assert_eq!(rows[0][6], Data::String("СНИЛС".into()));
+    let numbers: Vec<String> = rows[1..].iter().map(|r| r[0].to_string()).collect();
+    let me = app.specialist("reported");
+    for (id, _) in &cases {
+        let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &me).await).await;
+        assert!(numbers.contains(&case["number"].as_str().expect("n").to_owned()));
+    }
+    // The same filters as the queue: CSV of the cases still under review.
+    let (status, csv) = download(
+        &app,
+        &reviewer,
+        "/api/v1/reports/cases.csv?state=under_review",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(csv).expect("utf-8");
+    let text = text
+        .strip_prefix('\u{feff}')
+        .expect("a BOM for spreadsheets");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(text.as_bytes());
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(&records[0][2], "На рассмотрении");
+
+    // The decisions of March: a rejection with its reason and an approval.
+    let (status, csv) = download(
+        &app,
+        &reviewer,
+        "/api/v1/reports/decisions.csv?from=2026-03-01&to=2026-03-31",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(csv).expect("utf-8");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let decisions: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.expect("row");
+            (r[2].to_owned(), r[6].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            (
+                "Отказано".to_owned(),
+                "Недостаточный стаж работы по специальности".to_owned()
+            ),
+            ("Одобрено".to_owned(), String::new()),
+        ]
+    );
+    let (status, _) = download(
+        &app,
+        &reviewer,
+        "/api/v1/reports/decisions.csv?from=2026-04-01&to=2026-03-01",
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    // Another subcommission's member gets an empty table; the help desk none at all.
+    let surgeon = app.outsider("surgeon", &[Role::Reviewer]);
+    let (_, xlsx) = download(&app, &surgeon, "/api/v1/reports/cases.xlsx").await;
+    let mut book = Xlsx::new(std::io::Cursor::new(xlsx)).expect("xlsx");
+    assert_eq!(
+        book.worksheet_range("Заявления")
+            .expect("sheet")
+            .rows()
+            .count(),
+        1
+    );
+    let support = app.outsider("helpdesk", &[Role::Support]);
+    let (status, _) = download(&app, &support, "/api/v1/reports/cases.csv").await;
+    assert_eq!(status, 403);
+}
