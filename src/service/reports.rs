@@ -236,11 +236,10 @@ pub fn export_decisions<S: TableSink>(
             query = query.filter(cases::specialty.eq_any(s.clone()));
         }
         if let Some((at, id)) = &after {
-            query = query.filter(
-                cd::decided_at
-                    .gt(*at)
-                    .or(cd::decided_at.eq(*at).and(cd::id.gt(id.clone()))),
-            );
+            // `decided_at >= at` first: the index range starts at the cursor.
+            query = query
+                .filter(cd::decided_at.ge(*at))
+                .filter(cd::decided_at.gt(*at).or(cd::id.gt(id.clone())));
         }
         let rows: Vec<Row> = query.load(conn).map_err(StoreError::from)?;
         let Some(last) = rows.last() else {

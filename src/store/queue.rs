@@ -139,11 +139,11 @@ pub fn page(
                 let mut q = filtered!(cases::table.select(Case::as_select()).into_boxed(), f, true)
                     .filter(cases::due_on.is_not_null());
                 if let Some(Cursor::Due(d, id)) = after {
-                    q = q.filter(
-                        cases::due_on
-                            .gt(*d)
-                            .or(cases::due_on.eq(*d).and(cases::id.gt(id.clone()))),
-                    );
+                    // `due_on >= d` first, so the index range starts at the cursor instead of
+                    // every page scanning from the earliest due date.
+                    q = q
+                        .filter(cases::due_on.ge(*d))
+                        .filter(cases::due_on.gt(*d).or(cases::id.gt(id.clone())));
                 }
                 out = q
                     .order((cases::due_on.asc(), cases::id.asc()))

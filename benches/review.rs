@@ -1,0 +1,314 @@
+//! The commission's workbench on PostgreSQL with N cases (default 1,000,000) across 20
+//! specialties, 7 states, 85 regions and 50 assignees, seeded in SQL:
+//! 1. a filtered, sorted queue page (the service call a request makes: the page query, the
+//!    state labels and the assignees' names) for a reviewer of 2 specialties and for an admin,
+//!    over a mix of filters and a second page by cursor: p50 and p95, and the plans;
+//! 2. the counts per state: p95, and the plan;
+//! 3. the XLSX export of the reviewer's 100,000 cases in a child process: its peak memory
+//!    (VmHWM) before and after, and the time;
+//! 4. the stage analytics over every case (3 audit events each).
+//!
+//! `cargo bench --bench review` (ACCREDO_BENCH_DATABASE_URL as the others; BENCH_CASES sets N).
+
+mod common;
+
+use accredo::domain::ids::UserId;
+use accredo::domain::role::Role;
+use accredo::engine::Actor;
+use accredo::reports::table::{TableSink, XlsxSink};
+use accredo::service::review::{self, QueueQuery};
+use accredo::store::{DbTarget, Store};
+use common::{Bench, env_number, fresh_db};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use std::time::Instant;
+
+const DB: &str = "accredo_bench_review";
+
+fn reviewer() -> Actor {
+    Actor {
+        user: UserId::from_stored("u-rev-1".into()),
+        roles: [Role::Reviewer].into_iter().collect(),
+        specialties: ["31.08.01".to_owned(), "31.08.02".to_owned()]
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn admin() -> Actor {
+    Actor::new(
+        UserId::from_stored("u-admin".into()),
+        [Role::Admin].into_iter().collect(),
+    )
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn seed(db_url: &str, hash: &str, n: u64) -> anyhow::Result<()> {
+    let mut pg = diesel::PgConnection::establish(db_url)?;
+    pg.batch_execute(&format!(
+        "INSERT INTO users (id, subject, display_name, created_at)
+           SELECT 'u-owner-' || g, 'owner-' || g, 'Заявитель ' || g, now() FROM generate_series(1, 1000) g;
+         INSERT INTO users (id, subject, display_name, created_at)
+           SELECT 'u-rev-' || g, 'rev-' || g, 'Член подкомиссии ' || g, now() FROM generate_series(1, 50) g;
+         INSERT INTO users (id, subject, display_name, created_at) VALUES ('u-admin', 'admin', 'Администратор', now());
+         INSERT INTO cases (id, workflow_id, definition_hash, owner_id, state, form_data, version,
+             audit_seq, audit_head, submitted_at, created_at, updated_at, prefilled, step_started_at,
+             due_on, due_provisional, procedure_due_provisional, number, specialty, region,
+             applicant_name, name_key, snils, assignee_id)
+           SELECT '01900000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'), 'periodic_accreditation',
+             '{hash}', 'u-owner-' || (g % 1000 + 1), s.state, '{{}}', 1, 3, 'x',
+             timestamp '2026-11-01 09:00' + (g % 20) * interval '1 day',
+             timestamp '2026-11-01 09:00', timestamp '2026-11-01 09:00', '{{}}',
+             timestamp '2026-11-01 09:00',
+             CASE WHEN s.state IN ('approved', 'rejected') THEN NULL
+                  ELSE date '2026-11-20' + (g % 40) END,
+             false, false, '2026-77-' || lpad(g::text, 7, '0'),
+             '31.08.' || lpad((g % 20 + 1)::text, 2, '0'), lpad((g % 85 + 1)::text, 2, '0'),
+             (ARRAY['Иванов', 'Петров', 'Сидоров', 'Семёнов', 'Кузнецов'])[1 + g % 5] || ' Пётр ' || g,
+             (ARRAY['иванов', 'петров', 'сидоров', 'семенов', 'кузнецов'])[1 + g % 5] || ' петр ' || g,
+             lpad(g::text, 11, '0'),
+             CASE WHEN g % 3 = 0 THEN NULL ELSE 'u-rev-' || (g % 50 + 1) END
+           FROM generate_series(1, {n}) g,
+             LATERAL (SELECT (ARRAY['submitted', 'under_review', 'under_review', 'needs_revision',
+                 'approved', 'rejected', 'under_review'])[1 + g % 7] AS state) s;
+         INSERT INTO audit_events (chain, seq, kind, actor_id, case_id, at, payload, prev_hash, hash)
+           SELECT c.id, e.seq, e.kind, NULL, c.id,
+             timestamp '2026-11-02 09:00' + e.day * interval '1 day', e.payload, 'x', 'x'
+           FROM (SELECT id, ('x' || right(id, 8))::bit(32)::int AS g FROM cases) c,
+             LATERAL (VALUES
+               (1, 'case.created', 0, '{{\"state\": \"draft\"}}'),
+               (2, 'case.transition', c.g % 5,
+                '{{\"transition\": \"submit\", \"from\": \"draft\", \"to\": \"submitted\"}}'),
+               (3, 'case.transition', c.g % 5 + 1 + c.g % 9,
+                '{{\"transition\": \"start_review\", \"from\": \"submitted\", \"to\": \"under_review\"}}')
+             ) AS e(seq, kind, day, payload);
+"
+    ))?;
+    // As autovacuum would have by now: statistics and the visibility map (index-only scans).
+    pg.batch_execute("VACUUM ANALYZE cases")?;
+    pg.batch_execute("VACUUM ANALYZE audit_events")?;
+    Ok(())
+}
+
+fn explain(db_url: &str, title: &str, sql: &str) -> anyhow::Result<()> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let mut pg = diesel::PgConnection::establish(db_url)?;
+    let plan: Vec<Line> =
+        diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS) {sql}")).load(&mut pg)?;
+    println!("plan: {title}");
+    for l in plan {
+        println!("    {}", l.line);
+    }
+    Ok(())
+}
+
+/// The child: exports the reviewer's queue to XLSX and prints its peak memory before and after.
+fn xlsx_child(db_url: &str) -> anyhow::Result<()> {
+    let bench = Bench::new(db_url, 2)?;
+    let mut conn = bench.store.conn()?;
+    let before = vm_hwm_kib();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("queue.xlsx");
+    let mut sink = XlsxSink::create(&path, "Заявления", accredo::service::reports::QUEUE_COLUMNS)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t = Instant::now();
+    let rows = accredo::service::reports::export_queue(
+        &mut conn,
+        &bench.catalog,
+        &reviewer(),
+        &QueueQuery::default(),
+        &mut sink,
+        chrono::DateTime::parse_from_rfc3339("2026-12-02T09:00:00Z")?.to_utc(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    sink.finish().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    let size = std::fs::metadata(&path)?.len();
+    println!(
+        "xlsx-child rows={rows} secs={secs:.2} file_bytes={size} hwm_before_kib={before} hwm_after_kib={}",
+        vm_hwm_kib()
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--xlsx-child") {
+        return xlsx_child(&args[i + 1]);
+    }
+    let n: u64 = env_number("BENCH_CASES", 1_000_000);
+    let db_url = fresh_db(&common::admin_url(), DB)?;
+    let bench = Bench::new(&db_url, 4)?;
+    let t = Instant::now();
+    seed(&db_url, &bench.workflow.definition.hash, n)?;
+    println!(
+        "seeded {n} cases and {} audit events in {:.1} s",
+        3 * n,
+        t.elapsed().as_secs_f64()
+    );
+    let store = Store::open_with(&DbTarget::parse(&db_url)?, Some(2))?;
+    let mut conn = store.conn()?;
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T09:00:00Z")?.to_utc();
+
+    // 1. Queue pages.
+    let filters: &[&str] = &[
+        "",
+        "state=under_review",
+        "assignee=me",
+        "assignee=none",
+        "overdue=true",
+        "region=42",
+        "name=семенов",
+        "state=needs_revision&assignee=none",
+        "sort=newest",
+    ];
+    let parse = |f: &str| -> QueueQuery {
+        let mut q = QueueQuery::default();
+        for pair in f.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = Some(v.to_owned());
+            match k {
+                "state" => q.state = v,
+                "assignee" => q.assignee = v,
+                "overdue" => q.overdue = true,
+                "region" => q.region = v,
+                "name" => q.name = v,
+                "sort" => q.sort = v,
+                _ => {}
+            }
+        }
+        q
+    };
+    for (who, actor) in [
+        ("reviewer (2 of 20 specialties)", reviewer()),
+        ("admin (all)", admin()),
+    ] {
+        let mut times = Vec::new();
+        let mut slowest: std::collections::BTreeMap<&str, f64> = Default::default();
+        for round in 0..20 {
+            for f in filters {
+                let mut q = parse(f);
+                let t = Instant::now();
+                let page = review::page(&mut conn, &bench.catalog, &actor, &q, now)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                times.push(ms);
+                let worst = slowest.entry(f).or_default();
+                *worst = worst.max(ms);
+                if round % 2 == 1
+                    && let Some(c) = page.next_cursor
+                {
+                    q.cursor = Some(c);
+                    let t = Instant::now();
+                    review::page(&mut conn, &bench.catalog, &actor, &q, now)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "queue page of 50, {who}: {} calls, p50 {:.2} ms, p95 {:.2} ms (target p95 ≤ 20 ms: {:.1}× under)",
+            times.len(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            20.0 / percentile(&times, 0.95)
+        );
+        println!("    slowest first page per filter (ms): {slowest:?}");
+    }
+    // 2. Counts.
+    for (who, actor) in [("reviewer", reviewer()), ("admin", admin())] {
+        let mut times = Vec::new();
+        for _ in 0..30 {
+            let t = Instant::now();
+            review::counts(&mut conn, &actor, &QueueQuery::default(), now)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "state counts, {who}: p50 {:.2} ms, p95 {:.2} ms (target ≤ 50 ms: {:.1}× under)",
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            50.0 / percentile(&times, 0.95)
+        );
+    }
+    let mine = "submitted_at IS NOT NULL AND specialty IN ('31.08.01', '31.08.02') AND owner_id <> 'u-rev-1'";
+    explain(
+        &db_url,
+        "reviewer's first page, due order",
+        &format!(
+            "SELECT id FROM cases WHERE {mine} AND due_on IS NOT NULL ORDER BY due_on, id LIMIT 51"
+        ),
+    )?;
+    explain(
+        &db_url,
+        "reviewer's unassigned under review",
+        &format!(
+            "SELECT id FROM cases WHERE {mine} AND state = 'under_review' AND assignee_id IS NULL AND due_on IS NOT NULL ORDER BY due_on, id LIMIT 51"
+        ),
+    )?;
+    explain(
+        &db_url,
+        "admin's counts per state",
+        "SELECT state, count(*) FROM cases WHERE submitted_at IS NOT NULL AND owner_id <> 'u-admin' GROUP BY state ORDER BY state",
+    )?;
+
+    // 3. XLSX of the reviewer's cases, in a child process for its own peak memory.
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["--xlsx-child", &db_url])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("xlsx-child"))
+        .unwrap_or_default();
+    anyhow::ensure!(
+        out.status.success(),
+        "xlsx child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{line} (target peak ≤ 100 MB)");
+
+    // 4. Stage analytics over every case.
+    let t = Instant::now();
+    let stages = accredo::service::reports::stages(
+        &mut conn,
+        &bench.catalog,
+        &admin(),
+        None,
+        accredo::domain::calendar::Hours::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "stage analytics over {n} cases: {secs:.2} s (target ≤ 2 s: {:.2}×); {} stages, first {:?}",
+        2.0 / secs,
+        stages.len(),
+        stages
+            .first()
+            .map(|s| (&s.state, s.count, s.median_working_days, s.p90_working_days))
+    );
+    drop(conn);
+    common::drop_db(&common::admin_url(), DB)?;
+    Ok(())
+}
