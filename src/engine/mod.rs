@@ -38,6 +38,18 @@ impl Actor {
         }
     }
 
+    /// Whether the actor works for the commission at all (an administrator, a reviewer or a
+    /// secretary).
+    pub fn on_commission(&self) -> bool {
+        self.has(Role::Admin) || self.has(Role::Reviewer) || self.has(Role::Secretary)
+    }
+
+    /// The specialties whose cases the actor works, for a query: `None` for every one (an
+    /// administrator). The rule of [`Actor::covers`], as a filter.
+    pub fn specialty_scope(&self) -> Option<Vec<String>> {
+        (!self.has(Role::Admin)).then(|| self.specialties.iter().cloned().collect())
+    }
+
     /// Whether the actor works the commission's cases of `specialty`: an administrator all of
     /// them, a reviewer or a secretary those of their subcommissions' specialties.
     pub fn covers(&self, specialty: Option<&str>) -> bool {

@@ -17,6 +17,13 @@ pub struct Reason {
     pub workflows: Vec<String>,
 }
 
+impl Reason {
+    /// Whether it may be given in `workflow`.
+    pub fn applies_to(&self, workflow: &str) -> bool {
+        self.workflows.is_empty() || self.workflows.iter().any(|w| w == workflow)
+    }
+}
+
 /// The catalogue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reasons {
@@ -102,16 +109,14 @@ impl Reasons {
 
     /// The reasons that apply to `workflow`.
     pub fn for_workflow<'a>(&'a self, workflow: &'a str) -> impl Iterator<Item = &'a Reason> {
-        self.reasons
-            .iter()
-            .filter(move |r| r.workflows.is_empty() || r.workflows.iter().any(|w| w == workflow))
+        self.reasons.iter().filter(move |r| r.applies_to(workflow))
     }
 
     /// The reason `code` if it applies to `workflow`.
     pub fn find(&self, workflow: &str, code: &str) -> Option<&Reason> {
-        self.reasons.iter().find(|r| {
-            r.code == code && (r.workflows.is_empty() || r.workflows.iter().any(|w| w == workflow))
-        })
+        self.reasons
+            .iter()
+            .find(|r| r.code == code && r.applies_to(workflow))
     }
 }
 

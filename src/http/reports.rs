@@ -8,7 +8,7 @@ use super::action::Action;
 use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use super::review::QueueParams;
-use crate::reports::table::{Column, CsvSink, TableSink, XlsxSink};
+use crate::reports::table::{AnySink, Column, CsvSink, TableSink, XlsxSink};
 use crate::service::ServiceError;
 use crate::service::reports::{self, DECISION_COLUMNS, QUEUE_COLUMNS, StageDto};
 use crate::service::review::QueueQuery;
@@ -54,51 +54,26 @@ fn write_table(
     columns: &[Column],
     sheet: &str,
     now: chrono::DateTime<chrono::Utc>,
-    fill: impl FnOnce(
-        &mut DbConnection,
-        &mut dyn FnMut(&[crate::reports::table::Cell]) -> Result<(), ServiceError>,
-    ) -> Result<(), ServiceError>,
+    fill: impl FnOnce(&mut DbConnection, &mut AnySink) -> Result<(), ServiceError>,
 ) -> Result<std::fs::File, ServiceError> {
     let path = scratch(now, if format == Format::Csv { "csv" } else { "xlsx" });
     let result = (|| {
-        match format {
+        let mut sink = match format {
             Format::Csv => {
                 let file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(failed)?);
-                let mut sink = CsvSink::new(file, columns).map_err(failed)?;
-                fill(conn, &mut |row| sink.write_row(row).map_err(failed))?;
-                sink.finish().map_err(failed)?;
+                AnySink::Csv(Box::new(CsvSink::new(file, columns).map_err(failed)?))
             }
-            Format::Xlsx => {
-                let mut sink = XlsxSink::create(&path, sheet, columns).map_err(failed)?;
-                fill(conn, &mut |row| sink.write_row(row).map_err(failed))?;
-                sink.finish().map_err(failed)?;
-            }
-        }
+            Format::Xlsx => AnySink::Xlsx(Box::new(
+                XlsxSink::create(&path, sheet, columns).map_err(failed)?,
+            )),
+        };
+        fill(conn, &mut sink)?;
+        sink.finish().map_err(failed)?;
         std::fs::File::open(&path).map_err(failed)
     })();
     // Open or not, the name goes: the open handle keeps the content until it is streamed.
     let _ = std::fs::remove_file(&path);
     result
-}
-
-/// Adapts a row callback to the sink interface the service writes to.
-struct Rows<'a>(&'a mut dyn FnMut(&[crate::reports::table::Cell]) -> Result<(), ServiceError>);
-
-impl TableSink for Rows<'_> {
-    type Output = ();
-
-    fn write_row(
-        &mut self,
-        row: &[crate::reports::table::Cell],
-    ) -> Result<(), crate::reports::table::ExportError> {
-        (self.0)(row).map_err(|e| {
-            crate::reports::table::ExportError::Io(std::io::Error::other(e.to_string()))
-        })
-    }
-
-    fn finish(self) -> Result<(), crate::reports::table::ExportError> {
-        Ok(())
-    }
 }
 
 fn stream_file(file: std::fs::File, format: Format, name: &str) -> HttpResponse {
@@ -165,9 +140,8 @@ pub async fn cases_table(
                     QUEUE_COLUMNS,
                     "Заявления",
                     now,
-                    |conn, row| {
-                        reports::export_queue(conn, catalog, actor, &q, &mut Rows(row), now)
-                            .map(drop)
+                    |conn, sink| {
+                        reports::export_queue(conn, catalog, actor, &q, sink, now).map(drop)
                     },
                 )
             },
@@ -220,9 +194,7 @@ pub async fn decisions_table(
                 DECISION_COLUMNS,
                 "Решения",
                 now,
-                |conn, row| {
-                    reports::export_decisions(conn, actor, from, to, &mut Rows(row)).map(drop)
-                },
+                |conn, sink| reports::export_decisions(conn, actor, from, to, sink).map(drop),
             )
         })
         .await?;

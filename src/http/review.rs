@@ -257,6 +257,26 @@ pub async fn put_subcommission(
     Ok(HttpResponse::Ok().json(s))
 }
 
+/// Adds (`add`) or removes a member, as the caller.
+async fn membership(
+    state: web::Data<AppState>,
+    who: Principal,
+    (code, user): (String, String),
+    add: bool,
+) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .use_case(
+            &who,
+            Action::SubcommissionAdmin,
+            None,
+            move |conn, _, actor, now| {
+                commission::membership(conn, Some(actor), &code, &user, add, now)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(s))
+}
+
 /// Add a reviewer or a secretary to a subcommission.
 #[utoipa::path(
     tag = "admin",
@@ -278,18 +298,7 @@ pub async fn add_member(
     who: Principal,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, user) = path.into_inner();
-    let s = state
-        .use_case(
-            &who,
-            Action::SubcommissionAdmin,
-            None,
-            move |conn, _, actor, now| {
-                commission::membership(conn, Some(actor), &code, &user, true, now)
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(s))
+    membership(state, who, path.into_inner(), true).await
 }
 
 /// Remove a member from a subcommission.
@@ -312,16 +321,5 @@ pub async fn remove_member(
     who: Principal,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (code, user) = path.into_inner();
-    let s = state
-        .use_case(
-            &who,
-            Action::SubcommissionAdmin,
-            None,
-            move |conn, _, actor, now| {
-                commission::membership(conn, Some(actor), &code, &user, false, now)
-            },
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(s))
+    membership(state, who, path.into_inner(), false).await
 }

@@ -395,6 +395,34 @@ fn decimal_len(n: i64) -> usize {
     digits + usize::from(n < 0)
 }
 
+/// A sink of either format, for a caller that chooses the format at run time.
+#[derive(Debug)]
+pub enum AnySink {
+    /// CSV into a buffered file.
+    Csv(Box<CsvSink<std::io::BufWriter<File>>>),
+    /// XLSX.
+    Xlsx(Box<XlsxSink>),
+}
+
+impl TableSink for AnySink {
+    /// Nothing: the output is the file the sink was made on.
+    type Output = ();
+
+    fn write_row(&mut self, row: &[Cell]) -> Result<(), ExportError> {
+        match self {
+            AnySink::Csv(s) => s.write_row(row),
+            AnySink::Xlsx(s) => s.write_row(row),
+        }
+    }
+
+    fn finish(self) -> Result<(), ExportError> {
+        match self {
+            AnySink::Csv(s) => (*s).finish().map(drop),
+            AnySink::Xlsx(s) => (*s).finish().map(drop),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,6 +116,8 @@ pub struct HistoryEntry {
     pub step_norm_working_days: Option<u32>,
     /// What the commission's decision said, for a decision.
     pub decision: Option<DecisionDto>,
+    /// The application number a signed submission was registered under.
+    pub number: Option<String>,
 }
 
 /// What a decision of the commission said, as the applicant reads it.
@@ -495,6 +497,10 @@ pub fn history(
             .map(|row| DecisionDto::of(row, def))
             .transpose()?;
         out.push(HistoryEntry {
+            number: p
+                .pointer("/receipt/number")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             decision,
             step_working_days,
             step_norm_working_days,

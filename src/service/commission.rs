@@ -175,15 +175,23 @@ fn find(conn: &mut DbConnection, code: &str) -> Result<Subcommission, ServiceErr
         })
 }
 
-/// Every subcommission (administrators and commission staff).
-pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Subcommission>, ServiceError> {
-    if !(actor.has(Role::Admin) || actor.has(Role::Secretary) || actor.has(Role::Reviewer)) {
-        return Err(ServiceError::refused(
+/// Refuses (403 `not_commission`) anyone who does not work for the commission; `what` names
+/// what they asked for, in Russian («Очередь заявлений»).
+pub fn require_commission(actor: &Actor, what: &str) -> Result<(), ServiceError> {
+    if actor.on_commission() {
+        Ok(())
+    } else {
+        Err(ServiceError::refused(
             RefusalKind::Forbidden,
             "not_commission",
-            "Список подкомиссий доступен администратору и членам подкомиссий",
-        ));
+            format!("{what}: доступно членам аккредитационных подкомиссий и администратору"),
+        ))
     }
+}
+
+/// Every subcommission (administrators and commission staff).
+pub fn list(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Subcommission>, ServiceError> {
+    require_commission(actor, "Список подкомиссий")?;
     Ok(rows::list(conn)?)
 }
 

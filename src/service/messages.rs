@@ -7,7 +7,6 @@
 use super::access::load_visible;
 use super::{RefusalKind, ServiceError};
 use crate::audit::{self, Entry};
-use crate::domain::ids::UserId;
 use crate::domain::role::Role;
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
@@ -71,21 +70,33 @@ fn commission_role(actor: &Actor) -> &'static str {
     }
 }
 
-fn to_dto(
+/// The display names of the authors of `rows`, read at once.
+fn author_names(
     conn: &mut DbConnection,
+    rows: &[MessageRow],
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    use crate::store::schema::users as u;
+    use diesel::prelude::*;
+    let ids: Vec<&str> = rows.iter().map(|r| r.author_id.as_str()).collect();
+    Ok(u::table
+        .filter(u::id.eq_any(ids))
+        .select((u::id, u::display_name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+fn to_dto(
     row: MessageRow,
+    names: &std::collections::HashMap<String, String>,
     reader: &Actor,
     reader_is_owner: bool,
     settings: Settings,
 ) -> Result<MessageDto, ServiceError> {
     let hide = reader_is_owner && row.side == "commission" && settings.hide_commission_names;
-    let author = if hide {
-        role_label(&row.author_role).to_owned()
-    } else {
-        users::find(conn, &UserId::from_stored(row.author_id.clone()))?.map_or_else(
-            || role_label(&row.author_role).to_owned(),
-            |u| u.display_name,
-        )
+    let author = match names.get(&row.author_id) {
+        Some(name) if !hide => name.clone(),
+        _ => role_label(&row.author_role).to_owned(),
     };
     let attachments: Vec<String> = serde_json::from_str(&row.attachments)
         .map_err(|e| StoreError::Corrupt(format!("attachments of message {}: {e}", row.id)))?;
@@ -111,9 +122,10 @@ pub fn list(
 ) -> Result<Vec<MessageDto>, ServiceError> {
     let v = load_visible(conn, catalog, actor, case_id)?;
     let owner = v.owner == actor.user;
-    rows::of_case(conn, case_id)?
-        .into_iter()
-        .map(|r| to_dto(conn, r, actor, owner, settings))
+    let rows = rows::of_case(conn, case_id)?;
+    let names = author_names(conn, &rows)?;
+    rows.into_iter()
+        .map(|r| to_dto(r, &names, actor, owner, settings))
         .collect()
 }
 
@@ -262,7 +274,8 @@ pub fn post(
         }
         Ok(row)
     })?;
-    to_dto(conn, row, actor, false, settings)
+    let names = author_names(conn, std::slice::from_ref(&row))?;
+    to_dto(row, &names, actor, false, settings)
 }
 
 /// Every secretary on a subcommission of `specialty`.
@@ -270,15 +283,12 @@ fn secretaries_for(
     conn: &mut DbConnection,
     specialty: Option<&str>,
 ) -> Result<Vec<String>, StoreError> {
-    let Some(specialty) = specialty else {
-        return Ok(Vec::new());
-    };
-    let secretaries = users::with_role(conn, Role::Secretary.as_str())?;
-    let mut out = Vec::new();
-    for s in secretaries {
-        if crate::store::subcommissions::member_for(conn, &s, specialty)? {
-            out.push(s);
-        }
+    match specialty {
+        Some(s) => Ok(crate::store::subcommissions::members_with_role(
+            conn,
+            s,
+            Role::Secretary.as_str(),
+        )?),
+        None => Ok(Vec::new()),
     }
-    Ok(out)
 }

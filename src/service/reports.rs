@@ -4,8 +4,7 @@
 //! breached it). Each reads in pages, so memory stays flat however many cases there are.
 
 use super::review::{self, QueueQuery};
-use super::{RefusalKind, ServiceError, pinned_workflow};
-use crate::domain::role::Role;
+use super::{ServiceError, pinned_workflow};
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::reports::stages::{StageAccumulator, StageStats, Step};
@@ -106,18 +105,6 @@ pub const DECISION_COLUMNS: &[Column] = &[
     },
 ];
 
-fn require_commission(actor: &Actor) -> Result<(), ServiceError> {
-    if actor.has(Role::Admin) || actor.has(Role::Secretary) || actor.has(Role::Reviewer) {
-        Ok(())
-    } else {
-        Err(ServiceError::refused(
-            RefusalKind::Forbidden,
-            "not_commission",
-            "Отчёты доступны членам аккредитационных подкомиссий",
-        ))
-    }
-}
-
 /// Writes every case of the queue matching `q` (whatever its `limit` and `cursor`) to `sink`,
 /// a page at a time; returns how many rows were written.
 pub fn export_queue<S: TableSink>(
@@ -187,15 +174,14 @@ pub fn export_decisions<S: TableSink>(
     to: NaiveDate,
     sink: &mut S,
 ) -> Result<u64, ServiceError> {
-    require_commission(actor)?;
+    super::commission::require_commission(actor, "Отчёты")?;
     let start =
         crate::domain::calendar::from_moscow(from.and_time(chrono::NaiveTime::MIN)).naive_utc();
     let end = crate::domain::calendar::from_moscow(
         to.succ_opt().unwrap_or(to).and_time(chrono::NaiveTime::MIN),
     )
     .naive_utc();
-    let specialties: Option<Vec<String>> =
-        (!actor.has(Role::Admin)).then(|| actor.specialties.iter().cloned().collect());
+    let specialties: Option<Vec<String>> = actor.specialty_scope();
     let mut names: HashMap<String, String> = HashMap::new();
     let mut after: Option<(chrono::NaiveDateTime, String)> = None;
     let mut written = 0;
@@ -327,10 +313,9 @@ pub fn stages(
     workflow: Option<&str>,
     intake: crate::domain::calendar::Hours,
 ) -> Result<Vec<StageDto>, ServiceError> {
-    require_commission(actor)?;
+    super::commission::require_commission(actor, "Отчёты")?;
     let calendar = super::calendar::load(conn, intake)?;
-    let specialties: Option<Vec<String>> =
-        (!actor.has(Role::Admin)).then(|| actor.specialties.iter().cloned().collect());
+    let specialties: Option<Vec<String>> = actor.specialty_scope();
     let mut acc = StageAccumulator::default();
     let mut after: Option<String> = None;
     loop {

@@ -1,9 +1,8 @@
 //! The commission's queue: the filed cases of the caller's subcommissions by the filters they
 //! work with, in due-date order with keyset paging, and the counts per state for a dashboard.
 
-use super::{RefusalKind, ServiceError, pinned_workflow};
+use super::{ServiceError, pinned_workflow};
 use crate::domain::calendar::moscow;
-use crate::domain::role::Role;
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::store::queue::{self, AssigneeFilter, Cursor, Order, QueueFilter};
@@ -112,18 +111,6 @@ fn bad(code: &'static str, field: &str, message: &str) -> ServiceError {
     ServiceError::invalid_field(code, "Неверные параметры очереди", field, message)
 }
 
-fn require_commission(actor: &Actor) -> Result<(), ServiceError> {
-    if actor.has(Role::Admin) || actor.has(Role::Secretary) || actor.has(Role::Reviewer) {
-        Ok(())
-    } else {
-        Err(ServiceError::refused(
-            RefusalKind::Forbidden,
-            "not_commission",
-            "Очередь заявлений доступна членам аккредитационных подкомиссий",
-        ))
-    }
-}
-
 fn encode(c: &Cursor) -> String {
     let text = match c {
         Cursor::Due(d, id) => format!("d|{d}|{id}"),
@@ -202,7 +189,7 @@ fn filter_of(
             .map(str::to_owned)
     };
     Ok(QueueFilter {
-        specialties: (!actor.has(Role::Admin)).then(|| actor.specialties.iter().cloned().collect()),
+        specialties: actor.specialty_scope(),
         not_owner: Some(actor.user.to_string()),
         workflow: text(&q.workflow),
         state: text(&q.state),
@@ -226,7 +213,7 @@ pub fn page(
     q: &QueueQuery,
     now: DateTime<Utc>,
 ) -> Result<QueuePage, ServiceError> {
-    require_commission(actor)?;
+    super::commission::require_commission(actor, "Очередь заявлений")?;
     let order = match q.sort.as_deref() {
         None | Some("due") => Order::Due,
         Some("newest") => Order::Newest,
@@ -289,7 +276,7 @@ pub fn counts(
     q: &QueueQuery,
     now: DateTime<Utc>,
 ) -> Result<QueueCounts, ServiceError> {
-    require_commission(actor)?;
+    super::commission::require_commission(actor, "Очередь заявлений")?;
     let filter = filter_of(actor, q, now)?;
     let yesterday = moscow(now).date() - chrono::Duration::days(1);
     let (by_state, overdue) = queue::counts(conn, &filter, yesterday)?;

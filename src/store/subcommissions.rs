@@ -158,5 +158,29 @@ pub fn name_for_specialty(conn: &mut DbConnection, specialty: &str) -> QueryResu
 
 /// Whether `user_id` sits on a subcommission reviewing `specialty`.
 pub fn member_for(conn: &mut DbConnection, user_id: &str, specialty: &str) -> QueryResult<bool> {
-    Ok(specialties_of(conn, user_id)?.contains(specialty))
+    let n: i64 = sp::table
+        .inner_join(m::table.on(m::subcommission.eq(sp::subcommission)))
+        .filter(m::user_id.eq(user_id))
+        .filter(sp::specialty.eq(specialty))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// The members holding `role` of every subcommission reviewing `specialty`, by id.
+pub fn members_with_role(
+    conn: &mut DbConnection,
+    specialty: &str,
+    role: &str,
+) -> QueryResult<Vec<String>> {
+    use super::schema::user_roles as r;
+    m::table
+        .inner_join(sp::table.on(sp::subcommission.eq(m::subcommission)))
+        .inner_join(r::table.on(r::user_id.eq(m::user_id)))
+        .filter(sp::specialty.eq(specialty))
+        .filter(r::role.eq(role))
+        .select(m::user_id)
+        .distinct()
+        .order(m::user_id)
+        .load(conn)
 }

@@ -147,6 +147,19 @@ async fn the_application_number_is_on_the_case_and_finds_it() {
     assert_eq!(page["items"][0]["specialty"], json!(SPECIALTY));
     assert_eq!(ids(&page), [id.as_str()]);
     assert!(ids(&queue(&app, &reviewer, "number=2026-77-999999").await.1).is_empty());
+    // The history names it at the submission it was registered by.
+    let history = json_of(app.get(&format!("/api/v1/cases/{id}/history"), &me).await).await;
+    let filed: Vec<&Value> = history
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| h["number"].is_string())
+        .collect();
+    assert_eq!(filed.len(), 1, "{history}");
+    assert_eq!(
+        (filed[0]["transition"].clone(), filed[0]["number"].clone()),
+        (json!("submit"), json!(number))
+    );
     // The applicant's own list shows it too, and the notification of the filing names it.
     let list = json_of(app.get("/api/v1/cases", &me).await).await;
     assert_eq!(list[0]["number"], json!(number));

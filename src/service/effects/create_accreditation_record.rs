@@ -66,7 +66,7 @@ impl Effect for CreateAccreditationRecord {
         let holder_name = case
             .applicant_name
             .clone()
-            .or_else(|| super::file_case::filed(form, "").applicant_name)
+            .or_else(|| super::file_case::full_name(form))
             .ok_or_else(|| corrupt("name", &case.id))?;
         let decision_date = moscow(cx.now).date();
         let year = decision_date.year();

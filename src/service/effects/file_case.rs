@@ -23,8 +23,8 @@ fn text<'a>(form: &'a Value, pointer: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// What the queue files a case with this form by; `region` is the fallback region code.
-pub fn filed(form: &Value, region: &str) -> Filed {
+/// The applicant's full name on the form ("Last First Middle"), if it has one.
+pub fn full_name(form: &Value) -> Option<String> {
     let name: Vec<&str> = [
         "/applicant/last_name",
         "/applicant/first_name",
@@ -33,7 +33,12 @@ pub fn filed(form: &Value, region: &str) -> Filed {
     .iter()
     .filter_map(|p| text(form, p))
     .collect();
-    let name = (!name.is_empty()).then(|| name.join(" "));
+    (!name.is_empty()).then(|| name.join(" "))
+}
+
+/// What the queue files a case with this form by; `region` is the fallback region code.
+pub fn filed(form: &Value, region: &str) -> Filed {
+    let name = full_name(form);
     let region = text(form, "/employment/organization_inn")
         .filter(|inn| inn.len() >= 2 && inn.bytes().take(2).all(|b| b.is_ascii_digit()))
         .map_or_else(|| region.to_owned(), |inn| inn[..2].to_owned());
