@@ -1,7 +1,8 @@
 //! Reviewer transitions over HTTP against PostgreSQL with 32 concurrent clients, next to
 //! pgbench doing the same writes per transaction (one UPDATE of a case row, one INSERT of an
 //! audit row, the cancelling UPDATE and the INSERT of the step's timer, the INSERT of the
-//! applicant's notification) on the same server in the same run.
+//! applicant's notification, the two upserts of the state counters the trigger makes and the
+//! INSERT of the finished step) on the same server in the same run.
 //!
 //! `cargo bench --bench transitions` (PostgreSQL from ACCREDO_BENCH_DATABASE_URL, default
 //! postgres://postgres@127.0.0.1:5432/postgres; BENCH_TRANSITIONS sets the count).
@@ -38,6 +39,8 @@ fn main() -> anyhow::Result<()> {
              CREATE TABLE pgb_audit (LIKE audit_events INCLUDING ALL);
              CREATE TABLE pgb_timers (LIKE timers INCLUDING ALL);
              CREATE TABLE pgb_notifications (LIKE notifications INCLUDING ALL);
+             CREATE TABLE pgb_counts (LIKE case_state_counts INCLUDING ALL);
+             CREATE TABLE pgb_steps (LIKE case_steps INCLUDING ALL);
              CREATE SEQUENCE pgb_seq;
              INSERT INTO pgb_cases SELECT 'case-' || g, workflow_id, definition_hash, owner_id, 'under_review', '{{}}', 1, 0, repeat('0', 64), now(), now(), now()
                FROM generate_series(1, {pg_rows}) g, (SELECT workflow_id, definition_hash, owner_id FROM cases LIMIT 1) c;
@@ -55,6 +58,9 @@ fn main() -> anyhow::Result<()> {
              UPDATE pgb_timers SET status = 'cancelled', fired_at = now() WHERE case_id = 'case-' || :id AND status = 'pending' AND scope = ANY('{{step}}');\n\
              INSERT INTO pgb_timers (id, case_id, scope, action, transition, reason, state, due_at, status, created_at) VALUES (md5(random()::text), 'case-' || :id, 'step', 'transition', 'expire', 'срок доработки истёк', 'needs_revision', now() + interval '7 days', 'pending', now());\n\
              INSERT INTO pgb_notifications (id, recipient_id, case_id, event, channel, subject, body, status, created_at, delivered_at) VALUES (md5(random()::text), 'bench-applicant', 'case-' || :id, 'revision_requested', 'inapp', 'Заявление № 2026-77-000001 возвращено на доработку', 'Комиссия вернула заявление «Периодическая аккредитация специалиста» № 2026-77-000001 на доработку. Что исправить: Приложите копию диплома Исправьте заявление и подайте его повторно до 09.12.2026 включительно; если этого не сделать, заявление будет отклонено.', 'delivered', now(), now());\n\
+             INSERT INTO pgb_counts (workflow_id, specialty, state, shard, n) VALUES ('periodic_accreditation', '', 'needs_revision', hashtext('case-' || :id) & 15, 1) ON CONFLICT (workflow_id, specialty, state, shard) DO UPDATE SET n = pgb_counts.n + EXCLUDED.n;\n\
+             INSERT INTO pgb_counts (workflow_id, specialty, state, shard, n) VALUES ('periodic_accreditation', '', 'under_review', hashtext('case-' || :id) & 15, -1) ON CONFLICT (workflow_id, specialty, state, shard) DO UPDATE SET n = pgb_counts.n + EXCLUDED.n;\n\
+             INSERT INTO pgb_steps (case_id, seq, workflow_id, specialty, state, started_by, started_at, ended_at, working_days, sla_working_days) VALUES ('case-' || :id, nextval('pgb_seq'), 'periodic_accreditation', NULL, 'under_review', 'start_review', now() - interval '3 days', now(), 3, 10);\n\
              END;\n"
         ),
     )?;

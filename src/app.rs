@@ -148,6 +148,14 @@ pub fn prepare(common: &Common, migrate_on_start: bool, demo: bool) -> anyhow::R
         for w in catalog.list() {
             definitions::ensure(&mut conn, w, now)?;
         }
+        let steps = crate::store::write_tx(&mut conn, |conn| {
+            let calendar = crate::service::calendar::load(conn, common.intake_hours)?;
+            crate::service::steps::backfill_if_empty(conn, &catalog, &calendar)
+        })
+        .map_err(|e| anyhow!("cannot record the finished steps of stage analytics: {e}"))?;
+        if steps > 0 {
+            tracing::info!(steps, "recorded the finished steps from the audit log");
+        }
     }
     Ok(AppState {
         store,

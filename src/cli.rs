@@ -63,6 +63,9 @@ enum Command {
     /// Renewal reminders.
     #[command(subcommand)]
     Reminders(RemindersCmd),
+    /// Reports' stored data.
+    #[command(subcommand)]
+    Reports(ReportsCmd),
     /// Inspect one untrusted file from standard input (started by the server with limits).
     #[command(hide = true)]
     InspectWorker {
@@ -185,6 +188,13 @@ enum NotificationsCmd {
 enum RemindersCmd {
     /// Send the renewal reminders due today, once each (for cron).
     Run,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportsCmd {
+    /// Recompute every finished step of the stage analytics from the audit log (after the
+    /// production calendar changed for days already past).
+    RebuildSteps,
 }
 
 #[derive(Debug, Subcommand)]
@@ -531,6 +541,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Timers(cmd) => timers_command(&common, cmd),
         Command::Notifications(cmd) => notifications_command(&common, cmd),
         Command::Reminders(RemindersCmd::Run) => reminders_command(&common),
+        Command::Reports(ReportsCmd::RebuildSteps) => {
+            let store = existing_store(&common)?;
+            let catalog = app::load_catalog(&common)?;
+            let mut conn = store.conn()?;
+            let n = write_tx(&mut conn, |conn| {
+                let calendar = crate::service::calendar::load(conn, common.intake_hours)?;
+                crate::service::steps::rebuild(conn, &catalog, &calendar)
+            })
+            .map_err(|e| anyhow!("{e}"))?;
+            println!("stage analytics: {n} finished steps recomputed from the audit log");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(AuditCmd::Verify) => {
             let store = existing_store(&common)?;
             let report = verify::run(&mut *store.conn()?)?;

@@ -174,6 +174,7 @@ impl Bench {
                 name_key: None,
                 snils: None,
                 assignee_id: None,
+                step_transition: None,
             })
             .collect();
         let mut conn = self.store.conn()?;

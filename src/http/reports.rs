@@ -226,14 +226,13 @@ pub async fn stages(
     params: web::Query<StagesParams>,
 ) -> Result<HttpResponse, ApiError> {
     let workflow = params.into_inner().workflow;
-    let intake = state.signing.intake;
     let list = state
         .use_case(
             &who,
             Action::Reports,
             None,
             move |conn, catalog, actor, _| {
-                reports::stages(conn, catalog, actor, workflow.as_deref(), intake)
+                reports::stages(conn, catalog, actor, workflow.as_deref())
             },
         )
         .await?;

@@ -13,10 +13,10 @@
 //! FROM steps GROUP BY workflow, state ORDER BY workflow COLLATE "C", state COLLATE "C";
 //! ```
 //!
-//! Each group keeps its durations in one `Vec<i64>`, sorted once at the end: exact for any
-//! value (a negative or a ten-year outlier from a corrupt case costs nothing extra), and
-//! sorting a million integers takes milliseconds. A counting histogram would be O(n) too but
-//! needs a bound on the values and a second code path for those beyond it.
+//! Each group counts how many steps took each number of working days (an ordered map), so a
+//! database `GROUP BY` row adds in one call ([`StageAccumulator::push_many`]) and the
+//! percentiles are read off the cumulative counts: exact for any value, in memory bounded by
+//! the distinct durations rather than the steps.
 
 use std::collections::BTreeMap;
 
@@ -85,7 +85,9 @@ impl StageStats {
 
 #[derive(Debug, Default)]
 struct Group {
-    days: Vec<i64>,
+    /// How many steps took each number of working days.
+    days: BTreeMap<i64, u64>,
+    steps: u64,
     sla: Option<SlaRange>,
     with_sla: u64,
     breached: u64,
@@ -101,13 +103,22 @@ pub struct StageAccumulator {
 impl StageAccumulator {
     /// Adds one step; its strings become the group's key or are dropped.
     pub fn push(&mut self, step: Step) {
+        self.push_many(step, 1);
+    }
+
+    /// Adds `n` steps like `step` (a row of a `GROUP BY` over stored steps).
+    pub fn push_many(&mut self, step: Step, n: u64) {
+        if n == 0 {
+            return;
+        }
         let group = self.groups.entry((step.workflow, step.state)).or_default();
-        group.days.push(step.working_days);
+        *group.days.entry(step.working_days).or_default() += n;
+        group.steps += n;
         if let Some(sla) = step.sla_working_days {
             group.sla = Some(SlaRange::widen(group.sla, sla));
-            group.with_sla += 1;
+            group.with_sla += n;
             if step.working_days > i64::from(sla) {
-                group.breached += 1;
+                group.breached += n;
             }
         }
     }
@@ -116,14 +127,13 @@ impl StageAccumulator {
     pub fn finish(self) -> Vec<StageStats> {
         self.groups
             .into_iter()
-            .filter_map(|((workflow, state), mut g)| {
-                g.days.sort_unstable();
+            .filter_map(|((workflow, state), g)| {
                 Some(StageStats {
                     workflow,
                     state,
-                    count: g.days.len() as u64,
-                    median: percentile_cont(&g.days, 0.5)?,
-                    p90: percentile_cont(&g.days, 0.9)?,
+                    count: g.steps,
+                    median: percentile_cont_counted(&g.days, g.steps, 0.5)?,
+                    p90: percentile_cont_counted(&g.days, g.steps, 0.9)?,
                     sla: g.sla,
                     with_sla: g.with_sla,
                     breached: g.breached,
@@ -140,6 +150,30 @@ pub fn stage_stats(steps: impl IntoIterator<Item = Step>) -> Vec<StageStats> {
         acc.push(step);
     }
     acc.finish()
+}
+
+/// [`percentile_cont`] of `total` values given as how many times each occurs.
+fn percentile_cont_counted(counts: &BTreeMap<i64, u64>, total: u64, fraction: f64) -> Option<f64> {
+    if total == 0 || !(0.0..=1.0).contains(&fraction) {
+        return None;
+    }
+    let pos = fraction * (total - 1) as f64;
+    let first = pos.floor();
+    let (lo_rank, hi_rank) = (first as u64, pos.ceil() as u64);
+    let (mut lo, mut hi) = (None, None);
+    let mut seen = 0u64;
+    for (&value, &n) in counts {
+        seen += n;
+        if lo.is_none() && lo_rank < seen {
+            lo = Some(value as f64);
+        }
+        if hi_rank < seen {
+            hi = Some(value as f64);
+            break;
+        }
+    }
+    let (lo, hi) = (lo?, hi?);
+    Some(lo + (hi - lo) * (pos - first))
 }
 
 /// The `fraction` percentile of ascending `sorted` values, by linear interpolation between
@@ -253,6 +287,21 @@ mod tests {
         let support = &stats[2];
         assert_eq!((support.sla, support.breached_share()), (None, None));
         assert_eq!(stats[0].breached_share(), Some(1.0));
+    }
+
+    #[test]
+    fn counted_steps_equal_single_ones() {
+        let single = stage_stats([1, 1, 1, 2, 7, 7, 30].map(|d| step("w", "s", d, Some(5))));
+        let mut acc = StageAccumulator::default();
+        for (d, n) in [(7, 2), (1, 3), (30, 1), (2, 1), (4, 0)] {
+            acc.push_many(step("w", "s", d, Some(5)), n);
+        }
+        let counted = acc.finish();
+        assert_eq!(counted, single);
+        // [1, 1, 1, 2, 7, 7, 30]: median v[3] = 2; p90 pos 5.4 → 7 + 23 × 0.4 = 16.2.
+        assert_eq!(counted[0].median, 2.0);
+        assert!(close(counted[0].p90, 16.2), "{}", counted[0].p90);
+        assert_eq!((counted[0].with_sla, counted[0].breached), (7, 3));
     }
 
     #[test]

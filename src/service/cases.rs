@@ -322,6 +322,7 @@ pub(crate) fn insert_draft(
         name_key: None,
         snils: None,
         assignee_id: None,
+        step_transition: None,
     };
     cases::insert(conn, &case)?;
     audit_rows::insert(conn, &created)?;

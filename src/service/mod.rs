@@ -18,6 +18,7 @@ pub mod results;
 pub mod review;
 pub mod revision;
 pub mod signing;
+pub mod steps;
 pub mod timers;
 pub mod transition;
 
@@ -277,6 +278,8 @@ pub struct Extras {
     pub fired: Option<crate::store::commit::Fired>,
     /// Notifications written to the outbox.
     pub notifications: Vec<crate::store::notifications::NewNotification>,
+    /// The step the change ends.
+    pub closed_step: Option<crate::store::steps::StepRow>,
 }
 
 /// Computes a change of `case` (read at version `expected`) and its audit event, which extends
@@ -344,6 +347,7 @@ pub(crate) fn apply_staged(
         cancel: &extras.cancel,
         fired: extras.fired.as_ref(),
         notifications: &extras.notifications,
+        closed_step: extras.closed_step.as_ref(),
     };
     if !commit::write(conn, &commit)? {
         let current = crate::store::cases::find(conn, &staged.next.id)?

@@ -3,13 +3,13 @@
 //! step (median and 90th percentile working days against the step's norm, and the share that
 //! breached it). Each reads in pages, so memory stays flat however many cases there are.
 
+use super::ServiceError;
 use super::review::{self, QueueQuery};
-use super::{ServiceError, pinned_workflow};
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::reports::stages::{StageAccumulator, StageStats, Step};
 use crate::reports::table::{Cell, Column, TableSink};
-use crate::store::schema::{audit_events as ae, case_decisions as cd, cases, users};
+use crate::store::schema::{case_decisions as cd, cases, users};
 use crate::store::{DbConnection, StoreError};
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -305,85 +305,29 @@ pub struct StageDto {
 }
 
 /// The stage analytics of every finished step of the cases the caller's subcommissions see
-/// (of `workflow`, when given), counted like the history counts them.
+/// (of `workflow`, when given), counted like the history counts them: an aggregate of the
+/// steps the transitions recorded ([`super::steps`]).
 pub fn stages(
     conn: &mut DbConnection,
     catalog: &Catalog,
     actor: &Actor,
     workflow: Option<&str>,
-    intake: crate::domain::calendar::Hours,
 ) -> Result<Vec<StageDto>, ServiceError> {
     super::commission::require_commission(actor, "Отчёты")?;
-    let calendar = super::calendar::load(conn, intake)?;
     let specialties: Option<Vec<String>> = actor.specialty_scope();
     let mut acc = StageAccumulator::default();
-    let mut after: Option<String> = None;
-    loop {
-        // A page of cases, then their events.
-        let mut q = cases::table
-            .filter(cases::submitted_at.is_not_null())
-            .select((cases::id, cases::definition_hash, cases::workflow_id))
-            .order(cases::id)
-            .limit(2000)
-            .into_boxed();
-        if let Some(s) = &specialties {
-            q = q.filter(cases::specialty.eq_any(s.clone()));
-        }
-        if let Some(w) = workflow {
-            q = q.filter(cases::workflow_id.eq(w.to_owned()));
-        }
-        if let Some(a) = &after {
-            q = q.filter(cases::id.gt(a.clone()));
-        }
-        let page: Vec<(String, String, String)> = q.load(conn).map_err(StoreError::from)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.0.clone());
-        let ids: Vec<&String> = page.iter().map(|(id, _, _)| id).collect();
-        let events: Vec<(String, chrono::NaiveDateTime, String, String)> = ae::table
-            .filter(ae::case_id.eq_any(ids))
-            .filter(ae::kind.eq_any(["case.created", "case.transition"]))
-            .order((ae::case_id, ae::seq))
-            .select((ae::case_id.assume_not_null(), ae::at, ae::kind, ae::payload))
-            .load(conn)
-            .map_err(StoreError::from)?;
-        let defs: HashMap<&str, (&str, &str)> = page
-            .iter()
-            .map(|(id, hash, w)| (id.as_str(), (hash.as_str(), w.as_str())))
-            .collect();
-        let mut prev: Option<(
-            String,
-            chrono::DateTime<chrono::Utc>,
-            Option<String>,
-            String,
-        )> = None;
-        for (case_id, at, kind, payload) in events {
-            let p: Value = serde_json::from_str(&payload).map_err(|e| {
-                StoreError::Corrupt(format!("audit payload of case {case_id}: {e}"))
-            })?;
-            let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
-            let (transition, to) = if kind == "case.created" {
-                (None, text("state").unwrap_or_default())
-            } else {
-                (text("transition"), text("to").unwrap_or_default())
-            };
-            let at = at.and_utc();
-            if let Some((pc, pat, ptr, pto)) = &prev
-                && *pc == case_id
-                && kind == "case.transition"
-                && let Some((hash, w)) = defs.get(case_id.as_str())
-            {
-                let def = &pinned_workflow(conn, catalog, hash)?.definition;
-                let (took, norm) =
-                    super::cases::step_took(&calendar, def, (*pat, ptr.as_deref(), pto), at);
-                acc.push(Step {
-                    workflow: (*w).to_owned(),
-                    state: pto.clone(),
-                    working_days: took,
-                    sla_working_days: norm,
-                });
-            }
-            prev = Some((case_id, at, transition, to));
-        }
+    for (workflow, state, working_days, sla, n) in
+        crate::store::steps::buckets(conn, specialties.as_deref(), workflow)?
+    {
+        acc.push_many(
+            Step {
+                workflow,
+                state,
+                working_days,
+                sla_working_days: sla.and_then(|d| u32::try_from(d).ok()),
+            },
+            u64::try_from(n).unwrap_or(0),
+        );
     }
     Ok(acc
         .finish()

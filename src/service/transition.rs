@@ -296,6 +296,15 @@ fn advance(
         };
         let mut staged = stage_change(case, case.version, change, m.actor, clock_now.naive_utc());
         patch.apply(&mut staged.next);
+        staged.next.step_transition = Some(t.name.clone());
+        extras.closed_step = super::steps::closed(
+            &calendar,
+            def,
+            case,
+            &staged.next,
+            staged.event.seq,
+            clock_now,
+        );
         extras.remember = remember(&staged.next)?;
         apply_staged(conn, staged, &extras)
     };

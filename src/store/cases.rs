@@ -53,6 +53,8 @@ pub struct Case {
     pub snils: Option<String>,
     /// The commission member the case is assigned to.
     pub assignee_id: Option<String>,
+    /// The transition that started the current step (none for the first step).
+    pub step_transition: Option<String>,
 }
 
 /// Stores a new case.

@@ -67,6 +67,8 @@ pub struct CaseCommit<'a> {
     pub fired: Option<&'a Fired>,
     /// Notifications of the change, into the outbox.
     pub notifications: &'a [NewNotification],
+    /// The step the change ends, for stage analytics.
+    pub closed_step: Option<&'a super::steps::StepRow>,
 }
 
 /// The columns of a case a change may write (all but the id and the creation fields).
@@ -94,6 +96,7 @@ struct CaseRow<'a> {
     name_key: Option<&'a str>,
     snils: Option<&'a str>,
     assignee_id: Option<&'a str>,
+    step_transition: Option<&'a str>,
 }
 
 impl<'a> From<&'a Case> for CaseRow<'a> {
@@ -120,6 +123,7 @@ impl<'a> From<&'a Case> for CaseRow<'a> {
             name_key: c.name_key.as_deref(),
             snils: c.snils.as_deref(),
             assignee_id: c.assignee_id.as_deref(),
+            step_transition: c.step_transition.as_deref(),
         }
     }
 }
@@ -142,8 +146,8 @@ pub fn write(conn: &mut DbConnection, c: &CaseCommit<'_>) -> QueryResult<bool> {
 
 fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bool> {
     use diesel::pg::Pg;
-    use diesel::sql_types::{Array, BigInt, Bool, Date, Nullable, Text, Timestamp};
-    let (n, e, r, f) = (c.case, c.event, c.remember, c.fired);
+    use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Nullable, Text, Timestamp};
+    let (n, e, r, f, s) = (c.case, c.event, c.remember, c.fired, c.closed_step);
     let t = c.timers;
     let col = |get: fn(&NewTimer) -> String| t.iter().map(get).collect::<Vec<_>>();
     let opt = |get: fn(&NewTimer) -> Option<String>| t.iter().map(get).collect::<Vec<_>>();
@@ -159,7 +163,7 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
                 due_on = $9, due_provisional = $10, breached_at = $11, procedure_due_on = $12,
                 procedure_due_provisional = $13, procedure_breached_at = $14, number = $53,
                 specialty = $54, region = $55, applicant_name = $56, name_key = $57, snils = $58,
-                assignee_id = $59
+                assignee_id = $59, step_transition = $60
             WHERE id = $15 AND version = $16
               AND ($32::text IS NULL
                    OR EXISTS (SELECT 1 FROM timers WHERE id = $32 AND status = 'pending'))
@@ -197,7 +201,12 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
             FROM unnest($44::text[], $45::text[], $46::text[], $47::text[], $48::text[],
                         $49::text[], $50::text[], $51::text[], $52::text[])
                  AS n(id, recipient_id, event, channel, subject, body, status, address, html)
-            WHERE EXISTS (SELECT 1 FROM upd) RETURNING id)
+            WHERE EXISTS (SELECT 1 FROM upd) RETURNING id),
+         st AS (
+            INSERT INTO case_steps (case_id, seq, workflow_id, specialty, state, started_by,
+                started_at, ended_at, working_days, sla_working_days)
+            SELECT $15, $61, $62, $63, $64, $65, $66, $67, $68, $69 FROM upd
+            WHERE $61::bigint IS NOT NULL RETURNING 1)
          SELECT id FROM upd",
     )
     .into_boxed::<Pg>()
@@ -260,6 +269,16 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
     .bind::<Nullable<Text>, _>(&n.name_key)
     .bind::<Nullable<Text>, _>(&n.snils)
     .bind::<Nullable<Text>, _>(&n.assignee_id)
+    .bind::<Nullable<Text>, _>(&n.step_transition)
+    .bind::<Nullable<BigInt>, _>(s.map(|s| s.seq))
+    .bind::<Nullable<Text>, _>(s.map(|s| s.workflow_id.clone()))
+    .bind::<Nullable<Text>, _>(s.and_then(|s| s.specialty.clone()))
+    .bind::<Nullable<Text>, _>(s.map(|s| s.state.clone()))
+    .bind::<Nullable<Text>, _>(s.and_then(|s| s.started_by.clone()))
+    .bind::<Nullable<Timestamp>, _>(s.map(|s| s.started_at))
+    .bind::<Nullable<Timestamp>, _>(s.map(|s| s.ended_at))
+    .bind::<Nullable<BigInt>, _>(s.map(|s| s.working_days))
+    .bind::<Nullable<Integer>, _>(s.and_then(|s| s.sla_working_days))
     .load(pg)?;
     Ok(rows.len() == 1)
 }
@@ -296,6 +315,11 @@ fn write_statements(conn: &mut DbConnection, c: &CaseCommit<'_>) -> QueryResult<
         return Ok(false);
     }
     super::audit::insert(conn, c.event)?;
+    if let Some(s) = c.closed_step {
+        diesel::insert_into(super::schema::case_steps::table)
+            .values(s)
+            .execute(conn)?;
+    }
     if let Some(r) = c.remember {
         super::idempotency::insert(conn, r)?;
     }

@@ -21,6 +21,7 @@ pub mod registry;
 pub mod schema;
 pub mod sessions;
 pub mod signatures;
+pub mod steps;
 pub mod subcommissions;
 pub mod timers;
 pub mod users;

@@ -118,6 +118,10 @@ fn like_prefix(p: &str) -> String {
 }
 
 /// One page of the queue, and where the next starts (`None`: this was the last page).
+///
+/// A member's scope of several specialties is read one specialty at a time, each one ordered
+/// index range (`specialty, due_on, id`), and the runs merged: a list of specialties in one
+/// query would make the database read all their cases and sort them.
 pub fn page(
     conn: &mut DbConnection,
     f: &QueueFilter,
@@ -125,6 +129,59 @@ pub fn page(
     after: Option<&Cursor>,
     limit: i64,
 ) -> QueryResult<(Vec<Case>, Option<Cursor>)> {
+    let mut out = match &f.specialties {
+        Some(scope) if scope.len() > 1 || f.specialty.is_some() => {
+            let one = |s: &String| QueueFilter {
+                specialties: None,
+                specialty: Some(s.clone()),
+                ..f.clone()
+            };
+            let parts: Vec<QueueFilter> = match &f.specialty {
+                Some(s) if scope.contains(s) => vec![one(s)],
+                Some(_) => Vec::new(),
+                None => scope.iter().map(one).collect(),
+            };
+            let mut all = Vec::new();
+            for part in &parts {
+                all.extend(run(conn, part, order, after, limit)?);
+            }
+            match order {
+                Order::Due => all.sort_by(|a, b| {
+                    (a.due_on.is_none(), a.due_on, &a.id).cmp(&(
+                        b.due_on.is_none(),
+                        b.due_on,
+                        &b.id,
+                    ))
+                }),
+                Order::Newest => all.sort_by(|a, b| b.id.cmp(&a.id)),
+            }
+            all.truncate(usize::try_from(limit + 1).unwrap_or(0));
+            all
+        }
+        _ => run(conn, f, order, after, limit)?,
+    };
+    let more = out.len() as i64 > limit;
+    out.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = match (more, out.last()) {
+        (true, Some(last)) => Some(match (order, last.due_on) {
+            (Order::Newest, _) => Cursor::Before(last.id.clone()),
+            (Order::Due, Some(d)) => Cursor::Due(d, last.id.clone()),
+            (Order::Due, None) => Cursor::Undated(last.id.clone()),
+        }),
+        _ => None,
+    };
+    Ok((out, next))
+}
+
+/// Up to `limit + 1` cases after the cursor, in the order: one query, or two for the due order
+/// once the dated cases run out.
+fn run(
+    conn: &mut DbConnection,
+    f: &QueueFilter,
+    order: Order,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<Case>> {
     let mut out: Vec<Case> = Vec::new();
     match order {
         Order::Newest => {
@@ -161,34 +218,97 @@ pub fn page(
             }
         }
     }
-    let more = out.len() as i64 > limit;
-    out.truncate(usize::try_from(limit).unwrap_or(0));
-    let next = match (more, out.last()) {
-        (true, Some(last)) => Some(match (order, last.due_on) {
-            (Order::Newest, _) => Cursor::Before(last.id.clone()),
-            (Order::Due, Some(d)) => Cursor::Due(d, last.id.clone()),
-            (Order::Due, None) => Cursor::Undated(last.id.clone()),
-        }),
-        _ => None,
-    };
-    Ok((out, next))
+    Ok(out)
 }
 
 /// How many cases match the filters (but the state), per state, and how many of them are due
 /// on or before `overdue_by` (past due).
+///
+/// Without filters beyond the scope, the specialty and the workflow, the numbers per state are
+/// read from the counters a trigger keeps (`case_state_counts`), less the caller's own cases;
+/// otherwise they are counted from the cases.
 pub fn counts(
     conn: &mut DbConnection,
     f: &QueueFilter,
     overdue_by: NaiveDate,
 ) -> QueryResult<(Vec<(String, i64)>, i64)> {
-    let grouped = cases::table
-        .group_by(cases::state)
-        .select((cases::state, diesel::dsl::count_star()))
-        .order(cases::state)
-        .into_boxed();
-    let by_state: Vec<(String, i64)> = filtered!(grouped, f, false).load(conn)?;
+    let by_state = if kept_counts_serve(f) {
+        kept_counts(conn, f)?
+    } else {
+        let grouped = cases::table
+            .group_by(cases::state)
+            .select((cases::state, diesel::dsl::count_star()))
+            .order(cases::state)
+            .into_boxed();
+        filtered!(grouped, f, false).load(conn)?
+    };
     let overdue: i64 = filtered!(cases::table.count().into_boxed(), f, true)
         .filter(cases::due_on.le(overdue_by))
         .get_result(conn)?;
     Ok((by_state, overdue))
+}
+
+/// Whether the kept counters answer `f`: they know the workflow, specialty and state only.
+fn kept_counts_serve(f: &QueueFilter) -> bool {
+    let QueueFilter {
+        specialties: _,
+        not_owner: _,
+        workflow: _,
+        state: _,
+        specialty: _,
+        region,
+        assignee,
+        due_by,
+        number,
+        snils,
+        name_prefix,
+    } = f;
+    region.is_none()
+        && assignee.is_none()
+        && due_by.is_none()
+        && number.is_none()
+        && snils.is_none()
+        && name_prefix.is_none()
+}
+
+fn kept_counts(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<Vec<(String, i64)>> {
+    use super::schema::case_state_counts as k;
+    let mut q = k::table
+        .group_by(k::state)
+        .select((
+            k::state,
+            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(SUM(n) AS BIGINT)"),
+        ))
+        .order(k::state)
+        .into_boxed();
+    if let Some(s) = &f.specialties {
+        q = q.filter(k::specialty.eq_any(s.clone()));
+    }
+    if let Some(s) = &f.specialty {
+        q = q.filter(k::specialty.eq(s.clone()));
+    }
+    if let Some(w) = &f.workflow {
+        q = q.filter(k::workflow_id.eq(w.clone()));
+    }
+    let mut by_state: Vec<(String, i64)> = q.load(conn)?;
+    if let Some(me) = &f.not_owner {
+        // The caller's own filed cases, which the queue never shows: a few rows by the owner.
+        let own = QueueFilter {
+            not_owner: None,
+            ..f.clone()
+        };
+        let grouped = cases::table
+            .filter(cases::owner_id.eq(me.clone()))
+            .group_by(cases::state)
+            .select((cases::state, diesel::dsl::count_star()))
+            .into_boxed();
+        let mine: Vec<(String, i64)> = filtered!(grouped, &own, false).load(conn)?;
+        for (state, n) in mine {
+            if let Some(row) = by_state.iter_mut().find(|(s, _)| *s == state) {
+                row.1 -= n;
+            }
+        }
+    }
+    by_state.retain(|(_, n)| *n > 0);
+    Ok(by_state)
 }

@@ -77,6 +77,32 @@ diesel::table! {
         name_key -> Nullable<Text>,
         snils -> Nullable<Text>,
         assignee_id -> Nullable<Text>,
+        step_transition -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    case_state_counts (workflow_id, specialty, state, shard) {
+        workflow_id -> Text,
+        specialty -> Text,
+        state -> Text,
+        shard -> SmallInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    case_steps (case_id, seq) {
+        case_id -> Text,
+        seq -> BigInt,
+        workflow_id -> Text,
+        specialty -> Nullable<Text>,
+        state -> Text,
+        started_by -> Nullable<Text>,
+        started_at -> Timestamp,
+        ended_at -> Timestamp,
+        working_days -> BigInt,
+        sla_working_days -> Nullable<Integer>,
     }
 }
 
@@ -432,6 +458,8 @@ diesel::joinable!(notifications -> users (recipient_id));
 diesel::joinable!(subcommission_specialties -> subcommissions (subcommission));
 diesel::joinable!(subcommission_members -> subcommissions (subcommission));
 diesel::allow_tables_to_appear_in_same_query!(
+    case_state_counts,
+    case_steps,
     users,
     user_roles,
     sessions,

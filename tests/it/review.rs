@@ -396,6 +396,95 @@ async fn the_queue_filters_sorts_pages_and_counts() {
         (json!(8), json!(2))
     );
 
+    // A member of two subcommissions: each specialty is read on its own and the runs merged
+    // into one order, paged across both. One therapy case becomes the member's own
+    // application, which neither the queue nor the counts include.
+    {
+        use accredo::store::schema::cases;
+        use diesel::prelude::*;
+        let mut conn = app.state.store.conn().expect("conn");
+        crate::support::join_subcommission(
+            &mut conn,
+            "surgery",
+            &["31.08.67"],
+            me,
+            app.clock.now(),
+        );
+        diesel::update(cases::table.find(&seeded[4]))
+            .set(cases::owner_id.eq(me))
+            .execute(&mut *conn)
+            .expect("owner");
+    }
+    let mut both: Vec<(Option<&str>, &String)> = rows
+        .iter()
+        .zip(&seeded)
+        .filter(|(_, id)| **id != seeded[4])
+        .map(|(s, id)| (s.due, id))
+        .collect();
+    both.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => (x, a.1).cmp(&(y, b.1)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.1.cmp(b.1),
+    });
+    let both: Vec<String> = both.into_iter().map(|(_, id)| id.clone()).collect();
+    assert_eq!(ids(&queue(&app, &reviewer, "").await.1), both);
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("limit=2&cursor={c}"),
+            None => "limit=2".into(),
+        };
+        let (status, page) = queue(&app, &reviewer, &q).await;
+        assert_eq!(status, 200, "{page}");
+        walked.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, both);
+    let mut newest = both.clone();
+    newest.sort();
+    newest.reverse();
+    assert_eq!(
+        ids(&queue(&app, &reviewer, "sort=newest&limit=3").await.1),
+        newest[..3]
+    );
+    assert_eq!(
+        ids(&queue(&app, &reviewer, "specialty=31.08.67").await.1),
+        [seeded[6].clone()]
+    );
+    // Without filters the numbers come from the kept counters; with a filter, from the cases.
+    let counts = json_of(app.get("/api/v1/review/queue/counts", &reviewer).await).await;
+    assert_eq!(
+        counts,
+        json!({
+            "by_state": [
+                {"state": "approved", "count": 1},
+                {"state": "rejected", "count": 1},
+                {"state": "submitted", "count": 2},
+                {"state": "under_review", "count": 4},
+            ],
+            "total": 8,
+            "overdue": 2,
+        })
+    );
+    let counts = json_of(
+        app.get("/api/v1/review/queue/counts?region=77", &reviewer)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        counts["by_state"],
+        json!([
+            {"state": "approved", "count": 1},
+            {"state": "submitted", "count": 1},
+            {"state": "under_review", "count": 2},
+        ])
+    );
+
     for (query, code) in [
         ("cursor=bm9wZQ", "invalid_cursor"),
         ("sort=importance", "invalid_sort"),
@@ -904,6 +993,27 @@ async fn reports_export_the_queue_and_the_decisions_and_count_the_stages() {
         ),
         (json!(2), json!(3.0), json!(0.0))
     );
+    // The transitions recorded those steps as they ended; a rebuild from the audit log (what
+    // the first start after the upgrade runs) computes the same rows.
+    let recorded_steps = || {
+        use accredo::store::schema::case_steps;
+        use diesel::prelude::*;
+        case_steps::table
+            .order((case_steps::case_id, case_steps::seq))
+            .select(accredo::store::steps::StepRow::as_select())
+            .load(&mut *app.state.store.conn().expect("conn"))
+            .expect("steps")
+    };
+    let recorded = recorded_steps();
+    // Three drafts submitted, three automatic checks ended, two reviews decided.
+    assert_eq!(recorded.len(), 8, "{recorded:?}");
+    let rebuilt = accredo::store::write_tx(&mut app.state.store.conn().expect("conn"), |conn| {
+        let calendar = accredo::service::calendar::load(conn, app.state.signing.intake)?;
+        accredo::service::steps::rebuild(conn, &app.state.catalog, &calendar)
+    })
+    .expect("rebuild");
+    assert_eq!(rebuilt, recorded.len());
+    assert_eq!(recorded_steps(), recorded);
 
     // The queue as XLSX, read back with a library: the header and one row per case.
     let (status, xlsx) = download(&app, &reviewer, "/api/v1/reports/cases.xlsx").await;
