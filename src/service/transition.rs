@@ -311,7 +311,15 @@ fn advance(
     // Effects that write rows themselves need the commit in a transaction; the others only add
     // to the one atomic commit.
     if effects::write_rows(&names)? {
-        more_writes_tx(conn, write)
+        more_writes_tx(conn, |conn| {
+            // The case's row first (the order every writer takes), and still at the version
+            // it was checked at: a concurrent transition that won has changed it.
+            match crate::store::cases::lock_version(conn, &case.id)? {
+                Some(current) if current == case.version => write(conn),
+                Some(current) => Err(ServiceError::VersionConflict { current }),
+                None => Err(ServiceError::CaseNotFound),
+            }
+        })
     } else {
         write(conn)
     }

@@ -74,6 +74,32 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Case>> {
         .optional()
 }
 
+/// In a write transaction, before a transition's effects write rows of their own: locks the
+/// case's row (on PostgreSQL; SQLite's write transaction already holds the database) and reads
+/// its version. A transition that lost a race learns of the winner here, before it writes
+/// anything that could collide with the winner's rows (`None`: the case is gone).
+pub fn lock_version(conn: &mut DbConnection, id: &str) -> QueryResult<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        version: i64,
+    }
+    match conn {
+        DbConnection::Pg(pg) => {
+            diesel::sql_query("SELECT version FROM cases WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Text, _>(id)
+                .get_result::<Locked>(pg)
+                .optional()
+                .map(|r| r.map(|l| l.version))
+        }
+        DbConnection::Sqlite(_) => cases::table
+            .find(id)
+            .select(cases::version)
+            .first(conn)
+            .optional(),
+    }
+}
+
 /// Filters for listing cases.
 #[derive(Debug, Default, Clone)]
 pub struct CaseFilter {

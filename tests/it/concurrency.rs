@@ -170,6 +170,52 @@ async fn concurrent_conflicting_transitions_exactly_one_wins() {
     assert_eq!(app.audit_count(), events + 1);
 }
 
+/// Eight approvals of one case at once: each loser must learn of the winner before its
+/// effects write (the accreditation record is keyed by the case), so it answers 409 and not
+/// 500 from colliding with the winner's uncommitted record.
+#[tokio::test]
+async fn concurrent_approvals_issue_one_record_and_the_rest_conflict() {
+    use accredo::store::schema::accreditation_records;
+    use diesel::prelude::*;
+    let app = TestApp::spawn().await;
+    let me = app.specialist("alice");
+    let secretary = app.user("secretary", &[Role::Secretary]);
+    let reviewer = app.user("reviewer", &[Role::Reviewer]);
+    for round in 0..3 {
+        let (id, v) = app.submitted_case(&me).await;
+        app.step(&secretary, &id, "start_review", v, json!({}))
+            .await;
+        let v = app.claim(&reviewer, &id).await;
+        let tasks: Vec<_> = (0..8)
+            .map(|_| app.transition(&reviewer, &id, "approve", v, json!({})))
+            .collect();
+        let mut statuses = Vec::new();
+        for res in futures::future::join_all(tasks).await {
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap_or_default();
+            assert!(
+                matches!(status, 200 | 409),
+                "round {round}: unexpected status {status}: {body}"
+            );
+            statuses.push(status);
+        }
+        statuses.sort_unstable();
+        assert_eq!(
+            statuses,
+            [200, 409, 409, 409, 409, 409, 409, 409],
+            "round {round}"
+        );
+        let mut conn = app.state.store.conn().expect("conn");
+        let records: i64 = accreditation_records::table
+            .filter(accreditation_records::case_id.eq(&id))
+            .count()
+            .get_result(&mut *conn)
+            .expect("count");
+        assert_eq!(records, 1, "round {round}");
+        drop(conn);
+    }
+}
+
 #[tokio::test]
 async fn concurrent_retries_with_one_key_have_one_effect() {
     let app = TestApp::spawn().await;

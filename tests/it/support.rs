@@ -280,6 +280,13 @@ impl TestApp {
         clock: Arc<ManualClock>,
         channels: &[&str],
     ) -> Self {
+        // The server's own error log goes to the test's captured output, so a failing test
+        // shows why a request answered 500.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("accredo=warn"))
+            .with_test_writer()
+            .with_ansi(false)
+            .try_init();
         let target = DbTarget::parse(&db.url).expect("url");
         let store = Store::open(&target).expect("store");
         let catalog = Arc::new(catalog_from(workflows));
