@@ -4,8 +4,9 @@
 //! assignee works some specialties):
 //! 1. a filtered, sorted queue page (the service call a request makes: the page query, the
 //!    state labels and the assignees' names) for a reviewer of 2 specialties and for an admin,
-//!    over a mix of filters and a second page by cursor: p50 and p95, and the plans;
-//! 2. the counts per state: p95, and the plan;
+//!    over a mix of filters and a second page by cursor: p50 and p95;
+//! 2. the counts per state and overdue: p95; then the plans of both, as the server ran them
+//!    (`auto_explain`, read from the server log);
 //! 3. the XLSX export of the reviewer's 100,000 cases in a child process: its peak memory
 //!    (VmHWM) before and after, and the time;
 //! 4. the stage analytics over every case (3 audit events each, so 2 finished steps): first
@@ -81,7 +82,7 @@ fn seed(db_url: &str, hash: &str, n: u64) -> anyhow::Result<()> {
              applicant_name, name_key, snils, assignee_id)
            SELECT '01900000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'), 'periodic_accreditation',
              '{hash}', 'u-owner-' || (g % 1000 + 1), s.state, '{{}}', 1, 3, 'x',
-             timestamp '2026-11-01 09:00' + (g % 20) * interval '1 day',
+             timestamp '2026-11-02 09:00' + (g % 5) * interval '1 day',
              timestamp '2026-11-01 09:00', timestamp '2026-11-01 09:00', '{{}}',
              timestamp '2026-11-01 09:00',
              CASE WHEN s.state IN ('approved', 'rejected') THEN NULL
@@ -111,9 +112,10 @@ fn seed(db_url: &str, hash: &str, n: u64) -> anyhow::Result<()> {
     pg.batch_execute(
         "ALTER TABLE cases ENABLE TRIGGER cases_count_states;
          DELETE FROM case_state_counts;
-         INSERT INTO case_state_counts (workflow_id, specialty, state, shard, n)
-           SELECT workflow_id, coalesce(specialty, ''), state, hashtext(id) & 15, count(*)
-           FROM cases WHERE submitted_at IS NOT NULL GROUP BY 1, 2, 3, 4;",
+         INSERT INTO case_state_counts (workflow_id, specialty, state, due_on, shard, n)
+           SELECT workflow_id, coalesce(specialty, ''), state,
+                  coalesce(due_on, DATE '9999-12-31'), hashtext(id) & 15, count(*)
+           FROM cases WHERE submitted_at IS NOT NULL GROUP BY 1, 2, 3, 4, 5;",
     )?;
     // As autovacuum would have by now: statistics and the visibility map (index-only scans).
     pg.batch_execute("VACUUM ANALYZE cases")?;
@@ -121,20 +123,44 @@ fn seed(db_url: &str, hash: &str, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn explain(db_url: &str, title: &str, sql: &str) -> anyhow::Result<()> {
-    #[derive(QueryableByName)]
-    struct Line {
-        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-        line: String,
+/// Runs `work` with `auto_explain` logging the plan (with timings and buffers) of every
+/// statement it sends, then prints those plans from the server's log: the plans of the queries
+/// the service really runs, not of copies. The log is BENCH_PG_LOG (default: the Debian
+/// cluster's); without it readable, says so and runs `work` alone.
+fn with_plans<T>(
+    conn: &mut accredo::store::DbConnection,
+    title: &str,
+    work: impl FnOnce(&mut accredo::store::DbConnection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use std::io::{Read, Seek, SeekFrom};
+    let path = std::env::var("BENCH_PG_LOG")
+        .unwrap_or_else(|_| "/var/log/postgresql/postgresql-15-main.log".into());
+    let Ok(mut log) = std::fs::File::open(&path) else {
+        println!("plans: {title}: the server log {path} is not readable (set BENCH_PG_LOG)");
+        return work(conn);
+    };
+    let start = log.seek(SeekFrom::End(0))?;
+    conn.batch_execute(
+        "LOAD 'auto_explain';
+         SET auto_explain.log_min_duration = 0;
+         SET auto_explain.log_analyze = on;
+         SET auto_explain.log_buffers = on;",
+    )?;
+    let out = work(conn);
+    conn.batch_execute("SET auto_explain.log_min_duration = -1")?;
+    // The log is written by the server process; give it a moment to reach the file.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    log.seek(SeekFrom::Start(start))?;
+    let mut text = String::new();
+    log.read_to_string(&mut text)?;
+    println!("plans: {title}");
+    for line in text
+        .lines()
+        .filter(|l| !l.contains("auto_explain.log_min_duration"))
+    {
+        println!("    {line}");
     }
-    let mut pg = diesel::PgConnection::establish(db_url)?;
-    let plan: Vec<Line> =
-        diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS) {sql}")).load(&mut pg)?;
-    println!("plan: {title}");
-    for l in plan {
-        println!("    {}", l.line);
-    }
-    Ok(())
+    out
 }
 
 /// The child: exports the reviewer's queue to XLSX and prints its peak memory before and after.
@@ -269,26 +295,38 @@ fn main() -> anyhow::Result<()> {
             50.0 / percentile(&times, 0.95)
         );
     }
-    let mine = "submitted_at IS NOT NULL AND specialty IN ('31.08.01', '31.08.02') AND owner_id <> 'u-rev-1'";
-    explain(
-        &db_url,
-        "reviewer's first page, due order",
-        &format!(
-            "SELECT id FROM cases WHERE {mine} AND due_on IS NOT NULL ORDER BY due_on, id LIMIT 51"
-        ),
+    with_plans(
+        &mut conn,
+        "reviewer's first page of their own cases",
+        |conn| {
+            review::page(
+                conn,
+                &bench.catalog,
+                &reviewer(),
+                &parse("assignee=me"),
+                now,
+            )
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        },
     )?;
-    explain(
-        &db_url,
-        "reviewer's unassigned under review",
-        &format!(
-            "SELECT id FROM cases WHERE {mine} AND state = 'under_review' AND assignee_id IS NULL AND due_on IS NOT NULL ORDER BY due_on, id LIMIT 51"
-        ),
+    with_plans(
+        &mut conn,
+        "reviewer's unassigned cases under review",
+        |conn| {
+            let q = parse("state=under_review&assignee=none");
+            review::page(conn, &bench.catalog, &reviewer(), &q, now)
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        },
     )?;
-    explain(
-        &db_url,
-        "admin's counts per state",
-        "SELECT state, count(*) FROM cases WHERE submitted_at IS NOT NULL AND owner_id <> 'u-admin' GROUP BY state ORDER BY state",
-    )?;
+    for (who, actor) in [("reviewer", reviewer()), ("admin", admin())] {
+        with_plans(&mut conn, &format!("{who}'s counts"), |conn| {
+            review::counts(conn, &actor, &QueueQuery::default(), now)
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })?;
+    }
 
     // 3. XLSX of the reviewer's cases, in a child process for its own peak memory.
     let out = std::process::Command::new(std::env::current_exe()?)

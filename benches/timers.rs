@@ -37,14 +37,15 @@ fn main() -> anyhow::Result<()> {
     let bench = Bench::new(&db_url, 32)?;
 
     // 1. The transitions benchmark's measurement.
-    let tokens = bench.reviewer_tokens(CLIENTS)?;
-    let ids = bench.insert_cases(n_transitions, "under_review")?;
+    let (tokens, assignees): (Vec<String>, Vec<String>) =
+        bench.reviewers(CLIENTS)?.into_iter().unzip();
+    let ids = bench.insert_cases(n_transitions, "under_review", &assignees)?;
     let base = bench.serve()?;
     let (done, failed, elapsed) = common::http_transitions(&base, tokens, ids)?;
     let transitions_per_s = done as f64 / elapsed.as_secs_f64();
 
     // 2. A backlog: every timer already due.
-    let ids = bench.insert_cases(n_timers, "needs_revision")?;
+    let ids = bench.insert_cases(n_timers, "needs_revision", &[])?;
     let due = SystemClock.now() - chrono::TimeDelta::minutes(1);
     insert_timers(&bench, &ids, |_| due)?;
     let start = Instant::now();
@@ -57,7 +58,7 @@ fn main() -> anyhow::Result<()> {
 
     // 3. Steady load: 200 timers fall due every second.
     let steady = 200 * usize::try_from(steady_secs)?;
-    let ids = bench.insert_cases(steady, "needs_revision")?;
+    let ids = bench.insert_cases(steady, "needs_revision", &[])?;
     let t0 = SystemClock.now() + chrono::TimeDelta::seconds(2);
     insert_timers(&bench, &ids, |i| {
         t0 + chrono::TimeDelta::microseconds(i64::try_from(i).unwrap_or(0) * 5_000)

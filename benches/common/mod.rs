@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 /// Concurrent HTTP clients.
 pub const CLIENTS: usize = 32;
 
+/// The specialty of the benchmarks' cases and of their reviewers' subcommission.
+pub const SPECIALTY: &str = "31.08.49";
+
 /// The admin URL of the benchmark's PostgreSQL server.
 pub fn admin_url() -> String {
     std::env::var("ACCREDO_BENCH_DATABASE_URL")
@@ -118,35 +121,55 @@ impl Bench {
         })
     }
 
-    /// Session tokens of `n` reviewers.
-    pub fn reviewer_tokens(&self, n: usize) -> anyhow::Result<Vec<String>> {
+    /// Session tokens and user ids of `n` reviewers, members of the subcommission of
+    /// [`SPECIALTY`] (a member decides only the cases of their subcommissions).
+    pub fn reviewers(&self, n: usize) -> anyhow::Result<Vec<(String, String)>> {
         let mut conn = self.store.conn()?;
         let now = self.clock.now();
-        let mut tokens = Vec::new();
+        let specialties = [SPECIALTY.to_owned()].into_iter().collect();
+        accredo::store::subcommissions::define(
+            &mut conn,
+            "bench",
+            "Подкомиссия нагрузочного теста",
+            &specialties,
+            now.naive_utc(),
+        )?;
+        let mut out = Vec::new();
         for i in 0..n {
             let subject = format!("bench-reviewer-{i}");
             accredo::cli::grant(&mut conn, &subject, &subject, Role::Reviewer, now)?;
             let user = accredo::store::users::find_by_subject(&mut conn, &subject)?
                 .ok_or_else(|| anyhow::anyhow!("reviewer"))?;
-            tokens.push(
-                session::create(
-                    &mut conn,
-                    &self.keys,
-                    &UserId::from_stored(user.id),
-                    self.policy,
-                    now,
-                )?
-                .1,
-            );
+            accredo::store::subcommissions::add_member(
+                &mut conn,
+                "bench",
+                &user.id,
+                now.naive_utc(),
+            )?;
+            let token = session::create(
+                &mut conn,
+                &self.keys,
+                &UserId::from_stored(user.id.clone()),
+                self.policy,
+                now,
+            )?
+            .1;
+            out.push((token, user.id));
         }
-        Ok(tokens)
+        Ok(out)
     }
 
-    /// Inserts `n` submitted cases in `state`, in chunks; returns their ids.
-    pub fn insert_cases(&self, n: usize, state: &str) -> anyhow::Result<Vec<String>> {
+    /// Inserts `n` submitted cases of [`SPECIALTY`] in `state`, in chunks, the `i`-th
+    /// assigned to `assignees[i % len]` (none when empty); returns their ids.
+    pub fn insert_cases(
+        &self,
+        n: usize,
+        state: &str,
+        assignees: &[String],
+    ) -> anyhow::Result<Vec<String>> {
         let now = self.clock.now();
         let rows: Vec<Case> = (0..n)
-            .map(|_| Case {
+            .map(|i| Case {
                 id: CaseId::generate(now).to_string(),
                 workflow_id: self.workflow.definition.id.clone(),
                 definition_hash: self.workflow.definition.hash.clone(),
@@ -168,12 +191,13 @@ impl Bench {
                 procedure_due_provisional: false,
                 procedure_breached_at: None,
                 number: None,
-                specialty: None,
+                specialty: Some(SPECIALTY.to_owned()),
                 region: None,
                 applicant_name: None,
                 name_key: None,
                 snils: None,
-                assignee_id: None,
+                assignee_id: (!assignees.is_empty())
+                    .then(|| assignees[i % assignees.len()].clone()),
                 step_transition: None,
             })
             .collect();
@@ -227,8 +251,9 @@ impl Bench {
     }
 }
 
-/// Sends `request_revision` for every case in `ids` (at version 1) from `CLIENTS` concurrent
-/// reviewers; returns (succeeded, failed, elapsed).
+/// Sends `request_revision` (naming a field to fix) for every case in `ids` (at version 1)
+/// from `CLIENTS` concurrent reviewers, each to the cases assigned to it by [`Bench::insert_cases`];
+/// returns (succeeded, failed, elapsed). The first failure's answer is printed.
 pub fn http_transitions(
     base: &str,
     tokens: Vec<String>,
@@ -257,12 +282,27 @@ pub fn http_transitions(
                         ))
                         .bearer_auth(&token)
                         .header("If-Match", "\"1\"")
-                        .json(&serde_json::json!({"reason": "Приложите копию диплома"}))
+                        .json(&serde_json::json!({"fixes": {"fields": [{
+                            "pointer": "/employment/position",
+                            "comment": "Приложите копию диплома"
+                        }]}}))
                         .send()
                         .await;
                     match res {
                         Ok(r) if r.status() == 200 => ok += 1,
-                        _ => bad += 1,
+                        Ok(r) => {
+                            if bad == 0 {
+                                let status = r.status();
+                                eprintln!("{status}: {}", r.text().await.unwrap_or_default());
+                            }
+                            bad += 1;
+                        }
+                        Err(e) => {
+                            if bad == 0 {
+                                eprintln!("{e}");
+                            }
+                            bad += 1;
+                        }
                     }
                 }
                 (ok, bad)

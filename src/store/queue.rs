@@ -224,24 +224,24 @@ fn run(
 /// How many cases match the filters (but the state), per state, and how many of them are due
 /// on or before `overdue_by` (past due).
 ///
-/// Without filters beyond the scope, the specialty and the workflow, the numbers per state are
-/// read from the counters a trigger keeps (`case_state_counts`), less the caller's own cases;
-/// otherwise they are counted from the cases.
+/// Without filters beyond the scope, the specialty, the workflow and the state, both are sums
+/// over the counters a trigger keeps per workflow, specialty, state and due date
+/// (`case_state_counts`), less the caller's own cases; otherwise they are counted from the
+/// cases.
 pub fn counts(
     conn: &mut DbConnection,
     f: &QueueFilter,
     overdue_by: NaiveDate,
 ) -> QueryResult<(Vec<(String, i64)>, i64)> {
-    let by_state = if kept_counts_serve(f) {
-        kept_counts(conn, f)?
-    } else {
-        let grouped = cases::table
-            .group_by(cases::state)
-            .select((cases::state, diesel::dsl::count_star()))
-            .order(cases::state)
-            .into_boxed();
-        filtered!(grouped, f, false).load(conn)?
-    };
+    if kept_counts_serve(f) {
+        return kept_counts(conn, f, overdue_by);
+    }
+    let grouped = cases::table
+        .group_by(cases::state)
+        .select((cases::state, diesel::dsl::count_star()))
+        .order(cases::state)
+        .into_boxed();
+    let by_state = filtered!(grouped, f, false).load(conn)?;
     let overdue: i64 = filtered!(cases::table.count().into_boxed(), f, true)
         .filter(cases::due_on.le(overdue_by))
         .get_result(conn)?;
@@ -271,26 +271,54 @@ fn kept_counts_serve(f: &QueueFilter) -> bool {
         && name_prefix.is_none()
 }
 
-fn kept_counts(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<Vec<(String, i64)>> {
+/// Applies the scope, specialty and workflow of `f` (and its state when `with_state`) to a
+/// boxed query over the kept counters.
+macro_rules! kept_filtered {
+    ($q:expr, $f:expr, $with_state:expr) => {{
+        use super::schema::case_state_counts as k;
+        let f: &QueueFilter = $f;
+        let mut q = $q;
+        if let Some(s) = &f.specialties {
+            q = q.filter(k::specialty.eq_any(s.clone()));
+        }
+        if let Some(s) = &f.specialty {
+            q = q.filter(k::specialty.eq(s.clone()));
+        }
+        if let Some(w) = &f.workflow {
+            q = q.filter(k::workflow_id.eq(w.clone()));
+        }
+        if $with_state && let Some(s) = &f.state {
+            q = q.filter(k::state.eq(s.clone()));
+        }
+        q
+    }};
+}
+
+fn kept_counts(
+    conn: &mut DbConnection,
+    f: &QueueFilter,
+    overdue_by: NaiveDate,
+) -> QueryResult<(Vec<(String, i64)>, i64)> {
     use super::schema::case_state_counts as k;
-    let mut q = k::table
+    use diesel::sql_types::{BigInt, Nullable};
+    let grouped = k::table
         .group_by(k::state)
         .select((
             k::state,
-            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(SUM(n) AS BIGINT)"),
+            diesel::dsl::sql::<BigInt>("CAST(SUM(n) AS BIGINT)"),
         ))
         .order(k::state)
         .into_boxed();
-    if let Some(s) = &f.specialties {
-        q = q.filter(k::specialty.eq_any(s.clone()));
-    }
-    if let Some(s) = &f.specialty {
-        q = q.filter(k::specialty.eq(s.clone()));
-    }
-    if let Some(w) = &f.workflow {
-        q = q.filter(k::workflow_id.eq(w.clone()));
-    }
-    let mut by_state: Vec<(String, i64)> = q.load(conn)?;
+    let mut by_state: Vec<(String, i64)> = kept_filtered!(grouped, f, false).load(conn)?;
+    let due = k::table
+        .select(diesel::dsl::sql::<Nullable<BigInt>>(
+            "CAST(SUM(n) AS BIGINT)",
+        ))
+        .filter(k::due_on.le(overdue_by))
+        .into_boxed();
+    let mut overdue = kept_filtered!(due, f, true)
+        .get_result::<Option<i64>>(conn)?
+        .unwrap_or(0);
     if let Some(me) = &f.not_owner {
         // The caller's own filed cases, which the queue never shows: a few rows by the owner.
         let own = QueueFilter {
@@ -308,7 +336,15 @@ fn kept_counts(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<Vec<(Str
                 row.1 -= n;
             }
         }
+        let mine_due = cases::table
+            .filter(cases::owner_id.eq(me.clone()))
+            .count()
+            .into_boxed();
+        let mine_overdue: i64 = filtered!(mine_due, &own, true)
+            .filter(cases::due_on.le(overdue_by))
+            .get_result(conn)?;
+        overdue -= mine_overdue;
     }
     by_state.retain(|(_, n)| *n > 0);
-    Ok(by_state)
+    Ok((by_state, overdue))
 }

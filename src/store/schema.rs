@@ -82,10 +82,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    case_state_counts (workflow_id, specialty, state, shard) {
+    case_state_counts (workflow_id, specialty, state, due_on, shard) {
         workflow_id -> Text,
         specialty -> Text,
         state -> Text,
+        due_on -> Date,
         shard -> SmallInt,
         n -> BigInt,
     }

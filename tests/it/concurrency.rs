@@ -214,6 +214,7 @@ async fn concurrent_approvals_issue_one_record_and_the_rest_conflict() {
         assert_eq!(records, 1, "round {round}");
         drop(conn);
     }
+    app.assert_counters_agree();
 }
 
 #[tokio::test]

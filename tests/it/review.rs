@@ -484,6 +484,38 @@ async fn the_queue_filters_sorts_pages_and_counts() {
             {"state": "under_review", "count": 2},
         ])
     );
+    // An overdue case of the member's own leaves the overdue sum too, and a state filter
+    // narrows the overdue count (not the numbers per state).
+    {
+        use accredo::store::schema::cases;
+        use diesel::prelude::*;
+        let mut conn = app.state.store.conn().expect("conn");
+        diesel::update(cases::table.find(&seeded[1]))
+            .set(cases::owner_id.eq(me))
+            .execute(&mut *conn)
+            .expect("owner");
+    }
+    let counts = json_of(app.get("/api/v1/review/queue/counts", &reviewer).await).await;
+    assert_eq!(
+        (counts["total"].clone(), counts["overdue"].clone()),
+        (json!(7), json!(1))
+    );
+    for (state, overdue) in [("under_review", 1), ("submitted", 0), ("approved", 0)] {
+        let counts = json_of(
+            app.get(
+                &format!("/api/v1/review/queue/counts?state={state}"),
+                &reviewer,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (counts["total"].clone(), counts["overdue"].clone()),
+            (json!(7), json!(overdue)),
+            "{state}"
+        );
+    }
+    app.assert_counters_agree();
 
     for (query, code) in [
         ("cursor=bm9wZQ", "invalid_cursor"),
@@ -774,6 +806,8 @@ async fn the_revision_round_opens_only_what_the_commission_named() {
     assert_eq!(res.status(), 409);
     let reviewer = app.user("reviewer", &[Role::Reviewer]);
     app.step(&reviewer, &id, "approve", v, json!({})).await;
+    // Every step of the round moved the state and due date counters with the case.
+    app.assert_counters_agree();
 }
 
 async fn post_message(app: &TestApp, token: &str, id: &str, body: Value) -> (u16, Value) {
@@ -1100,4 +1134,5 @@ async fn reports_export_the_queue_and_the_decisions_and_count_the_stages() {
     let support = app.outsider("helpdesk", &[Role::Support]);
     let (status, _) = download(&app, &support, "/api/v1/reports/cases.csv").await;
     assert_eq!(status, 403);
+    app.assert_counters_agree();
 }

@@ -689,6 +689,56 @@ impl TestApp {
         }
     }
 
+    /// The counters the queue's counts are read from agree with a count of the filed cases
+    /// per workflow, specialty, state and due date, and hold no row that came down to zero.
+    pub fn assert_counters_agree(&self) {
+        use accredo::store::schema::{case_state_counts as k, cases};
+        use diesel::dsl::{count_star, sql};
+        use diesel::prelude::*;
+        use diesel::sql_types::BigInt;
+        let mut conn = self.state.store.conn().expect("conn");
+        let rows: Vec<i64> = k::table.select(k::n).load(&mut *conn).expect("rows");
+        assert!(rows.iter().all(|n| *n > 0), "counter rows {rows:?}");
+        // (workflow, specialty, state, due date, number of cases)
+        type Row<S, D> = (String, S, String, D, i64);
+        let mut kept: Vec<Row<String, chrono::NaiveDate>> = k::table
+            .group_by((k::workflow_id, k::specialty, k::state, k::due_on))
+            .select((
+                k::workflow_id,
+                k::specialty,
+                k::state,
+                k::due_on,
+                sql::<BigInt>("CAST(SUM(n) AS BIGINT)"),
+            ))
+            .load(&mut *conn)
+            .expect("kept");
+        let live: Vec<Row<Option<String>, Option<chrono::NaiveDate>>> = cases::table
+            .filter(cases::submitted_at.is_not_null())
+            .group_by((
+                cases::workflow_id,
+                cases::specialty,
+                cases::state,
+                cases::due_on,
+            ))
+            .select((
+                cases::workflow_id,
+                cases::specialty,
+                cases::state,
+                cases::due_on,
+                count_star(),
+            ))
+            .load(&mut *conn)
+            .expect("live");
+        let none = chrono::NaiveDate::from_ymd_opt(9999, 12, 31).expect("date");
+        let mut live: Vec<_> = live
+            .into_iter()
+            .map(|(w, s, st, d, n)| (w, s.unwrap_or_default(), st, d.unwrap_or(none), n))
+            .collect();
+        kept.sort();
+        live.sort();
+        assert_eq!(kept, live, "kept counters against the cases");
+    }
+
     pub fn audit_count(&self) -> i64 {
         use accredo::store::schema::audit_events;
         use diesel::prelude::*;
