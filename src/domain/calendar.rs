@@ -296,6 +296,61 @@ impl Calendar {
         }
     }
 
+    /// The moment `minutes` of working time (the intake hours of working days, Moscow) have
+    /// passed since `at`: a deadline in working hours. Time outside the hours does not count,
+    /// so a request at 17:55 on a Friday before a holiday with an hour to go is due at 09:55
+    /// on the next working day; a deadline that falls on a closing is that closing.
+    pub fn add_working_minutes(&self, at: DateTime<Utc>, minutes: u32) -> Dated<DateTime<Utc>> {
+        let start = self.next_working_moment(at);
+        let mut provisional = start.provisional;
+        let mut local = moscow(start.value);
+        let mut left = Duration::minutes(i64::from(minutes));
+        loop {
+            let date = local.date();
+            let day = self.day(date);
+            provisional |= day.provisional;
+            if let Some((open, close)) = self.working_hours(date) {
+                let (opens, closes) = (date.and_time(open), date.and_time(close));
+                let from = local.max(opens);
+                if from < closes {
+                    let room = closes - from;
+                    if left <= room {
+                        return Dated {
+                            value: from_moscow(from + left),
+                            provisional,
+                        };
+                    }
+                    left -= room;
+                }
+            }
+            local = (date + Duration::days(1)).and_time(NaiveTime::MIN);
+        }
+    }
+
+    /// Working minutes (within the intake hours of working days, Moscow) in `[from, to)`;
+    /// zero when `to` is not after `from`.
+    pub fn working_minutes_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Dated<i64> {
+        let (a, b) = (moscow(from), moscow(to));
+        let mut provisional = false;
+        let mut total = Duration::zero();
+        let mut date = a.date();
+        while date <= b.date() {
+            provisional |= self.day(date).provisional;
+            if let Some((open, close)) = self.working_hours(date) {
+                let lo = a.max(date.and_time(open));
+                let hi = b.min(date.and_time(close));
+                if lo < hi {
+                    total += hi - lo;
+                }
+            }
+            date += Duration::days(1);
+        }
+        Dated {
+            value: total.num_minutes(),
+            provisional,
+        }
+    }
+
     /// Every day of `year` that is not an ordinary full working day or an ordinary weekend:
     /// holidays, transferred days off, working weekend days, shortened days, overrides.
     pub fn special_days(&self, year: i32) -> Vec<Day> {
@@ -342,5 +397,53 @@ mod tests {
         );
         let inside = from_moscow(date(2026, 12, 1).and_hms_opt(17, 59, 0).unwrap_or_default());
         assert_eq!(cal.next_working_moment(inside).value, inside);
+    }
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        from_moscow(date(y, m, d).and_hms_opt(h, min, 0).unwrap_or_default())
+    }
+
+    #[test]
+    fn working_hours_skip_nights_weekends_holidays_and_short_days() {
+        let cal = Calendar::new(BTreeMap::new(), Hours::default());
+        let add = |t, minutes| cal.add_working_minutes(t, minutes).value;
+        // Friday 20 February 2026, 17:55, before Monday 23 February (Defender of the
+        // Fatherland Day): five minutes on Friday, the other 55 on Tuesday.
+        let friday = at(2026, 2, 20, 17, 55);
+        assert_eq!(add(friday, 60), at(2026, 2, 24, 9, 55));
+        assert_eq!(add(friday, 15), at(2026, 2, 24, 9, 10));
+        assert_eq!(add(friday, 5), at(2026, 2, 20, 18, 0));
+        // Friday 8 May 2026 is shortened (closes at 17:00) before 9–11 May: a request at
+        // 17:55 is counted from Tuesday 12 May.
+        assert_eq!(add(at(2026, 5, 8, 17, 55), 60), at(2026, 5, 12, 10, 0));
+        assert_eq!(add(at(2026, 5, 8, 16, 30), 60), at(2026, 5, 12, 9, 30));
+        // At night, from the next opening; a whole working day is nine hours.
+        assert_eq!(add(at(2026, 3, 10, 23, 0), 9 * 60), at(2026, 3, 11, 18, 0));
+        assert_eq!(
+            add(at(2026, 3, 10, 23, 0), 9 * 60 + 1),
+            at(2026, 3, 12, 9, 1)
+        );
+        // Across the New Year holidays: 31 December 2026 to 11 January 2027.
+        assert_eq!(add(at(2026, 12, 30, 17, 0), 120), at(2027, 1, 11, 10, 0));
+
+        let between = |a, b| cal.working_minutes_between(a, b).value;
+        assert_eq!(between(friday, at(2026, 2, 24, 9, 55)), 60);
+        assert_eq!(between(at(2026, 5, 8, 16, 30), at(2026, 5, 12, 9, 30)), 60);
+        assert_eq!(
+            between(at(2026, 3, 11, 0, 0), at(2026, 3, 12, 0, 0)),
+            9 * 60
+        );
+        assert_eq!(between(at(2026, 3, 12, 0, 0), at(2026, 3, 11, 0, 0)), 0);
+        // Each deadline, measured back, is exactly its working minutes.
+        for minutes in [1, 15, 59, 60, 540, 541, 24 * 60, 5 * 540] {
+            for start in [friday, at(2026, 5, 8, 16, 59), at(2026, 12, 30, 8, 0)] {
+                let due = add(start, minutes);
+                assert_eq!(
+                    between(start, due),
+                    i64::from(minutes),
+                    "{start} +{minutes}"
+                );
+            }
+        }
     }
 }
