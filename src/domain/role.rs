@@ -58,6 +58,18 @@ impl Role {
         }
     }
 
+    /// Russian name of the role, as a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Specialist => "медицинский работник",
+            Role::Reviewer => "член аккредитационной подкомиссии",
+            Role::Secretary => "ответственный секретарь",
+            Role::Support => "сотрудник поддержки",
+            Role::Admin => "администратор",
+            Role::System => "система",
+        }
+    }
+
     /// Whether the role may be granted to a person.
     pub fn is_grantable(self) -> bool {
         self != Role::System

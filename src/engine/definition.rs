@@ -91,6 +91,9 @@ pub struct RawWorkflow {
     pub title: String,
     pub form_schema: Spanned<String>,
     pub initial: Spanned<String>,
+    /// Who may open a case of this workflow (default: the specialist).
+    #[serde(default)]
+    pub creators: Vec<Spanned<String>>,
     pub states: Vec<RawState>,
     pub transitions: Vec<RawTransition>,
     #[serde(default)]
@@ -188,6 +191,8 @@ pub struct Definition {
     pub form_schema: String,
     /// The state a new case starts in.
     pub initial: String,
+    /// Roles that may open a case of this workflow.
+    pub creators: Vec<crate::domain::role::Role>,
     /// All states.
     pub states: Vec<State>,
     /// All transitions.

@@ -309,6 +309,23 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
         });
     }
 
+    // Who opens a case: a person's role (the engine itself opens none).
+    let mut creators = Vec::new();
+    for r in &raw.creators {
+        match r.parse::<Role>() {
+            Ok(role) if role.is_grantable() => creators.push(role),
+            _ => c.push(
+                r,
+                "creators".into(),
+                "unknown_role",
+                format!("unknown role `{}` among the creators", **r),
+            ),
+        }
+    }
+    if creators.is_empty() {
+        creators.push(Role::Specialist);
+    }
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -319,6 +336,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
         title: raw.title,
         form_schema: raw.form_schema.to_string(),
         initial: raw.initial.to_string(),
+        creators,
         states: raw
             .states
             .into_iter()

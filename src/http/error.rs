@@ -218,11 +218,16 @@ impl From<ServiceError> for ApiError {
                 "unknown_workflow",
                 "Такого вида заявления нет: выберите вид из списка /api/v1/workflows",
             ),
-            ServiceError::NotSpecialist => ApiError::new(
-                S::FORBIDDEN,
-                "not_specialist",
-                "Подавать заявления может только медицинский работник",
-            ),
+            ServiceError::NotCreator { workflow, roles } => {
+                let code = crate::service::creator_code(&roles);
+                let message = if code == "not_specialist" {
+                    "Подавать заявления может только медицинский работник".to_owned()
+                } else {
+                    let who: Vec<&str> = roles.iter().map(|r| r.label()).collect();
+                    format!("«{workflow}» может создать только: {}", who.join(", "))
+                };
+                ApiError::new(S::FORBIDDEN, code, message)
+            }
             ServiceError::Transition(t) => match t {
                 TransitionError::Unknown => ApiError::new(
                     S::NOT_FOUND,

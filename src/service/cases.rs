@@ -4,7 +4,6 @@ use super::access::{Visible, load_visible};
 use super::{ServiceError, pinned_workflow};
 use crate::audit::{self, Entry};
 use crate::domain::ids::{CaseId, UserId};
-use crate::domain::role::Role;
 use crate::engine::catalog::Catalog;
 use crate::engine::{Actor, available};
 use crate::store::audit as audit_rows;
@@ -265,13 +264,16 @@ pub(crate) fn insert_draft(
     workflow_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Case, ServiceError> {
-    if !actor.has(Role::Specialist) {
-        return Err(ServiceError::NotSpecialist);
-    }
     let workflow = catalog
         .current(workflow_id)
         .ok_or(ServiceError::UnknownWorkflow)?;
     let def = &workflow.definition;
+    if !def.creators.iter().any(|r| actor.has(*r)) {
+        return Err(ServiceError::NotCreator {
+            workflow: def.title.clone(),
+            roles: def.creators.clone(),
+        });
+    }
     let id = CaseId::generate(now).to_string();
     let now = now.naive_utc();
     let schema: Value = serde_json::from_str(&workflow.schema_json).map_err(|e| {

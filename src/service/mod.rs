@@ -53,9 +53,14 @@ pub enum ServiceError {
     /// No such workflow.
     #[error("unknown workflow")]
     UnknownWorkflow,
-    /// The caller may not create cases.
-    #[error("not a specialist")]
-    NotSpecialist,
+    /// The caller has none of the roles that may open a case of the workflow.
+    #[error("not a creator of {workflow}")]
+    NotCreator {
+        /// The workflow's Russian title.
+        workflow: String,
+        /// The roles that may.
+        roles: Vec<crate::domain::role::Role>,
+    },
     /// The engine refused the transition.
     #[error(transparent)]
     Transition(#[from] TransitionError),
@@ -146,6 +151,17 @@ pub struct Refused {
     pub details: Vec<FieldError>,
 }
 
+/// The code of a creation refused for want of one of `roles`: `not_specialist` where only the
+/// specialist opens cases (the accreditation workflows, as before), else
+/// `creator_role_required`.
+pub fn creator_code(roles: &[crate::domain::role::Role]) -> &'static str {
+    if roles == [crate::domain::role::Role::Specialist] {
+        "not_specialist"
+    } else {
+        "creator_role_required"
+    }
+}
+
 impl ServiceError {
     /// A refusal of `kind` with no field details.
     pub fn refused(kind: RefusalKind, code: &'static str, message: impl Into<String>) -> Self {
@@ -185,7 +201,7 @@ impl ServiceError {
             // Audited like a hidden case, so the cost and the answer are the same and probing
             // for other people's case ids is visible in the log.
             ServiceError::CaseNotFound => Some("case_not_found"),
-            ServiceError::NotSpecialist => Some("not_specialist"),
+            ServiceError::NotCreator { roles, .. } => Some(creator_code(roles)),
             ServiceError::Transition(TransitionError::Forbidden) => Some("role_not_allowed"),
             ServiceError::Transition(TransitionError::OwnCase) => Some("own_case"),
             ServiceError::Refused(r) if r.kind == RefusalKind::Forbidden => Some(r.code),

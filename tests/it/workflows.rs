@@ -199,6 +199,74 @@ fn shipped_workflows_are_valid() {
     );
 }
 
+#[test]
+fn creators_must_be_roles_of_people() {
+    for role in ["janitor", "system"] {
+        let p = only(&GOOD.replace(
+            "initial: draft\n",
+            &format!("initial: draft\ncreators: [{role}]\n"),
+        ));
+        assert_eq!(
+            (p.code, p.line, p.item.as_str()),
+            ("unknown_role", Some(6), "creators"),
+            "{role}"
+        );
+    }
+    let def = load("wf.yaml", GOOD).expect("good");
+    assert_eq!(def.creators, [Role::Specialist], "the default");
+}
+
+/// Who may open a case is the workflow's data: here primary accreditation declared open to
+/// the help desk and not to the specialist, each refused with its own code and message.
+#[tokio::test]
+async fn who_may_open_a_case_is_declared_by_the_workflow() {
+    let dir = tempfile::tempdir().expect("dir");
+    for name in ["periodic_accreditation.yaml", "primary_accreditation.yaml"] {
+        let yaml = std::fs::read_to_string(repo().join("workflows").join(name)).expect("yaml");
+        let yaml = if name.starts_with("primary") {
+            yaml.replacen("\ninitial: ", "\ncreators: [support]\ninitial: ", 1)
+        } else {
+            yaml
+        };
+        std::fs::write(dir.path().join(name), yaml).expect("write");
+    }
+    let app = TestApp::spawn_on(Arc::new(TestDb::new()), dir.path()).await;
+    let agent = app.user("agent", &[Role::Support]);
+    let me = app.specialist("creator-specialist");
+    let create = |token: String, workflow: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .call(
+                    Method::POST,
+                    "/api/v1/cases",
+                    Some(&token),
+                    &[],
+                    Some(json!({"workflow": workflow})),
+                )
+                .await;
+            (res.status().as_u16(), json_of(res).await)
+        }
+    };
+    let (status, body) = create(agent.clone(), "primary_accreditation").await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = create(me.clone(), "primary_accreditation").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!("creator_role_required"))
+    );
+    let message = body["message"].as_str().expect("message");
+    assert!(message.contains("сотрудник поддержки"), "{message}");
+    // The workflow that kept the default: the specialist, and the old code for others.
+    let (status, _) = create(me, "periodic_accreditation").await;
+    assert_eq!(status, 201);
+    let (status, body) = create(agent, "periodic_accreditation").await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!("not_specialist"))
+    );
+}
+
 #[tokio::test]
 async fn cases_keep_the_definition_version_they_started_with() {
     let db = Arc::new(TestDb::new());
