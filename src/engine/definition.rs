@@ -94,6 +94,10 @@ pub struct RawWorkflow {
     /// Who may open a case of this workflow (default: the specialist).
     #[serde(default)]
     pub creators: Vec<Spanned<String>>,
+    /// A number given at creation, `<prefix>-<n>` (without it, a number is given by the
+    /// `assign_number` effect, at the first submission).
+    #[serde(default)]
+    pub number_prefix: Option<Spanned<String>>,
     pub states: Vec<RawState>,
     pub transitions: Vec<RawTransition>,
     #[serde(default)]
@@ -193,6 +197,8 @@ pub struct Definition {
     pub initial: String,
     /// Roles that may open a case of this workflow.
     pub creators: Vec<crate::domain::role::Role>,
+    /// The prefix of the number a case gets at creation (`ACCREDO` gives `ACCREDO-123`).
+    pub number_prefix: Option<String>,
     /// All states.
     pub states: Vec<State>,
     /// All transitions.

@@ -325,6 +325,20 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
     if creators.is_empty() {
         creators.push(Role::Specialist);
     }
+    if let Some(p) = &raw.number_prefix {
+        let good = p.len() <= 16
+            && p.starts_with(|c: char| c.is_ascii_uppercase())
+            && p.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !good {
+            c.push(
+                p,
+                "number_prefix".into(),
+                "bad_number_prefix",
+                format!("number prefix `{}` must be 1-16 capital Latin letters and digits, starting with a letter", **p),
+            );
+        }
+    }
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -337,6 +351,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
         form_schema: raw.form_schema.to_string(),
         initial: raw.initial.to_string(),
         creators,
+        number_prefix: raw.number_prefix.map(|p| p.to_string()),
         states: raw
             .states
             .into_iter()

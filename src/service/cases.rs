@@ -281,6 +281,22 @@ pub(crate) fn insert_draft(
     })?;
     let prefill = super::prefill::for_applicant(conn, actor.user.as_str(), &schema)
         .map_err(crate::store::StoreError::from)?;
+    // A workflow that numbers at creation: the number is on the case and in its first event.
+    let number = match &def.number_prefix {
+        Some(prefix) => Some(format!(
+            "{prefix}-{}",
+            crate::store::series::next(conn, prefix)?
+        )),
+        None => None,
+    };
+    // Which fields were prefilled, never their values (personal data stays out of the log).
+    let mut payload = json!({
+        "workflow": def.id, "definition": def.hash, "state": def.initial,
+        "prefilled": prefill.sources,
+    });
+    if let Some(n) = &number {
+        payload["number"] = json!(n);
+    }
     let created = audit::prepare(
         Entry {
             chain: id.clone(),
@@ -288,11 +304,7 @@ pub(crate) fn insert_draft(
             actor: Some(actor.user.to_string()),
             case: Some(id.clone()),
             at: now,
-            // Which fields were prefilled, never their values (personal data stays out of the log).
-            payload: json!({
-                "workflow": def.id, "definition": def.hash, "state": def.initial,
-                "prefilled": prefill.sources,
-            }),
+            payload,
         },
         None,
     );
@@ -317,7 +329,7 @@ pub(crate) fn insert_draft(
         procedure_due_on: None,
         procedure_due_provisional: false,
         procedure_breached_at: None,
-        number: None,
+        number,
         specialty: None,
         region: None,
         applicant_name: None,
@@ -500,8 +512,10 @@ pub fn history(
             .map(|row| DecisionDto::of(row, def))
             .transpose()?;
         out.push(HistoryEntry {
+            // Given by the submission's receipt, or at creation by a numbering workflow.
             number: p
                 .pointer("/receipt/number")
+                .or_else(|| p.get("number"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             decision,

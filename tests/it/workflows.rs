@@ -4,7 +4,7 @@ use crate::support::{TestApp, TestDb, catalog_from, complete_form, json_of, repo
 use accredo::domain::role::Role;
 use accredo::engine::validate::{Problem, load};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 const GOOD: &str = "id: wf
@@ -200,6 +200,23 @@ fn shipped_workflows_are_valid() {
 }
 
 #[test]
+fn a_number_prefix_is_capital_latin() {
+    for bad in ["accredo", "1ACC", "АККР", "ACC-1", "ABCDEFGHIJKLMNOPQ"] {
+        let p = only(&GOOD.replace(
+            "initial: draft\n",
+            &format!("initial: draft\nnumber_prefix: {bad}\n"),
+        ));
+        assert_eq!((p.code, p.line), ("bad_number_prefix", Some(6)), "{bad}");
+    }
+    let good = GOOD.replace(
+        "initial: draft\n",
+        "initial: draft\nnumber_prefix: ACCREDO\n",
+    );
+    let def = load("wf.yaml", &good).expect("good");
+    assert_eq!(def.number_prefix.as_deref(), Some("ACCREDO"));
+}
+
+#[test]
 fn creators_must_be_roles_of_people() {
     for role in ["janitor", "system"] {
         let p = only(&GOOD.replace(
@@ -224,7 +241,11 @@ async fn who_may_open_a_case_is_declared_by_the_workflow() {
     for name in ["periodic_accreditation.yaml", "primary_accreditation.yaml"] {
         let yaml = std::fs::read_to_string(repo().join("workflows").join(name)).expect("yaml");
         let yaml = if name.starts_with("primary") {
-            yaml.replacen("\ninitial: ", "\ncreators: [support]\ninitial: ", 1)
+            yaml.replacen(
+                "\ninitial: ",
+                "\ncreators: [support]\nnumber_prefix: ACCREDO\ninitial: ",
+                1,
+            )
         } else {
             yaml
         };
@@ -248,8 +269,25 @@ async fn who_may_open_a_case_is_declared_by_the_workflow() {
             (res.status().as_u16(), json_of(res).await)
         }
     };
+    // A workflow that numbers at creation: the number is shown at once, consecutive, on the
+    // case and in its history.
     let (status, body) = create(agent.clone(), "primary_accreditation").await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (status, body["number"].clone()),
+        (201, json!("ACCREDO-1")),
+        "{body}"
+    );
+    let (status, again) = create(agent.clone(), "primary_accreditation").await;
+    assert_eq!((status, again["number"].clone()), (201, json!("ACCREDO-2")));
+    let id = body["id"].as_str().expect("id");
+    let case = json_of(app.get(&format!("/api/v1/cases/{id}"), &agent).await).await;
+    assert_eq!(case["number"], "ACCREDO-1");
+    let history = json_of(
+        app.get(&format!("/api/v1/cases/{id}/history"), &agent)
+            .await,
+    )
+    .await;
+    assert_eq!(history[0]["number"], "ACCREDO-1", "{history}");
     let (status, body) = create(me.clone(), "primary_accreditation").await;
     assert_eq!(
         (status, body["code"].clone()),
@@ -258,8 +296,8 @@ async fn who_may_open_a_case_is_declared_by_the_workflow() {
     let message = body["message"].as_str().expect("message");
     assert!(message.contains("сотрудник поддержки"), "{message}");
     // The workflow that kept the default: the specialist, and the old code for others.
-    let (status, _) = create(me, "periodic_accreditation").await;
-    assert_eq!(status, 201);
+    let (status, body) = create(me, "periodic_accreditation").await;
+    assert_eq!((status, body["number"].clone()), (201, Value::Null));
     let (status, body) = create(agent, "periodic_accreditation").await;
     assert_eq!(
         (status, body["code"].clone()),
