@@ -21,6 +21,9 @@ pub struct RawState {
     /// Deadline for leaving this state, in working days (used by timers).
     #[serde(default)]
     pub sla_working_days: Option<u32>,
+    /// Or in working hours: the intake hours of working days (a help desk's first answer).
+    #[serde(default)]
+    pub sla_working_hours: Option<u32>,
     /// Effects run by every transition that enters this state (after the transition's own).
     #[serde(default)]
     pub on_enter: Vec<Spanned<String>>,
@@ -121,12 +124,23 @@ pub struct State {
     pub editable: bool,
     /// Deadline for leaving this state, in working days.
     pub sla_working_days: Option<u32>,
+    /// Or in working hours (intake hours of working days, Moscow).
+    pub sla_working_hours: Option<u32>,
     /// Effects every entering transition runs (after its own).
     pub on_enter: Vec<String>,
     /// Effects every leaving transition runs (before its own).
     pub on_exit: Vec<String>,
     /// The system transition run when the step's deadline passes (else it is escalated).
     pub on_deadline: Option<Deadline>,
+}
+
+/// A step's norm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sla {
+    /// Due at the end of the n-th working day after the step starts.
+    WorkingDays(u32),
+    /// Due when n hours of working time have passed.
+    WorkingHours(u32),
 }
 
 /// The transition a passed deadline runs.
@@ -219,6 +233,16 @@ impl Definition {
     pub fn sla_of(&self, t: &Transition) -> Option<u32> {
         t.sla_working_days
             .or_else(|| self.state(&t.to).and_then(|s| s.sla_working_days))
+    }
+
+    /// The deadline of the step that `t` starts: the transition's working days, else the
+    /// target state's working days or working hours.
+    pub fn deadline_of(&self, t: &Transition) -> Option<Sla> {
+        self.sla_of(t).map(Sla::WorkingDays).or_else(|| {
+            self.state(&t.to)
+                .and_then(|s| s.sla_working_hours)
+                .map(Sla::WorkingHours)
+        })
     }
 
     /// Every effect `t` runs from state `from`, in order: the left state's `on_exit`, the

@@ -361,6 +361,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                 r#final: s.r#final,
                 editable: s.editable,
                 sla_working_days: s.sla_working_days,
+                sla_working_hours: s.sla_working_hours,
                 on_enter: s.on_enter.iter().map(|e| e.to_string()).collect(),
                 on_exit: s.on_exit.iter().map(|e| e.to_string()).collect(),
                 on_deadline: s.on_deadline.map(|d| super::definition::Deadline {
@@ -407,12 +408,21 @@ fn check_timers(c: &mut Collector<'_>, raw: &RawWorkflow) {
             .iter()
             .filter(|t| t.to.as_str() == s.name.as_str())
             .any(|t| t.sla_working_days.is_none());
-        if starts && s.sla_working_days.is_none() && entering_without_deadline {
+        if s.sla_working_days.is_some() && s.sla_working_hours.is_some() {
+            c.push(
+                &s.name,
+                item.clone(),
+                "two_deadlines",
+                "a state has its deadline in working days or in working hours, not both".into(),
+            );
+        }
+        let state_deadline = s.sla_working_days.is_some() || s.sla_working_hours.is_some();
+        if starts && !state_deadline && entering_without_deadline {
             c.push(
                 &s.name,
                 item.clone(),
                 "timer_without_deadline",
-                "start_timer needs sla_working_days on the state or on every transition into it"
+                "start_timer needs sla_working_days or sla_working_hours on the state, or sla_working_days on every transition into it"
                     .into(),
             );
         }

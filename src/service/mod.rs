@@ -268,6 +268,9 @@ pub struct Step {
     pub started_at: chrono::NaiveDateTime,
     /// The Moscow date it is due, and whether that rests on provisional calendar days.
     pub due: Option<(chrono::NaiveDate, bool)>,
+    /// The instant it is due, for a norm in working hours (a norm in days is due when its
+    /// date has passed).
+    pub due_at: Option<chrono::NaiveDateTime>,
 }
 
 /// A change computed in memory: the row as it will be and the audit event recording it.

@@ -7,7 +7,7 @@ use super::effects::{self, CasePatch, EffectContext};
 use super::facts::{SignatureInput, Subject, gather};
 use super::{Change, Extras, Rules, ServiceError, Step, apply_staged, stage_change};
 use crate::engine::decision::Decision;
-use crate::engine::definition::Transition;
+use crate::engine::definition::{Sla, Transition};
 use crate::engine::guards;
 use crate::engine::{Actor, TransitionError, check_system_transition, check_transition};
 use crate::registry::check::Checked;
@@ -243,20 +243,32 @@ fn advance(
     }
     // The step this transition starts begins at the next opening by the production calendar
     // (for a submission, its registration moment, which the receipt shows) and, with a norm,
-    // is due so many working days on.
+    // is due so many working days (or hours of working time) on.
     let names = def.effects_of(&case.state, t);
-    let sla = def.sla_of(t);
     // Every step's start is counted by it, with the operator's overrides.
     let calendar = super::calendar::load(conn, signing.intake)?;
     let start = calendar.next_working_moment(clock_now);
-    let due = sla.map(|days| {
-        let local = crate::domain::calendar::moscow(start.value).date();
-        let due = calendar.add_working_days(local, days);
-        (due.value, due.provisional || start.provisional)
-    });
+    let (due, due_at) = match def.deadline_of(t) {
+        None => (None, None),
+        Some(Sla::WorkingDays(days)) => {
+            let local = crate::domain::calendar::moscow(start.value).date();
+            let due = calendar.add_working_days(local, days);
+            (
+                Some((due.value, due.provisional || start.provisional)),
+                None,
+            )
+        }
+        Some(Sla::WorkingHours(hours)) => {
+            let at = calendar.add_working_minutes(start.value, hours.saturating_mul(60));
+            let date = crate::domain::calendar::moscow(at.value).date();
+            let provisional = at.provisional || start.provisional;
+            (Some((date, provisional)), Some(at.value.naive_utc()))
+        }
+    };
     let step = Step {
         started_at: start.value.naive_utc(),
         due,
+        due_at,
     };
     let write = |conn: &mut DbConnection| -> Result<Case, ServiceError> {
         let mut extras = Extras {

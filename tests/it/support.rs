@@ -174,6 +174,16 @@ impl TestApp {
         Self::start(db, workflows, None, clock_at(instant(SUITE_START))).await
     }
 
+    /// Starts a server on an existing database with the workflows of a directory, its clock at
+    /// `start`.
+    pub async fn spawn_on_at(
+        db: Arc<TestDb>,
+        workflows: &Path,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self::start(db, workflows, None, clock_at(start)).await
+    }
+
     /// Starts a server with login through a fresh built-in demo identity provider.
     pub async fn spawn_with_login(client_auth: ClientAuth) -> (Self, DemoIdp) {
         Self::spawn_with_login_limited(client_auth, 1_000).await

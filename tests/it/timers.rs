@@ -648,3 +648,55 @@ async fn a_worker_and_reviewers_on_the_same_cases_never_deadlock() {
         .expect("count");
     assert_eq!(usize::try_from(breached).expect("n"), report.fired);
 }
+
+/// A step whose norm is in working hours: a filing on Friday 20 February 2026 at 17:55, before
+/// the Monday holiday, with one working hour to go is due on Tuesday at 09:55, and its timer
+/// fires then and not a minute before.
+#[tokio::test]
+async fn a_deadline_in_working_hours_skips_the_weekend_and_the_holiday() {
+    let dir = tempfile::tempdir().expect("dir");
+    let workflows = crate::support::repo().join("workflows");
+    for name in ["periodic_accreditation.yaml", "primary_accreditation.yaml"] {
+        let yaml = std::fs::read_to_string(workflows.join(name)).expect("yaml");
+        let yaml = if name.starts_with("periodic") {
+            // The first state with a norm is `submitted`.
+            yaml.replacen("sla_working_days: 5", "sla_working_hours: 1", 1)
+        } else {
+            yaml
+        };
+        std::fs::write(dir.path().join(name), yaml).expect("write");
+    }
+    let app = TestApp::spawn_on_at(
+        std::sync::Arc::new(TestDb::new()),
+        dir.path(),
+        instant("2026-02-20T14:55:00Z"),
+    )
+    .await;
+    let me = app.specialist("hours-applicant");
+    let (id, _) = app.submitted_case(&me).await;
+    let c = case(&app, &me, &id).await;
+    assert_eq!(c["due_on"], "2026-02-24", "{c}");
+    let step_timer = |app: &TestApp| -> Timer {
+        let mut conn = app.state.store.conn().expect("conn");
+        of_case(&mut conn, &id)
+            .expect("timers")
+            .into_iter()
+            .find(|t| t.scope == "step")
+            .expect("step timer")
+    };
+    assert_eq!(
+        step_timer(&app).due_at,
+        instant("2026-02-24T06:55:00Z").naive_utc(),
+        "09:55 Moscow"
+    );
+    app.clock.set(instant("2026-02-24T06:54:30Z"));
+    fire(&app);
+    assert_eq!(step_timer(&app).status, "pending");
+    app.clock.set(instant("2026-02-24T06:55:30Z"));
+    let r = fire(&app);
+    assert_eq!(r.fired, 1, "{r:?}");
+    // Four days on, the morning's session has expired: a fresh one.
+    let me = app.specialist("hours-applicant");
+    let c = case(&app, &me, &id).await;
+    assert_eq!(c["breached_at"], "2026-02-24T06:55:30Z", "{c}");
+}

@@ -217,6 +217,24 @@ fn a_number_prefix_is_capital_latin() {
 }
 
 #[test]
+fn a_state_has_one_deadline_unit() {
+    let yaml = GOOD.replace(
+        "    label: Черновик\n",
+        "    label: Черновик\n    sla_working_days: 2\n    sla_working_hours: 4\n",
+    );
+    assert_eq!(only(&yaml).code, "two_deadlines");
+    let yaml = GOOD.replace(
+        "    label: Черновик\n",
+        "    label: Черновик\n    sla_working_hours: 4\n",
+    );
+    let def = load("wf.yaml", &yaml).expect("hours alone");
+    assert_eq!(
+        def.state("draft").and_then(|s| s.sla_working_hours),
+        Some(4)
+    );
+}
+
+#[test]
 fn creators_must_be_roles_of_people() {
     for role in ["janitor", "system"] {
         let p = only(&GOOD.replace(

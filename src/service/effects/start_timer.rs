@@ -1,5 +1,5 @@
 //! `start_timer` (a state's `on_enter`): the step's deadline timer, due when the step's due
-//! date has passed in Moscow. It runs the state's `on_deadline` transition, or else escalates
+//! date has passed in Moscow (or, for a norm in working hours, at its instant). It runs the state's `on_deadline` transition, or else escalates
 //! the breach. Written in the same commit as the transition entering the state.
 
 use super::{Effect, EffectContext, passed_at};
@@ -41,7 +41,7 @@ impl Effect for StartTimer {
             transition: deadline.as_ref().map(|d| d.transition.clone()),
             reason: deadline.map(|d| d.reason),
             state: to.clone(),
-            due_at: passed_at(due),
+            due_at: cx.step.due_at.unwrap_or_else(|| passed_at(due)),
             status: "pending".into(),
             created_at: created,
         });
