@@ -5,7 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A role a principal can hold. `System` is never granted: it is the engine acting by itself
-/// (timers), and only transitions that list it can be run that way.
+/// (timers), and only transitions that list it can be run that way. `Author` is never granted
+/// either: it is a relation, the person who opened the case, whatever roles they hold (a
+/// support request's author may be a specialist or a commission member).
 #[derive(
     Debug,
     Clone,
@@ -33,17 +35,20 @@ pub enum Role {
     Admin,
     /// The engine itself (timers); not grantable.
     System,
+    /// The case's author, whatever their roles; a relation, not grantable.
+    Author,
 }
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Specialist,
         Role::Reviewer,
         Role::Secretary,
         Role::Support,
         Role::Admin,
         Role::System,
+        Role::Author,
     ];
 
     /// The code used in storage, YAML and the API.
@@ -55,6 +60,7 @@ impl Role {
             Role::Support => "support",
             Role::Admin => "admin",
             Role::System => "system",
+            Role::Author => "author",
         }
     }
 
@@ -67,12 +73,13 @@ impl Role {
             Role::Support => "сотрудник поддержки",
             Role::Admin => "администратор",
             Role::System => "система",
+            Role::Author => "автор",
         }
     }
 
     /// Whether the role may be granted to a person.
     pub fn is_grantable(self) -> bool {
-        self != Role::System
+        !matches!(self, Role::System | Role::Author)
     }
 
     /// Staff roles that look at other people's cases.

@@ -102,8 +102,9 @@ pub enum TransitionError {
 
 /// Whether `actor` may run `t` on a case owned by `owner`, as far as roles go.
 ///
-/// The specialist role acts only on one's own case; every other role acts only on other
-/// people's cases, so nobody can review their own application.
+/// The specialist role acts only on one's own case, and `author` is the case's own author
+/// whatever roles they hold; every other role acts only on other people's cases, so nobody can
+/// review their own application.
 pub fn role_permits(
     t: &Transition,
     actor: &Actor,
@@ -112,6 +113,12 @@ pub fn role_permits(
     let own = actor.user == *view.owner;
     let mut blocked_by_ownership = false;
     for role in &t.roles {
+        if *role == Role::Author {
+            if own {
+                return Ok(());
+            }
+            continue;
+        }
         let holds = *role != Role::System && actor.has(*role);
         if !holds {
             continue;

@@ -236,7 +236,7 @@ fn a_state_has_one_deadline_unit() {
 
 #[test]
 fn creators_must_be_roles_of_people() {
-    for role in ["janitor", "system"] {
+    for role in ["janitor", "system", "author"] {
         let p = only(&GOOD.replace(
             "initial: draft\n",
             &format!("initial: draft\ncreators: [{role}]\n"),
@@ -252,7 +252,8 @@ fn creators_must_be_roles_of_people() {
 }
 
 /// Who may open a case is the workflow's data: here primary accreditation declared open to
-/// the help desk and not to the specialist, each refused with its own code and message.
+/// the help desk and not to the specialist, each refused with its own code and message, and
+/// withdrawn by its author (a relation, whatever roles the author holds).
 #[tokio::test]
 async fn who_may_open_a_case_is_declared_by_the_workflow() {
     let dir = tempfile::tempdir().expect("dir");
@@ -262,6 +263,11 @@ async fn who_may_open_a_case_is_declared_by_the_workflow() {
             yaml.replacen(
                 "\ninitial: ",
                 "\ncreators: [support]\nnumber_prefix: ACCREDO\ninitial: ",
+                1,
+            )
+            .replacen(
+                "    to: withdrawn\n    roles: [specialist]\n",
+                "    to: withdrawn\n    roles: [author]\n",
                 1,
             )
         } else {
@@ -306,6 +312,12 @@ async fn who_may_open_a_case_is_declared_by_the_workflow() {
     )
     .await;
     assert_eq!(history[0]["number"], "ACCREDO-1", "{history}");
+    // Its author withdraws it though not a specialist; another agent does not even see it.
+    let other = app.user("other-agent", &[Role::Support]);
+    let res = app.transition(&other, id, "withdraw", 1, json!({})).await;
+    assert_eq!(res.status(), 404);
+    let res = app.transition(&agent, id, "withdraw", 1, json!({})).await;
+    assert_eq!(res.status(), 200, "{}", json_of(res).await);
     let (status, body) = create(me.clone(), "primary_accreditation").await;
     assert_eq!(
         (status, body["code"].clone()),
