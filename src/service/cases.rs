@@ -281,12 +281,14 @@ pub(crate) fn insert_draft(
     })?;
     let prefill = super::prefill::for_applicant(conn, actor.user.as_str(), &schema)
         .map_err(crate::store::StoreError::from)?;
-    // A workflow that numbers at creation: the number is on the case and in its first event.
+    // A workflow that numbers at creation: the number is on the case and in its first event,
+    // from a counter of the prefix that never restarts.
     let number = match &def.number_prefix {
-        Some(prefix) => Some(format!(
-            "{prefix}-{}",
-            crate::store::series::next(conn, prefix)?
-        )),
+        Some(prefix) => {
+            use crate::store::signatures::{EVERY_YEAR, next_in_sequence};
+            let n = next_in_sequence(conn, EVERY_YEAR, prefix)?;
+            Some(format!("{prefix}-{n}"))
+        }
         None => None,
     };
     // Which fields were prefilled, never their values (personal data stays out of the log).

@@ -19,7 +19,6 @@ pub mod profiles;
 pub mod queue;
 pub mod registry;
 pub mod schema;
-pub mod series;
 pub mod sessions;
 pub mod signatures;
 pub mod steps;

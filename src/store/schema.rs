@@ -367,13 +367,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    number_series (prefix) {
-        prefix -> Text,
-        last_value -> BigInt,
-    }
-}
-
-diesel::table! {
     case_numbers (case_id) {
         case_id -> Text,
         number -> Text,
@@ -489,7 +482,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     documents,
     case_signatures,
     receipt_counters,
-    number_series,
     case_numbers,
     receipts,
     timers,

@@ -57,7 +57,11 @@ pub fn number_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Option<S
         .optional()
 }
 
-/// Takes the next value of the `(year, region)` counter. Must run inside a write
+/// The "year" of a counter that never restarts (a workflow's `number_prefix` series).
+pub const EVERY_YEAR: i32 = 0;
+
+/// Takes the next value of the `(year, region)` counter (`region` is any series name: a
+/// region's receipts, the accreditation records, a workflow's number prefix). Must run inside a write
 /// transaction: on PostgreSQL the `UPDATE` locks the counter row until commit, so concurrent
 /// submissions take consecutive values; on SQLite the transaction holds the write lock.
 pub fn next_in_sequence(conn: &mut DbConnection, year: i32, region: &str) -> QueryResult<i64> {

@@ -1,6 +1,7 @@
 //! `start_timer` (a state's `on_enter`): the step's deadline timer, due when the step's due
-//! date has passed in Moscow (or, for a norm in working hours, at its instant). It runs the state's `on_deadline` transition, or else escalates
-//! the breach. Written in the same commit as the transition entering the state.
+//! date has passed in Moscow (or, for a norm in working hours, at its instant). It runs the
+//! state's `on_deadline` transition, or else escalates the breach. Written in the same commit
+//! as the transition entering the state.
 
 use super::{Effect, EffectContext, passed_at};
 use crate::service::ServiceError;
