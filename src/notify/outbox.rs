@@ -91,6 +91,7 @@ pub fn case_context(
         state: def.label_of(state).to_owned(),
         due_on: due.map(|(d, _)| d.format("%d.%m.%Y").to_string()),
         due_provisional: due.is_some_and(|(_, p)| p),
+        workflow_id: Some(def.id.clone()),
         ..Context::default()
     })
 }

@@ -62,6 +62,10 @@ pub struct Context {
     pub draft: Option<String>,
     /// A message: who wrote it, as the recipient may see it.
     pub from: Option<String>,
+    /// The workflow's id: a workflow's own templates (`{workflow}.{event}.{channel}.j2`) speak
+    /// for its cases where it has them.
+    #[serde(skip)]
+    pub workflow_id: Option<String>,
 }
 
 impl Context {
@@ -82,6 +86,7 @@ impl Context {
             days_left: Some(30),
             draft: Some("0193b6c2-7d1e-7000-8000-000000000000".into()),
             from: Some("Аккредитационная подкомиссия".into()),
+            workflow_id: None,
         }
     }
 }
@@ -125,6 +130,20 @@ fn name(event: &str, channel: &str) -> String {
     format!("{event}.{channel}.j2")
 }
 
+/// A workflow's own template, `{workflow}.{event}.{channel}.j2`: its event and channel.
+fn override_of(file: &str) -> Option<(&'static str, &'static str)> {
+    let stem = file.strip_suffix(".j2")?;
+    let (rest, channel) = stem.rsplit_once('.')?;
+    let (workflow, event) = rest.rsplit_once('.')?;
+    let good_id = !workflow.is_empty()
+        && workflow
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let event = EVENTS.iter().find(|e| **e == event)?;
+    let channel = CHANNELS.iter().find(|c| **c == channel)?;
+    good_id.then_some((*event, *channel))
+}
+
 impl Templates {
     /// The templates in `dir` (`{event}.{channel}.j2`).
     pub fn from_dir(dir: &Path) -> Result<Self, Vec<Problem>> {
@@ -149,6 +168,26 @@ impl Templates {
                 }
             }
         }
+        // A workflow's own templates beside them.
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            vec![Problem {
+                file: dir.display().to_string(),
+                message: format!("cannot read: {e}"),
+            }]
+        })?;
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if override_of(&file).is_none() {
+                continue;
+            }
+            match std::fs::read_to_string(entry.path()) {
+                Ok(text) => sources.push((file, text)),
+                Err(e) => problems.push(Problem {
+                    file: entry.path().display().to_string(),
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -169,7 +208,12 @@ impl Templates {
             }
         });
         let mut problems = Vec::new();
+        let mut overrides = Vec::new();
         for (file, text) in sources {
+            if let Some((event, channel)) = override_of(&file) {
+                let workflow = file.split_once('.').map_or("", |(w, _)| w).to_owned();
+                overrides.push((file.clone(), workflow, event, channel));
+            }
             if let Err(e) = env.add_template_owned(file.clone(), text) {
                 problems.push(Problem {
                     file,
@@ -200,6 +244,18 @@ impl Templates {
                 }
             }
         }
+        for (file, workflow, event, channel) in overrides {
+            if problems.iter().any(|p| p.file == file) {
+                continue;
+            }
+            let sample = Context {
+                workflow_id: Some(workflow),
+                ..Context::sample()
+            };
+            if let Err(message) = templates.render(event, channel, &sample) {
+                problems.push(Problem { file, message });
+            }
+        }
         if problems.is_empty() {
             Ok(templates)
         } else {
@@ -207,12 +263,20 @@ impl Templates {
         }
     }
 
-    /// Renders the template of `event` on `channel`.
+    /// Renders the template of `event` on `channel` (the case's workflow's own, if it has one).
     pub fn render(&self, event: &str, channel: &str, cx: &Context) -> Result<Rendered, String> {
-        let t = self
-            .env
-            .get_template(&name(event, channel))
-            .map_err(|e| e.to_string())?;
+        let own = cx.workflow_id.as_ref().and_then(|w| {
+            self.env
+                .get_template(&format!("{w}.{event}.{channel}.j2"))
+                .ok()
+        });
+        let t = match own {
+            Some(t) => t,
+            None => self
+                .env
+                .get_template(&name(event, channel))
+                .map_err(|e| e.to_string())?,
+        };
         let mut captured = t.render_captured(cx).map_err(|e| e.to_string())?;
         let (subject, body) = captured.with_state_mut(|state| {
             Ok::<_, String>((
@@ -292,6 +356,34 @@ mod tests {
                 (f, text)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_workflow_speaks_through_its_own_templates_and_others_through_the_common_ones() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/notifications");
+        let t = Templates::from_dir(&dir).unwrap_or_else(|p| panic!("{p:?}"));
+        let mut cx = Context::sample();
+        let common = t.render("status_changed", "inapp", &cx).expect("common");
+        assert!(common.subject.starts_with("Заявление №"), "{common:?}");
+        cx.workflow_id = Some("support_request".into());
+        let own = t.render("status_changed", "inapp", &cx).expect("own");
+        assert!(own.subject.starts_with("Обращение №"), "{own:?}");
+        // A workflow without templates of its own falls back to the common ones.
+        cx.workflow_id = Some("periodic_accreditation".into());
+        assert_eq!(t.render("status_changed", "inapp", &cx), Ok(common));
+        // An override is checked like the others: a misspelt variable is refused at load.
+        let mut sources = shipped();
+        sources.push((
+            "support_request.message.inapp.j2".into(),
+            "{% block subject %}{{ numbr }}{% endblock %}{% block body %}x{% endblock %}".into(),
+        ));
+        let problems = Templates::from_sources(sources).err().unwrap_or_default();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.file == "support_request.message.inapp.j2"),
+            "{problems:?}"
+        );
     }
 
     #[test]
