@@ -37,6 +37,7 @@ fn reviewer() -> Actor {
         specialties: ["31.08.01".to_owned(), "31.08.02".to_owned()]
             .into_iter()
             .collect(),
+        support_lines: Default::default(),
     }
 }
 
@@ -283,8 +284,14 @@ fn main() -> anyhow::Result<()> {
         let mut times = Vec::new();
         for _ in 0..30 {
             let t = Instant::now();
-            review::counts(&mut conn, &actor, &QueueQuery::default(), now)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            review::counts(
+                &mut conn,
+                &bench.catalog,
+                &actor,
+                &QueueQuery::default(),
+                now,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);
@@ -322,7 +329,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     for (who, actor) in [("reviewer", reviewer()), ("admin", admin())] {
         with_plans(&mut conn, &format!("{who}'s counts"), |conn| {
-            review::counts(conn, &actor, &QueueQuery::default(), now)
+            review::counts(conn, &bench.catalog, &actor, &QueueQuery::default(), now)
                 .map(drop)
                 .map_err(|e| anyhow::anyhow!("{e}"))
         })?;

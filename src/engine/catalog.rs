@@ -184,6 +184,15 @@ impl Catalog {
         self.current.get(id).cloned()
     }
 
+    /// The ids of the workflows whose cases `audience` sees (by their current versions).
+    pub fn seen_by(&self, audience: super::visibility::Audience) -> Vec<String> {
+        self.current
+            .values()
+            .filter(|w| w.definition.visible_to.contains(&audience))
+            .map(|w| w.definition.id.clone())
+            .collect()
+    }
+
     /// Current versions of all workflows, by id.
     pub fn list(&self) -> impl Iterator<Item = &Arc<Workflow>> {
         self.current.values()

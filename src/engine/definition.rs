@@ -34,6 +34,10 @@ pub struct RawState {
     /// this reason. Without it, a passed deadline is escalated (flagged and audited).
     #[serde(default)]
     pub on_deadline: Option<RawDeadline>,
+    /// A transition the author's message runs in this state (a support request waiting for
+    /// information goes back to work when its author answers).
+    #[serde(default)]
+    pub on_author_reply: Option<Spanned<String>>,
 }
 
 /// A deadline's transition as written in YAML.
@@ -101,6 +105,10 @@ pub struct RawWorkflow {
     /// `assign_number` effect, at the first submission).
     #[serde(default)]
     pub number_prefix: Option<Spanned<String>>,
+    /// Who sees its cases ([`crate::engine::visibility::Audience`]; default: the author and
+    /// the commission).
+    #[serde(default)]
+    pub visible_to: Vec<Spanned<String>>,
     pub states: Vec<RawState>,
     pub transitions: Vec<RawTransition>,
     #[serde(default)]
@@ -132,6 +140,8 @@ pub struct State {
     pub on_exit: Vec<String>,
     /// The system transition run when the step's deadline passes (else it is escalated).
     pub on_deadline: Option<Deadline>,
+    /// The transition the author's message runs in this state.
+    pub on_author_reply: Option<String>,
 }
 
 /// A step's norm.
@@ -213,6 +223,8 @@ pub struct Definition {
     pub creators: Vec<crate::domain::role::Role>,
     /// The prefix of the number a case gets at creation (`ACCREDO` gives `ACCREDO-123`).
     pub number_prefix: Option<String>,
+    /// Who sees its cases.
+    pub visible_to: Vec<crate::engine::visibility::Audience>,
     /// All states.
     pub states: Vec<State>,
     /// All transitions.

@@ -44,6 +44,15 @@ pub const EFFECTS: &[(&str, &[Place])] = &[
     ("create_accreditation_record", &[Place::Transition]),
     // ...and queues it in the outbox for export to the register.
     ("export_to_register", &[Place::Transition]),
+    // A support request is sent: its line, category, priority, the case it concerns and the
+    // agent it is assigned to (the least loaded of line 1, or the first request's agent).
+    ("open_support_request", &[Place::Transition]),
+    // An agent's first answer (kept: later answers do not move it)...
+    ("record_response", &[Place::Transition]),
+    // ...and the moment it was resolved.
+    ("record_resolution", &[Place::Transition]),
+    // The problem persists: a repeat request, linked to this one, opens with its context.
+    ("open_repeat_request", &[Place::Transition]),
     // Runs after everything else of the transition: it tells what the change did.
     ("notify", ANYWHERE),
 ];

@@ -10,6 +10,7 @@ pub mod form;
 pub mod guards;
 pub mod reasons;
 pub mod validate;
+pub mod visibility;
 
 use crate::domain::ids::UserId;
 use crate::domain::role::Role;
@@ -26,6 +27,9 @@ pub struct Actor {
     /// Specialty codes of the accreditation subcommissions the actor sits on: a reviewer or a
     /// secretary sees the cases of these specialties only.
     pub specialties: BTreeSet<String>,
+    /// The support lines the actor works on (1: first line, 2: second), each with whether they
+    /// lead it.
+    pub support_lines: std::collections::BTreeMap<u8, bool>,
 }
 
 impl Actor {
@@ -35,6 +39,7 @@ impl Actor {
             user,
             roles,
             specialties: BTreeSet::new(),
+            support_lines: std::collections::BTreeMap::new(),
         }
     }
 
@@ -58,6 +63,11 @@ impl Actor {
                 && specialty.is_some_and(|s| self.specialties.contains(s)))
     }
 
+    /// Whether the actor works support line `line` (as an agent or its lead).
+    pub fn works_line(&self, line: u8) -> bool {
+        self.support_lines.contains_key(&line)
+    }
+
     /// Whether the actor holds a role.
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
@@ -76,8 +86,10 @@ pub struct CaseView<'a> {
     pub submitted: bool,
     /// The specialty it was filed for.
     pub specialty: Option<&'a str>,
-    /// The commission member it is assigned to.
+    /// The staff member it is assigned to.
     pub assignee: Option<&'a str>,
+    /// The support line working it (a support request's), if any.
+    pub line: Option<u8>,
 }
 
 /// Why a transition cannot run (before guards).
@@ -190,11 +202,9 @@ pub fn available<'d>(
         .collect()
 }
 
-/// Whether the actor may see the case at all. Applicants see their own cases; the commission
-/// sees the cases handed to it of its specialties ([`Actor::covers`]); nobody else sees
-/// anything (support staff see an application only through a support request that links it).
-pub fn can_view(view: CaseView<'_>, actor: &Actor) -> bool {
-    actor.user == *view.owner || (view.submitted && actor.covers(view.specialty))
+/// Whether the actor may see a case of `def` (one of its audiences, [`visibility`]).
+pub fn can_view(def: &Definition, view: CaseView<'_>, actor: &Actor) -> bool {
+    visibility::can_view(&def.visible_to, view, actor)
 }
 
 /// Whether running `t` from `from` hands the case to the commission: it leaves the initial

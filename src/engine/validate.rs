@@ -340,6 +340,52 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
         }
     }
 
+    // Who sees the cases: named audiences, by default the author and the commission.
+    let mut visible_to = Vec::new();
+    for a in &raw.visible_to {
+        match super::visibility::Audience::parse(a) {
+            Some(audience) if !visible_to.contains(&audience) => visible_to.push(audience),
+            Some(_) => {}
+            None => c.push(
+                a,
+                "visible_to".into(),
+                "unknown_audience",
+                format!(
+                    "unknown audience `{}` (one of: {})",
+                    **a,
+                    super::visibility::Audience::ALL
+                        .map(|a| a.as_str())
+                        .join(", ")
+                ),
+            ),
+        }
+    }
+    if visible_to.is_empty() {
+        visible_to = super::visibility::DEFAULT.to_vec();
+    }
+    // The author's answer runs a transition from that state open to the author.
+    for s in &raw.states {
+        let Some(t) = &s.on_author_reply else {
+            continue;
+        };
+        let fits = raw.transitions.iter().any(|rt| {
+            *rt.name == **t
+                && rt.from.iter().any(|f| **f == *s.name)
+                && rt.roles.iter().any(|r| r.as_str() == "author")
+        });
+        if !fits {
+            c.push(
+                t,
+                format!("state {}", *s.name),
+                "bad_author_reply",
+                format!(
+                    "on_author_reply `{}` must be a transition from `{}` open to the author",
+                    **t, *s.name
+                ),
+            );
+        }
+    }
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -352,6 +398,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
         initial: raw.initial.to_string(),
         creators,
         number_prefix: raw.number_prefix.map(|p| p.to_string()),
+        visible_to,
         states: raw
             .states
             .into_iter()
@@ -368,6 +415,7 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                     transition: d.transition.to_string(),
                     reason: d.reason,
                 }),
+                on_author_reply: s.on_author_reply.map(|t| t.to_string()),
             })
             .collect(),
         transitions,

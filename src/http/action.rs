@@ -46,6 +46,12 @@ pub enum Action {
     CaseAssign,
     /// Manage subcommissions.
     SubcommissionAdmin,
+    /// List one's support requests.
+    SupportList,
+    /// Read the queue of a support line.
+    SupportQueue,
+    /// Manage the support desk's lines.
+    SupportAdmin,
     /// End one's session.
     SessionLogout,
 }
@@ -74,6 +80,9 @@ impl Action {
             Self::ReviewQueue => "review.queue",
             Self::CaseAssign => "case.assign",
             Self::SubcommissionAdmin => "subcommission.admin",
+            Self::SupportList => "support.list",
+            Self::SupportQueue => "support.queue",
+            Self::SupportAdmin => "support.admin",
             Self::SessionLogout => "session.logout",
         }
     }

@@ -73,7 +73,7 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
     let settings = state.messages;
-    let notices = state.notices.clone();
+    let (signing, notices) = (state.signing.clone(), state.notices.clone());
     let m = NewMessage {
         case_id: id.clone(),
         body: body.0.body,
@@ -85,7 +85,12 @@ pub async fn post(
             Action::CaseMessages,
             Some(id.clone()),
             move |conn, catalog, actor, now| {
-                messages::post(conn, catalog, &notices, actor, &m, settings, now)
+                let rules = crate::service::Rules {
+                    catalog,
+                    signing: &signing,
+                    notices: &notices,
+                };
+                messages::post(conn, rules, actor, &m, settings, now)
             },
         )
         .await?;

@@ -21,6 +21,7 @@ pub mod reports;
 pub mod results;
 pub mod review;
 pub mod signing;
+pub mod support;
 pub mod workflows;
 
 use crate::domain::clock::SharedClock;
@@ -267,6 +268,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(review::put_subcommission)
         .service(review::add_member)
         .service(review::remove_member)
+        .service(support::my_requests)
+        .service(support::queue)
+        .service(support::agents)
+        .service(support::put_agent)
+        .service(support::remove_agent)
         .service(me::me)
         .service(me::consent)
         .service(me::sessions)

@@ -116,7 +116,7 @@ pub async fn queue_counts(
             &who,
             Action::ReviewQueue,
             None,
-            move |conn, _, actor, now| review::counts(conn, actor, &q, now),
+            move |conn, catalog, actor, now| review::counts(conn, catalog, actor, &q, now),
         )
         .await?;
     Ok(HttpResponse::Ok().json(counts))

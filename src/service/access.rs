@@ -3,10 +3,12 @@
 use super::{ServiceError, pinned_workflow};
 use crate::audit::{self, Entry};
 use crate::domain::ids::UserId;
+use crate::domain::role::Role;
 use crate::engine::catalog::{Catalog, Workflow};
+use crate::engine::visibility::Audience;
 use crate::engine::{Actor, CaseView, can_view};
 use crate::store::cases::{self, Case};
-use crate::store::{DbConnection, StoreError, write_tx};
+use crate::store::{DbConnection, StoreError, support, write_tx};
 use chrono::NaiveDateTime;
 use serde_json::json;
 use std::sync::Arc;
@@ -20,6 +22,8 @@ pub struct Visible {
     pub workflow: Arc<Workflow>,
     /// The owner.
     pub owner: UserId,
+    /// The support line working it (a sent support request's).
+    pub line: Option<u8>,
 }
 
 impl Visible {
@@ -29,6 +33,7 @@ impl Visible {
             case,
             workflow: self.workflow.clone(),
             owner: self.owner.clone(),
+            line: self.line,
         }
     }
 
@@ -40,6 +45,7 @@ impl Visible {
             submitted: self.case.submitted_at.is_some(),
             specialty: self.case.specialty.as_deref(),
             assignee: self.case.assignee_id.as_deref(),
+            line: self.line,
         }
     }
 
@@ -76,11 +82,67 @@ pub fn load_visible(
     case_id: &str,
 ) -> Result<Visible, ServiceError> {
     let visible = load(conn, catalog, case_id)?;
-    if can_view(visible.view(), actor) {
+    let def = &visible.workflow.definition;
+    if can_view(def, visible.view(), actor) || seen_through_request(conn, catalog, &visible, actor)?
+    {
         Ok(visible)
     } else {
         Err(ServiceError::CaseHidden)
     }
+}
+
+/// Whether a support agent sees the case through a support request that links it, when its
+/// workflow lets them ([`Audience::LinkedRequest`]).
+fn seen_through_request(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    v: &Visible,
+    actor: &Actor,
+) -> Result<bool, ServiceError> {
+    let def = &v.workflow.definition;
+    if !actor.has(Role::Support) || !def.visible_to.contains(&Audience::LinkedRequest) {
+        return Ok(false);
+    }
+    for link in support::linking(conn, &v.case.id)? {
+        // The request is one of the actor's: the same rules as opening it.
+        let request = load(conn, catalog, &link.case_id)?;
+        let owner = UserId::from_stored(link.owner_id);
+        let view = CaseView {
+            owner: &owner,
+            assignee: link.assignee_id.as_deref(),
+            line: u8::try_from(link.line).ok(),
+            ..request.view()
+        };
+        if can_view(&request.workflow.definition, view, actor) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A case row with its pinned workflow, as the access rules see it (the line of a support
+/// request read when its workflow's audiences depend on it).
+pub fn assemble(
+    conn: &mut DbConnection,
+    case: Case,
+    workflow: Arc<Workflow>,
+) -> Result<Visible, ServiceError> {
+    let owner = UserId::from_stored(case.owner_id.clone());
+    let line = if workflow
+        .definition
+        .visible_to
+        .contains(&Audience::SupportLine)
+    {
+        support::line_of(conn, &case.id)?.and_then(|l| u8::try_from(l).ok())
+    } else {
+        None
+    };
+    Ok(Visible {
+        case,
+        workflow,
+        owner,
+        line,
+    })
 }
 
 /// Loads a case with its pinned workflow, whoever asks: for the system (timers), which acts on
@@ -92,12 +154,7 @@ pub fn load(
 ) -> Result<Visible, ServiceError> {
     let case = cases::find(conn, case_id)?.ok_or(ServiceError::CaseNotFound)?;
     let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
-    let owner = UserId::from_stored(case.owner_id.clone());
-    Ok(Visible {
-        case,
-        workflow,
-        owner,
-    })
+    assemble(conn, case, workflow)
 }
 
 /// Runs a use case and, if it ends in an access denial, audits the denial.

@@ -243,16 +243,7 @@ pub fn create(
     let workflow = catalog
         .current(workflow_id)
         .ok_or(ServiceError::UnknownWorkflow)?;
-    let owner = actor.user.clone();
-    to_dto(
-        &Visible {
-            case,
-            workflow,
-            owner,
-        },
-        actor,
-        now,
-    )
+    to_dto(&super::access::assemble(conn, case, workflow)?, actor, now)
 }
 
 /// Writes a new draft of `workflow_id` for `actor`, its form prefilled, in the caller's
@@ -274,13 +265,37 @@ pub(crate) fn insert_draft(
             roles: def.creators.clone(),
         });
     }
-    let id = CaseId::generate(now).to_string();
-    let now = now.naive_utc();
     let schema: Value = serde_json::from_str(&workflow.schema_json).map_err(|e| {
         crate::store::StoreError::Corrupt(format!("form schema of {}: {e}", def.id))
     })?;
     let prefill = super::prefill::for_applicant(conn, actor.user.as_str(), &schema)
         .map_err(crate::store::StoreError::from)?;
+    let sources = serde_json::to_value(&prefill.sources)
+        .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    write_draft(
+        conn,
+        def,
+        actor.user.as_str(),
+        prefill.form,
+        sources,
+        json!({}),
+        now,
+    )
+}
+
+/// Writes a new draft of `def` for `owner` with `form` (`sources`: which fields were
+/// prefilled and from where; `about`: more for its first event), in the caller's transaction.
+pub(crate) fn write_draft(
+    conn: &mut DbConnection,
+    def: &crate::engine::definition::Definition,
+    owner: &str,
+    form: Value,
+    sources: Value,
+    about: Value,
+    now: DateTime<Utc>,
+) -> Result<Case, ServiceError> {
+    let id = CaseId::generate(now).to_string();
+    let now = now.naive_utc();
     // A workflow that numbers at creation: the number is on the case and in its first event,
     // from a counter of the prefix that never restarts.
     let number = match &def.number_prefix {
@@ -294,16 +309,19 @@ pub(crate) fn insert_draft(
     // Which fields were prefilled, never their values (personal data stays out of the log).
     let mut payload = json!({
         "workflow": def.id, "definition": def.hash, "state": def.initial,
-        "prefilled": prefill.sources,
+        "prefilled": sources,
     });
     if let Some(n) = &number {
         payload["number"] = json!(n);
+    }
+    if let (Some(p), Value::Object(more)) = (payload.as_object_mut(), about) {
+        p.extend(more);
     }
     let created = audit::prepare(
         Entry {
             chain: id.clone(),
             kind: "case.created",
-            actor: Some(actor.user.to_string()),
+            actor: Some(owner.to_owned()),
             case: Some(id.clone()),
             at: now,
             payload,
@@ -314,16 +332,16 @@ pub(crate) fn insert_draft(
         id,
         workflow_id: def.id.clone(),
         definition_hash: def.hash.clone(),
-        owner_id: actor.user.to_string(),
+        owner_id: owner.to_owned(),
         state: def.initial.clone(),
-        form_data: prefill.form.to_string(),
+        form_data: form.to_string(),
         version: 1,
         audit_seq: created.seq,
         audit_head: created.hash.clone(),
         submitted_at: None,
         created_at: now,
         updated_at: now,
-        prefilled: serde_json::to_string(&prefill.sources).unwrap_or_else(|_| "{}".into()),
+        prefilled: sources.to_string(),
         step_started_at: Some(now),
         due_on: None,
         due_provisional: false,
@@ -417,13 +435,8 @@ pub fn list(
     let mut out = Vec::with_capacity(rows.len());
     for case in rows {
         let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
-        let owner = UserId::from_stored(case.owner_id.clone());
-        let v = Visible {
-            case,
-            workflow,
-            owner,
-        };
-        if crate::engine::can_view(v.view(), actor) {
+        let v = super::access::assemble(conn, case, workflow)?;
+        if crate::engine::can_view(&v.workflow.definition, v.view(), actor) {
             out.push(to_dto(&v, actor, now)?);
         }
     }

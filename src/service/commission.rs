@@ -18,11 +18,17 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// The actor of an authenticated session, with the specialties of their subcommissions when
-/// they hold a commission role.
+/// they hold a commission role, and their support line when they work the help desk.
 pub fn actor(conn: &mut DbConnection, auth: &Authenticated) -> Result<Actor, StoreError> {
     let mut actor = Actor::new(auth.user.clone(), auth.roles.clone());
     if actor.has(Role::Reviewer) || actor.has(Role::Secretary) {
         actor.specialties = rows::specialties_of(conn, auth.user.as_str())?;
+    }
+    if actor.has(Role::Support)
+        && let Some(a) = crate::store::support::agent(conn, auth.user.as_str())?
+        && let Ok(line) = u8::try_from(a.line)
+    {
+        actor.support_lines.insert(line, a.lead);
     }
     Ok(actor)
 }

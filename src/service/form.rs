@@ -40,6 +40,7 @@ pub fn patch(
             case,
             workflow,
             owner,
+            line,
         } = visible;
         let before: Value = serde_json::from_str(&case.form_data).map_err(|e| {
             crate::store::StoreError::Corrupt(format!("form of case {case_id}: {e}"))
@@ -77,6 +78,7 @@ pub fn patch(
                 case,
                 workflow,
                 owner,
+                line,
             },
             actor,
             now.and_utc(),

@@ -11,7 +11,7 @@ use crate::domain::role::Role;
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::notify::outbox::{Audience, case_context, outbox_rows};
-use crate::notify::templates::{Context, Templates};
+use crate::notify::templates::Context;
 use crate::store::messages::{self as rows, MessageRow};
 use crate::store::{DbConnection, StoreError, users, write_tx};
 use chrono::{DateTime, Utc};
@@ -56,6 +56,7 @@ fn role_label(role: &str) -> &'static str {
         "secretary" => "Ответственный секретарь аккредитационной подкомиссии",
         "admin" => "Администратор",
         "specialist" => "Заявитель",
+        "support" => "Служба поддержки",
         _ => "Аккредитационная подкомиссия",
     }
 }
@@ -141,11 +142,13 @@ pub struct NewMessage {
 }
 
 /// Posts a message: the applicant to the commission, or a member of the case's
-/// subcommission to the applicant; once the case was filed.
+/// subcommission to the applicant; on a support request, its author to the desk or an agent
+/// who sees it to the author (an agent's message is an answer: the first one is recorded). Once
+/// the case was filed. An author's message in a state that declares `on_author_reply` runs that
+/// transition in the same transaction (the request waiting for information goes back to work).
 pub fn post(
     conn: &mut DbConnection,
-    catalog: &Catalog,
-    notices: &Templates,
+    rules: super::Rules<'_>,
     actor: &Actor,
     m: &NewMessage,
     settings: Settings,
@@ -170,6 +173,7 @@ pub fn post(
             "Слишком много документов",
         ));
     }
+    let (catalog, notices) = (rules.catalog, rules.notices);
     let row = write_tx(conn, |conn| {
         let v = load_visible(conn, catalog, actor, case_id)?;
         let owner = v.owner == actor.user;
@@ -184,6 +188,12 @@ pub fn post(
             ("applicant", "specialist")
         } else if actor.covers(v.case.specialty.as_deref()) {
             ("commission", commission_role(actor))
+        } else if actor.has(Role::Support)
+            && crate::engine::can_view(&v.workflow.definition, v.view(), actor)
+        {
+            crate::store::support::answered(conn, case_id, now.naive_utc())
+                .map_err(StoreError::from)?;
+            ("support", "support")
         } else {
             return Err(ServiceError::CaseHidden);
         };
@@ -271,6 +281,14 @@ pub fn post(
             };
             let notes = outbox_rows(conn, notices, "message", &context, &audience, now)?;
             crate::store::notifications::insert(conn, &notes)?;
+        }
+        let reply = v
+            .workflow
+            .definition
+            .state(&v.case.state)
+            .and_then(|s| s.on_author_reply.as_deref());
+        if owner && let Some(name) = reply {
+            super::transition::run_within(conn, &v, rules, actor, name, now)?;
         }
         Ok(row)
     })?;

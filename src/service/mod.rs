@@ -19,6 +19,7 @@ pub mod review;
 pub mod revision;
 pub mod signing;
 pub mod steps;
+pub mod support;
 pub mod timers;
 pub mod transition;
 

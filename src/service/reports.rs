@@ -316,8 +316,12 @@ pub fn stages(
     super::commission::require_commission(actor, "Отчёты")?;
     let specialties: Option<Vec<String>> = actor.specialty_scope();
     let mut acc = StageAccumulator::default();
+    // The commission's workflows only (not the help desk's requests).
+    let seen = catalog.seen_by(crate::engine::visibility::Audience::Commission);
     for (workflow, state, working_days, sla, n) in
         crate::store::steps::buckets(conn, specialties.as_deref(), workflow)?
+            .into_iter()
+            .filter(|b| seen.contains(&b.0))
     {
         acc.push_many(
             Step {

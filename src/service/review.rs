@@ -5,6 +5,7 @@ use super::{ServiceError, pinned_workflow};
 use crate::domain::calendar::moscow;
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
+use crate::engine::visibility::Audience;
 use crate::store::queue::{self, AssigneeFilter, Cursor, Order, QueueFilter};
 use crate::store::schema::users;
 use crate::store::{DbConnection, StoreError};
@@ -148,6 +149,7 @@ fn decode(raw: &str, order: Order) -> Result<Cursor, ServiceError> {
 
 /// The filter for `actor` and `q`: their subcommissions' specialties, never their own case.
 fn filter_of(
+    catalog: &Catalog,
     actor: &Actor,
     q: &QueueQuery,
     now: DateTime<Utc>,
@@ -191,6 +193,8 @@ fn filter_of(
     Ok(QueueFilter {
         specialties: actor.specialty_scope(),
         not_owner: Some(actor.user.to_string()),
+        // Support requests and other workflows the commission does not see stay out.
+        workflows: Some(catalog.seen_by(Audience::Commission)),
         workflow: text(&q.workflow),
         state: text(&q.state),
         specialty: text(&q.specialty),
@@ -228,7 +232,7 @@ pub fn page(
         ));
     }
     let after = q.cursor.as_deref().map(|c| decode(c, order)).transpose()?;
-    let filter = filter_of(actor, q, now)?;
+    let filter = filter_of(catalog, actor, q, now)?;
     let (rows, next) = queue::page(conn, &filter, order, after.as_ref(), limit)?;
     let ids: Vec<String> = rows.iter().filter_map(|c| c.assignee_id.clone()).collect();
     let names: HashMap<String, String> = if ids.is_empty() {
@@ -272,12 +276,13 @@ pub fn page(
 /// The counts per state of the cases matching `q` (but its state), and how many are past due.
 pub fn counts(
     conn: &mut DbConnection,
+    catalog: &Catalog,
     actor: &Actor,
     q: &QueueQuery,
     now: DateTime<Utc>,
 ) -> Result<QueueCounts, ServiceError> {
     super::commission::require_commission(actor, "Очередь заявлений")?;
-    let filter = filter_of(actor, q, now)?;
+    let filter = filter_of(catalog, actor, q, now)?;
     let yesterday = moscow(now).date() - chrono::Duration::days(1);
     let (by_state, overdue) = queue::counts(conn, &filter, yesterday)?;
     Ok(QueueCounts {

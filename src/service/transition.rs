@@ -174,6 +174,33 @@ pub fn run_for_timer(
     advance(conn, v, m, rules, clock_now, &mut checked, |_| Ok(None))
 }
 
+/// Runs transition `name` as `actor` on the case as loaded in the caller's write transaction,
+/// as a consequence of another change in it (the author's message that answers a question):
+/// the same checks, guards and effects as a request, without its version precondition or
+/// idempotency key (the caller's change carries those).
+pub fn run_within(
+    conn: &mut DbConnection,
+    v: &Visible,
+    rules: Rules<'_>,
+    actor: &Actor,
+    name: &str,
+    clock_now: DateTime<Utc>,
+) -> Result<Case, ServiceError> {
+    let def = &v.workflow.definition;
+    let t = check_transition(def, v.view(), actor, name, None).map_err(|e| label(def, e))?;
+    let none = Decision::default();
+    let m = Move {
+        actor: Some(actor),
+        t,
+        reason: None,
+        signature: None,
+        fired: None,
+        decision: &none,
+    };
+    let mut checked = None;
+    advance(conn, v, m, rules, clock_now, &mut checked, |_| Ok(None))
+}
+
 fn trimmed(reason: Option<&str>) -> Option<&str> {
     reason.map(str::trim).filter(|r| !r.is_empty())
 }

@@ -23,6 +23,7 @@ pub mod sessions;
 pub mod signatures;
 pub mod steps;
 pub mod subcommissions;
+pub mod support;
 pub mod timers;
 pub mod users;
 

@@ -47,6 +47,8 @@ pub struct QueueFilter {
     pub specialties: Option<Vec<String>>,
     /// Never this user's own cases.
     pub not_owner: Option<String>,
+    /// Only cases of these workflows (those the commission sees; `None`: every one).
+    pub workflows: Option<Vec<String>>,
     pub workflow: Option<String>,
     pub state: Option<String>,
     pub specialty: Option<String>,
@@ -70,6 +72,9 @@ macro_rules! filtered {
         }
         if let Some(me) = &f.not_owner {
             q = q.filter(cases::owner_id.ne(me.clone()));
+        }
+        if let Some(ws) = &f.workflows {
+            q = q.filter(cases::workflow_id.eq_any(ws.clone()));
         }
         if let Some(w) = &f.workflow {
             q = q.filter(cases::workflow_id.eq(w.clone()));
@@ -253,6 +258,7 @@ fn kept_counts_serve(f: &QueueFilter) -> bool {
     let QueueFilter {
         specialties: _,
         not_owner: _,
+        workflows: _,
         workflow: _,
         state: _,
         specialty: _,
@@ -283,6 +289,9 @@ macro_rules! kept_filtered {
         }
         if let Some(s) = &f.specialty {
             q = q.filter(k::specialty.eq(s.clone()));
+        }
+        if let Some(ws) = &f.workflows {
+            q = q.filter(k::workflow_id.eq_any(ws.clone()));
         }
         if let Some(w) = &f.workflow {
             q = q.filter(k::workflow_id.eq(w.clone()));

@@ -455,6 +455,30 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(cases -> users (owner_id));
 diesel::joinable!(timers -> cases (case_id));
+diesel::table! {
+    support_agents (user_id) {
+        user_id -> Text,
+        line -> SmallInt,
+        lead -> Bool,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    support_requests (case_id) {
+        case_id -> Text,
+        line -> SmallInt,
+        priority -> Text,
+        category -> Text,
+        linked_case_id -> Nullable<Text>,
+        repeat_of -> Nullable<Text>,
+        reply_token -> Text,
+        first_response_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(notifications -> users (recipient_id));
 diesel::joinable!(subcommission_specialties -> subcommissions (subcommission));
 diesel::joinable!(subcommission_members -> subcommissions (subcommission));
@@ -494,4 +518,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_decisions,
     case_messages,
     accreditation_records,
+    support_agents,
+    support_requests,
 );

@@ -72,7 +72,7 @@ fn workflows_check_names_file_line_and_item() {
     );
     let (code, out, _) = accredo(&["workflows", "check"], "sqlite://unused.db");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("ok periodic_accreditation version 4"));
+    assert!(out.contains("ok periodic_accreditation version 5"));
 }
 
 #[tokio::test]

@@ -126,7 +126,7 @@ async fn workflows_are_listed() {
         )
         .await;
     let body = json_of(res).await;
-    assert_eq!(body["version"], 4);
+    assert_eq!(body["version"], 5);
     assert_eq!(
         body["rejection_reasons"][0],
         json!({"code": "documents_incomplete", "text": "Представлен неполный комплект документов"})

@@ -18,6 +18,7 @@ mod consent;
 mod deadlines;
 mod delivery;
 mod documents;
+mod help_desk;
 mod http_api;
 mod intake;
 mod login;

@@ -179,7 +179,14 @@ fn bad_yaml_is_reported_with_line() {
 fn shipped_workflows_are_valid() {
     let catalog = catalog_from(&repo().join("workflows"));
     let ids: Vec<_> = catalog.list().map(|w| w.definition.id.clone()).collect();
-    assert_eq!(ids, ["periodic_accreditation", "primary_accreditation"]);
+    assert_eq!(
+        ids,
+        [
+            "periodic_accreditation",
+            "primary_accreditation",
+            "support_request"
+        ]
+    );
     let def = &catalog
         .current("periodic_accreditation")
         .expect("periodic")
@@ -348,7 +355,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let original = std::fs::read_to_string(repo().join("workflows/periodic_accreditation.yaml"))
         .expect("yaml");
     let edited = original
-        .replace("version: 4", "version: 5")
+        .replace("version: 5", "version: 6")
         .replace(
             "    effects: [assign_number, issue_receipt, start_procedure_timer, file_case]\n    guards: [form_valid, registry_match, documents_complete, signature_valid]\n  - name: start_review",
             "  - name: start_review",
@@ -364,7 +371,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
     let me2 = app2.user("pin-specialist", &[Role::Specialist]);
 
     let still_old = json_of(app2.get(&format!("/api/v1/cases/{old_id}"), &me2).await).await;
-    assert_eq!(still_old["workflow_version"], 4);
+    assert_eq!(still_old["workflow_version"], 5);
     assert_eq!(still_old["definition_hash"], old["definition_hash"]);
     // The old version's guard still applies to the old case: an empty form cannot be submitted.
     let res = app2.transition(&me2, &old_id, "submit", 1, json!({})).await;
@@ -372,7 +379,7 @@ async fn cases_keep_the_definition_version_they_started_with() {
 
     let (new_id, v) = app2.create_case(&me2, "periodic_accreditation").await;
     let new = json_of(app2.get(&format!("/api/v1/cases/{new_id}"), &me2).await).await;
-    assert_eq!(new["workflow_version"], 5);
+    assert_eq!(new["workflow_version"], 6);
     assert_ne!(new["definition_hash"], old["definition_hash"]);
     let res = app2.transition(&me2, &new_id, "submit", v, json!({})).await;
     let body = json_of(res).await;

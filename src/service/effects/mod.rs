@@ -13,7 +13,11 @@ mod export_to_register;
 mod file_case;
 mod issue_receipt;
 pub(crate) mod notify;
+mod open_repeat_request;
+mod open_support_request;
 mod record_decision;
+mod record_resolution;
+mod record_response;
 mod start_procedure_timer;
 mod start_timer;
 
@@ -81,6 +85,8 @@ pub struct CasePatch {
     pub number: Option<String>,
     /// What the queue files the case by.
     pub filed: Option<Filed>,
+    /// The staff member it is assigned to from now on.
+    pub assignee: Option<String>,
 }
 
 /// What the commission's queue filters and sorts a case by, as filed.
@@ -107,6 +113,9 @@ impl CasePatch {
         }
         if let Some(n) = self.number {
             next.number = Some(n);
+        }
+        if let Some(a) = self.assignee {
+            next.assignee_id = Some(a);
         }
         if let Some(f) = self.filed {
             next.specialty = f.specialty;
@@ -147,6 +156,10 @@ const EFFECTS: &[&dyn Effect] = &[
     &record_decision::RecordDecision,
     &create_accreditation_record::CreateAccreditationRecord,
     &export_to_register::ExportToRegister,
+    &open_support_request::OpenSupportRequest,
+    &record_response::RecordResponse,
+    &record_resolution::RecordResolution,
+    &open_repeat_request::OpenRepeatRequest,
 ];
 
 fn find(name: &str) -> Result<&'static dyn Effect, ServiceError> {

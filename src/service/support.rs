@@ -1,0 +1,393 @@
+//! The help desk over the engine's support requests: the agents of each line (administered),
+//! the author's «Мои обращения», and the queue of an agent's line. Support requests are cases
+//! of a workflow whose audiences include the support line (`visible_to: [.., support_line]`);
+//! everything they do runs through the same transitions as an application.
+
+use super::access::assemble;
+use super::{RefusalKind, ServiceError, pinned_workflow};
+use crate::audit::{self, Entry};
+use crate::domain::ids::UserId;
+use crate::domain::role::Role;
+use crate::engine::Actor;
+use crate::engine::catalog::Catalog;
+use crate::engine::visibility::Audience;
+use crate::store::schema::{case_messages as cm, cases, support_requests as sr, timers as tm};
+use crate::store::support::{self as rows, Agent};
+use crate::store::{DbConnection, StoreError, users, write_tx};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+
+/// The longest excerpt of the last comment a list shows, in characters.
+const EXCERPT: usize = 200;
+
+fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
+    if actor.has(Role::Admin) {
+        Ok(())
+    } else {
+        Err(ServiceError::refused(
+            RefusalKind::Forbidden,
+            "not_admin",
+            "Это действие доступно только администратору",
+        ))
+    }
+}
+
+/// The workflows of support requests, by id.
+fn support_workflows(catalog: &Catalog) -> Vec<String> {
+    catalog
+        .list()
+        .filter(|w| w.definition.visible_to.contains(&Audience::SupportLine))
+        .map(|w| w.definition.id.clone())
+        .collect()
+}
+
+/// Every agent of the desk (administrators).
+pub fn agents(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Agent>, ServiceError> {
+    require_admin(actor)?;
+    Ok(rows::agents(conn)?)
+}
+
+/// Puts a user with the `support` role on line 1 or 2 (as its lead or not), or, with `None`,
+/// takes them off the desk; audited (`actor` is `None` for the operator's command line).
+pub fn place_agent(
+    conn: &mut DbConnection,
+    actor: Option<&Actor>,
+    user_id: &str,
+    place: Option<(i16, bool)>,
+    now: DateTime<Utc>,
+) -> Result<Option<Agent>, ServiceError> {
+    if let Some(a) = actor {
+        require_admin(a)?;
+    }
+    if let Some((line, _)) = place
+        && !(1..=2).contains(&line)
+    {
+        return Err(ServiceError::invalid_field(
+            "invalid_support_line",
+            "Линия поддержки — 1 (первая) или 2 (вторая)",
+            "/line",
+            "Допустимо 1 или 2",
+        ));
+    }
+    write_tx(conn, |conn| {
+        let id = UserId::from_stored(user_id.to_owned());
+        if users::find(conn, &id)?.is_none() {
+            return Err(ServiceError::refused(
+                RefusalKind::NotFound,
+                "user_not_found",
+                "Пользователь не найден",
+            ));
+        }
+        let changed = match place {
+            Some((line, lead)) => {
+                if !users::roles_of(conn, &id)?.contains(&Role::Support) {
+                    return Err(ServiceError::refused(
+                        RefusalKind::Invalid,
+                        "not_support_role",
+                        "На линию поддержки назначают пользователя с ролью сотрудника поддержки (support)",
+                    ));
+                }
+                rows::put_agent(conn, user_id, line, lead, now.naive_utc())?;
+                true
+            }
+            None => rows::remove_agent(conn, user_id)?,
+        };
+        if changed {
+            audit::record(
+                conn,
+                Entry {
+                    chain: "support:agents".into(),
+                    kind: if place.is_some() {
+                        "support.agent_placed"
+                    } else {
+                        "support.agent_removed"
+                    },
+                    actor: actor.map(|a| a.user.to_string()),
+                    case: None,
+                    at: now.naive_utc(),
+                    payload: json!({
+                        "user": user_id,
+                        "line": place.map(|p| p.0),
+                        "lead": place.map(|p| p.1),
+                    }),
+                },
+            )?;
+        }
+        Ok(rows::agent(conn, user_id)?)
+    })
+}
+
+/// The last comment of a request as a list shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LastComment {
+    /// `applicant` (the author) or `support`.
+    pub side: String,
+    /// Its beginning (at most 200 characters).
+    pub excerpt: String,
+    /// When (UTC).
+    pub at: DateTime<Utc>,
+}
+
+/// A support request in a list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RequestSummary {
+    /// Case id (`GET /api/v1/cases/{id}` for the whole request).
+    pub id: String,
+    /// `ACCREDO-123`.
+    pub number: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// Category code (`login`, `register`, `documents`, `signature`, `status`, `form`, `other`).
+    pub category: Option<String>,
+    /// `normal` or `urgent` (once sent).
+    pub priority: Option<String>,
+    /// State code.
+    pub state: String,
+    /// Status as shown.
+    pub state_label: String,
+    /// Whether it is closed.
+    pub closed: bool,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Expected completion of the current step (Moscow date), if it has a norm.
+    pub due_on: Option<NaiveDate>,
+    /// The exact moment, for a norm in working hours (UTC).
+    pub due_at: Option<DateTime<Utc>>,
+    /// The support line working it (once sent).
+    pub line: Option<i16>,
+    /// The agent it is assigned to.
+    pub assignee_id: Option<String>,
+    /// The number of the request this one repeats («повторное обращение»).
+    pub repeat_of: Option<String>,
+    /// The first answer of an agent (UTC).
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// When it was resolved (UTC).
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The last comment, if any.
+    pub last_comment: Option<LastComment>,
+}
+
+type Row = (crate::store::cases::Case, Option<rows::Request>);
+
+fn summaries(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    found: Vec<Row>,
+) -> Result<Vec<RequestSummary>, ServiceError> {
+    let mut out = Vec::with_capacity(found.len());
+    for (case, request) in found {
+        let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
+        let def = &workflow.definition;
+        let form: serde_json::Value = serde_json::from_str(&case.form_data)
+            .map_err(|e| StoreError::Corrupt(format!("form of case {}: {e}", case.id)))?;
+        let text = |p: &str| form.pointer(p).and_then(|v| v.as_str()).map(str::to_owned);
+        let last: Option<(String, String, NaiveDateTime)> = cm::table
+            .filter(cm::case_id.eq(&case.id))
+            .order(cm::id.desc())
+            .select((cm::side, cm::body, cm::created_at))
+            .first(conn)
+            .optional()
+            .map_err(StoreError::from)?;
+        // A norm in working hours ends at a moment: the step timer's.
+        let due_at: Option<NaiveDateTime> = match workflow
+            .definition
+            .state(&case.state)
+            .and_then(|s| s.sla_working_hours)
+        {
+            Some(_) => tm::table
+                .filter(tm::case_id.eq(&case.id))
+                .filter(tm::scope.eq("step"))
+                .filter(tm::status.eq("pending"))
+                .select(diesel::dsl::min(tm::due_at))
+                .first(conn)
+                .map_err(StoreError::from)?,
+            None => None,
+        };
+        let due_at = due_at.map(|t| t.and_utc());
+        let repeat_of = match request.as_ref().and_then(|r| r.repeat_of.as_deref()) {
+            Some(first) => cases::table
+                .find(first)
+                .select(cases::number)
+                .first::<Option<String>>(conn)
+                .optional()
+                .map_err(StoreError::from)?
+                .flatten(),
+            None => text("/repeat_of"),
+        };
+        out.push(RequestSummary {
+            number: case.number.clone(),
+            subject: text("/subject").unwrap_or_default(),
+            category: request
+                .as_ref()
+                .map(|r| r.category.clone())
+                .or(text("/category")),
+            priority: request.as_ref().map(|r| r.priority.clone()),
+            state_label: def.label_of(&case.state).to_owned(),
+            closed: def.state(&case.state).is_some_and(|s| s.r#final),
+            created_at: case.created_at.and_utc(),
+            due_on: case.due_on,
+            due_at,
+            line: request.as_ref().map(|r| r.line),
+            assignee_id: case.assignee_id.clone(),
+            repeat_of,
+            first_response_at: request
+                .as_ref()
+                .and_then(|r| r.first_response_at)
+                .map(|t| t.and_utc()),
+            resolved_at: request
+                .as_ref()
+                .and_then(|r| r.resolved_at)
+                .map(|t| t.and_utc()),
+            last_comment: last.map(|(side, body, at)| LastComment {
+                side,
+                excerpt: body.chars().take(EXCERPT).collect(),
+                at: at.and_utc(),
+            }),
+            state: case.state,
+            id: case.id,
+        });
+    }
+    Ok(out)
+}
+
+/// What a list of requests asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Closed requests too (the default list leaves them out).
+    pub all: bool,
+    /// Only requests whose number or subject contains this (case-insensitive).
+    pub text: Option<String>,
+    /// Only in this state.
+    pub state: Option<String>,
+    /// Only of this category.
+    pub category: Option<String>,
+    /// Only of this priority.
+    pub priority: Option<String>,
+    /// Only those assigned to the caller.
+    pub mine: bool,
+    /// Only those whose step is overdue.
+    pub overdue: bool,
+    /// At most this many (1–100).
+    pub limit: i64,
+}
+
+fn keep(s: &RequestSummary, q: &Query, today: NaiveDate) -> bool {
+    let text = q.text.as_deref().map(str::to_lowercase);
+    (q.all || !s.closed || q.state.as_deref() == Some(s.state.as_str()))
+        && q.state.as_deref().is_none_or(|st| st == s.state)
+        && q.category
+            .as_deref()
+            .is_none_or(|c| s.category.as_deref() == Some(c))
+        && q.priority
+            .as_deref()
+            .is_none_or(|p| s.priority.as_deref() == Some(p))
+        && (!q.overdue || s.due_on.is_some_and(|d| d < today))
+        && text.is_none_or(|t| {
+            s.subject.to_lowercase().contains(&t)
+                || s.number
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&t))
+        })
+}
+
+/// «Мои обращения»: the caller's own requests, newest first; closed ones only with
+/// `all` (or asked for by state or text).
+pub fn mine(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    q: &Query,
+    now: DateTime<Utc>,
+) -> Result<Vec<RequestSummary>, ServiceError> {
+    let found: Vec<Row> = cases::table
+        .left_join(sr::table.on(sr::case_id.eq(cases::id)))
+        .filter(cases::owner_id.eq(actor.user.as_str()))
+        .filter(cases::workflow_id.eq_any(support_workflows(catalog)))
+        .order(cases::id.desc())
+        .limit(500)
+        .select((
+            crate::store::cases::Case::as_select(),
+            Option::<rows::Request>::as_select(),
+        ))
+        .load(conn)
+        .map_err(StoreError::from)?;
+    let today = crate::domain::calendar::moscow(now).date();
+    let q = Query {
+        all: q.all || q.text.is_some(),
+        ..q.clone()
+    };
+    let mut list = summaries(conn, catalog, found)?;
+    list.retain(|s| keep(s, &q, today));
+    list.truncate(usize::try_from(q.limit.clamp(1, 100)).unwrap_or(100));
+    Ok(list)
+}
+
+/// The queue of the caller's support line (and the requests assigned to them): overdue first,
+/// then urgent, then by due date and age. Open requests unless `all`.
+pub fn queue(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    q: &Query,
+    now: DateTime<Utc>,
+) -> Result<Vec<RequestSummary>, ServiceError> {
+    if !actor.has(Role::Support) {
+        return Err(ServiceError::refused(
+            RefusalKind::Forbidden,
+            "not_support",
+            "Очередь обращений доступна сотрудникам службы поддержки",
+        ));
+    }
+    let lines: Vec<i16> = actor.support_lines.keys().map(|l| i16::from(*l)).collect();
+    let me = actor.user.as_str();
+    let mut query = cases::table
+        .inner_join(sr::table.on(sr::case_id.eq(cases::id)))
+        .filter(sr::line.eq_any(lines).or(cases::assignee_id.eq(me)))
+        .into_boxed();
+    if q.mine {
+        query = query.filter(cases::assignee_id.eq(me));
+    }
+    if let Some(c) = &q.category {
+        query = query.filter(sr::category.eq(c.clone()));
+    }
+    if let Some(p) = &q.priority {
+        query = query.filter(sr::priority.eq(p.clone()));
+    }
+    if let Some(s) = &q.state {
+        query = query.filter(cases::state.eq(s.clone()));
+    }
+    let found: Vec<(crate::store::cases::Case, rows::Request)> = query
+        .order(cases::id.desc())
+        .limit(2000)
+        .select((
+            crate::store::cases::Case::as_select(),
+            rows::Request::as_select(),
+        ))
+        .load(conn)
+        .map_err(StoreError::from)?;
+    // The access rules decide, as for one request.
+    let mut visible = Vec::with_capacity(found.len());
+    for (case, request) in found {
+        let workflow = pinned_workflow(conn, catalog, &case.definition_hash)?;
+        let v = assemble(conn, case, workflow)?;
+        if crate::engine::can_view(&v.workflow.definition, v.view(), actor) {
+            visible.push((v.case, Some(request)));
+        }
+    }
+    let today = crate::domain::calendar::moscow(now).date();
+    let mut list = summaries(conn, catalog, visible)?;
+    list.retain(|s| keep(s, q, today));
+    list.sort_by_key(|s| {
+        (
+            s.due_on.is_none_or(|d| d >= today),
+            s.priority.as_deref() != Some("urgent"),
+            s.due_at.map(|t| t.naive_utc()),
+            s.due_on.unwrap_or(NaiveDate::MAX),
+            s.created_at,
+        )
+    });
+    list.truncate(usize::try_from(q.limit.clamp(1, 100)).unwrap_or(100));
+    Ok(list)
+}

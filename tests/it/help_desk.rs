@@ -1,0 +1,649 @@
+//! Support requests on the engine (`workflows/support_request.yaml`): numbered at creation,
+//! sent to the least loaded agent of line 1, worked through «В работе», «Ожидает информации»
+//! (the author's answer sends it back to work), «Завершено» and «Закрыто»; a repeat request
+//! goes to the first one's agent; seen only by its author, its assignee and its line.
+
+use crate::support::{TestApp, instant, json_of};
+use accredo::domain::clock::Clock;
+use accredo::domain::role::Role;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const WORKFLOW: &str = "support_request";
+
+/// A support agent on `line` (placed by an administrator through the API): (token, user id).
+async fn agent(app: &TestApp, subject: &str, line: i16, lead: bool) -> (String, String) {
+    let admin = app.user("desk-admin", &[Role::Admin]);
+    let token = app.user(subject, &[Role::Support]);
+    let id = app.user_id(&token).await;
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/admin/support/agents/{id}"),
+            Some(&admin),
+            &[],
+            Some(json!({"line": line, "lead": lead})),
+        )
+        .await;
+    let status = res.status();
+    let body = json_of(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["line"].as_i64(), body["lead"].as_bool()),
+        (Some(i64::from(line)), Some(lead))
+    );
+    (token, id)
+}
+
+fn request_form(subject: &str) -> Value {
+    json!({
+        "subject": subject,
+        "description": "При входе через Госуслуги появляется ошибка «учётная запись не подтверждена», хотя она подтверждена.",
+        "category": "login",
+        "applicant": {"email": "ivanova@example.ru", "phone": "+7 (916) 123-45-67"},
+        "error_at": "2026-04-22T10:15:00+03:00",
+    })
+}
+
+/// Creates a request (its number shown at once), fills it in and sends it: (id, number,
+/// version, the case as sent).
+async fn send_request(app: &TestApp, token: &str, subject: &str) -> (String, String, i64, Value) {
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/cases",
+            Some(token),
+            &[],
+            Some(json!({"workflow": WORKFLOW})),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let created = json_of(res).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let number = created["number"]
+        .as_str()
+        .expect("a number at creation")
+        .to_owned();
+    assert!(number.starts_with("ACCREDO-"), "{number}");
+    let res = app
+        .patch_form(
+            token,
+            &id,
+            created["version"].as_i64().expect("v"),
+            request_form(subject),
+        )
+        .await;
+    let status = res.status();
+    let patched = json_of(res).await;
+    assert_eq!(status, 200, "{patched}");
+    let res = app
+        .transition(
+            token,
+            &id,
+            "send",
+            patched["version"].as_i64().expect("v"),
+            json!({}),
+        )
+        .await;
+    let status = res.status();
+    let sent = json_of(res).await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["state"], "accepted");
+    assert_eq!(sent["number"].as_str(), Some(number.as_str()));
+    let version = sent["version"].as_i64().expect("v");
+    (id, number, version, sent)
+}
+
+/// Who the request is assigned to (its author is not shown the agent's id).
+fn assignee(app: &TestApp, id: &str) -> Option<String> {
+    let mut conn = app.state.store.conn().expect("conn");
+    accredo::store::cases::find(&mut conn, id)
+        .expect("read")
+        .expect("case")
+        .assignee_id
+}
+
+async fn message(app: &TestApp, token: &str, id: &str, body: &str) -> Value {
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/cases/{id}/messages"),
+            Some(token),
+            &[],
+            Some(json!({"body": body})),
+        )
+        .await;
+    let status = res.status();
+    let out = json_of(res).await;
+    assert_eq!(status, 201, "{out}");
+    out
+}
+
+async fn case(app: &TestApp, token: &str, id: &str) -> Value {
+    let res = app.get(&format!("/api/v1/cases/{id}"), token).await;
+    assert_eq!(res.status(), 200, "read {id}");
+    json_of(res).await
+}
+
+async fn subjects_of_inbox(app: &TestApp, token: &str) -> Vec<String> {
+    let inbox = json_of(app.get("/api/v1/me/notifications", token).await).await;
+    inbox["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|n| n["subject"].as_str().expect("subject").to_owned())
+        .collect()
+}
+
+fn numbers(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .expect("list")
+        .iter()
+        .map(|r| r["number"].as_str().expect("number"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_request_goes_from_acceptance_through_a_question_to_closing() {
+    // Wednesday 22 April 2026, 13:00 Moscow.
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let (busy, busy_id) = agent(&app, "desk-busy", 1, false).await;
+    let (free, free_id) = agent(&app, "desk-free", 1, false).await;
+    let (_lead, _) = agent(&app, "desk-lead", 1, true).await;
+    let author = app.specialist("desk-author");
+    let other = app.specialist("desk-other");
+
+    // The first request goes to the first agent by id among the equally loaded; the second to
+    // whoever has fewer open requests then.
+    let (first, _, _, sent) = send_request(&app, &other, "Не загружается диплом").await;
+    assert!(
+        sent["assignee_id"].is_null(),
+        "the author is not shown the agent's id"
+    );
+    let first_agent = assignee(&app, &first).expect("assigned");
+    assert!([busy_id.as_str(), free_id.as_str()].contains(&first_agent.as_str()));
+    let (id, number, v, _) = send_request(&app, &author, "Не могу войти").await;
+    let second_agent = assignee(&app, &id).expect("assigned");
+    assert_ne!(second_agent, first_agent, "the least loaded agent gets it");
+    assert_ne!(first, id);
+    let (agent_token, other_agent) = if second_agent == busy_id {
+        (busy.clone(), free.clone())
+    } else {
+        (free.clone(), busy.clone())
+    };
+    assert!(
+        subjects_of_inbox(&app, &author)
+            .await
+            .contains(&format!("Обращение № {number}: Принято"))
+    );
+
+    // «Мои обращения»: number, subject, status, created, expected completion.
+    let mine = json_of(app.get("/api/v1/support/requests", &author).await).await;
+    assert_eq!(numbers(&mine), [number.as_str()]);
+    let row = &mine[0];
+    assert_eq!(row["subject"], "Не могу войти");
+    assert_eq!(row["state_label"], "Принято");
+    assert_eq!(row["priority"], "normal");
+    assert_eq!(row["category"], "login");
+    // A first answer within one working hour: 14:00 Moscow the same day.
+    assert_eq!(row["due_at"], "2026-04-22T11:00:00Z");
+    assert!(row["first_response_at"].is_null());
+
+    // Only the assignee takes it; the other agent of the line sees it but cannot.
+    let res = app
+        .transition(&other_agent, &id, "take", v, json!({}))
+        .await;
+    assert_eq!(res.status(), 422, "assignee only");
+    app.clock.advance(chrono::Duration::minutes(20));
+    let v = app.step(&agent_token, &id, "take", v, json!({})).await;
+    let v = app
+        .step(
+            &agent_token,
+            &id,
+            "request_info",
+            v,
+            json!({"reason": "Пришлите снимок экрана с ошибкой и время входа"}),
+        )
+        .await;
+    assert_eq!(case(&app, &author, &id).await["state"], "awaiting_info");
+    assert!(
+        subjects_of_inbox(&app, &author)
+            .await
+            .contains(&format!("Обращение № {number}: нужна информация"))
+    );
+
+    // The author's answer sends it back to work, in the same commit as the message.
+    message(
+        &app,
+        &author,
+        &id,
+        "Ошибка появляется в 10:15, снимок приложу",
+    )
+    .await;
+    let now = case(&app, &author, &id).await;
+    assert_eq!(now["state"], "in_progress");
+    assert!(now["version"].as_i64() > Some(v));
+    let v = now["version"].as_i64().expect("v");
+
+    // An agent's comment tells the author.
+    message(
+        &app,
+        &agent_token,
+        &id,
+        "Проверили: учётная запись восстановлена",
+    )
+    .await;
+    assert!(
+        subjects_of_inbox(&app, &author)
+            .await
+            .contains(&format!("Ответ по обращению № {number}"))
+    );
+    let v = app
+        .step(
+            &agent_token,
+            &id,
+            "resolve",
+            v,
+            json!({"reason": "Доступ восстановлен"}),
+        )
+        .await;
+    let mine = json_of(app.get("/api/v1/support/requests", &author).await).await;
+    assert_eq!(mine[0]["state_label"], "Завершено");
+    assert_eq!(
+        mine[0]["first_response_at"], "2026-04-22T10:20:00Z",
+        "taking it answered first"
+    );
+    assert_eq!(mine[0]["resolved_at"], "2026-04-22T10:20:00Z");
+    assert_eq!(mine[0]["last_comment"]["side"], "support");
+    app.step(&author, &id, "confirm", v, json!({})).await;
+
+    // Closed: out of the default list, found with `all` or by its number.
+    let open = json_of(app.get("/api/v1/support/requests", &author).await).await;
+    assert_eq!(numbers(&open), Vec::<&str>::new());
+    let all = json_of(app.get("/api/v1/support/requests?all=true", &author).await).await;
+    assert_eq!(numbers(&all), [number.as_str()]);
+    assert_eq!(all[0]["state_label"], "Закрыто");
+    let found = json_of(
+        app.get(&format!("/api/v1/support/requests?q={number}"), &author)
+            .await,
+    )
+    .await;
+    assert_eq!(numbers(&found), [number.as_str()]);
+    assert!(
+        subjects_of_inbox(&app, &author)
+            .await
+            .contains(&format!("Обращение № {number} закрыто"))
+    );
+}
+
+#[tokio::test]
+async fn a_request_is_seen_by_its_author_its_agent_and_its_line_only() {
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let (line1, _) = agent(&app, "seen-line1", 1, false).await;
+    let (line1_other, _) = agent(&app, "seen-line1-b", 1, true).await;
+    let (line2, _) = agent(&app, "seen-line2", 2, false).await;
+    let unplaced = app.user("seen-unplaced", &[Role::Support]);
+    let author = app.specialist("seen-author");
+    let stranger = app.specialist("seen-stranger");
+    let reviewer = app.user("seen-reviewer", &[Role::Reviewer]);
+    let secretary = app.user("seen-secretary", &[Role::Secretary]);
+    let admin = app.user("seen-admin", &[Role::Admin]);
+    let (id, number, _, _) = send_request(&app, &author, "Статус не меняется").await;
+
+    for (who, token) in [
+        ("author", &author),
+        ("line 1", &line1),
+        ("line 1 lead", &line1_other),
+    ] {
+        let res = app.get(&format!("/api/v1/cases/{id}"), token).await;
+        assert_eq!(res.status(), 200, "{who} sees it");
+    }
+    for (who, token) in [
+        ("another specialist", &stranger),
+        ("line 2 (not escalated)", &line2),
+        ("an agent on no line", &unplaced),
+        ("a reviewer", &reviewer),
+        ("a secretary", &secretary),
+        ("an administrator", &admin),
+    ] {
+        let res = app.get(&format!("/api/v1/cases/{id}"), token).await;
+        assert_eq!(res.status(), 404, "{who} must not see it");
+        let res = app
+            .get(&format!("/api/v1/cases/{id}/messages"), token)
+            .await;
+        assert_eq!(res.status(), 404, "{who} must not read its thread");
+    }
+    // Nor in lists: the commission's queue and the other people's lists.
+    let queue = json_of(app.get("/api/v1/review/queue", &admin).await).await;
+    assert!(!queue.to_string().contains(&id), "{queue}");
+    let counts = json_of(app.get("/api/v1/review/queue/counts", &admin).await).await;
+    assert_eq!(counts["total"], 0, "{counts}");
+    let theirs = json_of(
+        app.get("/api/v1/support/requests?all=true", &stranger)
+            .await,
+    )
+    .await;
+    assert_eq!(numbers(&theirs), Vec::<&str>::new());
+    let cases = json_of(app.get("/api/v1/cases", &admin).await).await;
+    assert!(!cases.to_string().contains(&id));
+    // The line's queue has it; line 2's and an unplaced agent's do not.
+    let q1 = json_of(app.get("/api/v1/support/queue", &line1_other).await).await;
+    assert_eq!(numbers(&q1), [number.as_str()]);
+    let q2 = json_of(app.get("/api/v1/support/queue", &line2).await).await;
+    assert_eq!(numbers(&q2), Vec::<&str>::new());
+    let qx = json_of(app.get("/api/v1/support/queue", &unplaced).await).await;
+    assert_eq!(numbers(&qx), Vec::<&str>::new());
+    // The queue is the desk's: a specialist is refused.
+    let res = app.get("/api/v1/support/queue", &author).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(json_of(res).await["code"], "not_support");
+}
+
+#[tokio::test]
+async fn an_agent_reads_the_application_a_request_concerns_and_cannot_act_on_it() {
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let (desk, _) = agent(&app, "linked-agent", 1, false).await;
+    agent(&app, "linked-line2", 2, false).await;
+    let author = app.specialist("linked-author");
+    let (application, v) = app.submitted_case(&author).await;
+    let app_number = case(&app, &author, &application).await["number"]
+        .as_str()
+        .expect("filed with a number")
+        .to_owned();
+    // Before a request links it, the desk sees nothing of it.
+    let res = app
+        .get(&format!("/api/v1/cases/{application}"), &desk)
+        .await;
+    assert_eq!(res.status(), 404);
+
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/cases",
+            Some(&author),
+            &[],
+            Some(json!({"workflow": WORKFLOW})),
+        )
+        .await;
+    let created = json_of(res).await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let mut form = request_form("Заявление не рассматривается");
+    form["category"] = json!("status");
+    form["concerns"] = json!({"case_number": app_number});
+    // Two days before the application's step is due: the request is urgent.
+    let due = case(&app, &author, &application).await["due_on"]
+        .as_str()
+        .expect("due")
+        .to_owned();
+    let due = chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d").expect("date");
+    app.clock.set(instant(&format!(
+        "{}T09:00:00Z",
+        due - chrono::Duration::days(2)
+    )));
+    // Days later: fresh sessions (the idle timeout ended the old ones).
+    let author = app.specialist("linked-author");
+    let desk = app.user("linked-agent", &[Role::Support]);
+    let line2 = app.user("linked-line2", &[Role::Support]);
+    let res = app
+        .patch_form(&author, &id, created["version"].as_i64().expect("v"), form)
+        .await;
+    let patched = json_of(res).await;
+    app.step(
+        &author,
+        &id,
+        "send",
+        patched["version"].as_i64().expect("v"),
+        json!({}),
+    )
+    .await;
+
+    let res = app
+        .get(&format!("/api/v1/cases/{application}"), &desk)
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the request's line reads the application it concerns"
+    );
+    let seen = json_of(res).await;
+    assert_eq!(
+        seen["allowed_transitions"].as_array().map(Vec::len),
+        Some(0),
+        "read-only: {seen}"
+    );
+    let res = app
+        .get(&format!("/api/v1/cases/{application}/history"), &desk)
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .transition(&desk, &application, "start_review", v, json!({}))
+        .await;
+    assert_eq!(
+        res.status(),
+        403,
+        "no transition of the application is the desk's"
+    );
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/cases/{application}/messages"),
+            Some(&desk),
+            &[],
+            Some(json!({"body": "Здравствуйте"})),
+        )
+        .await;
+    assert_eq!(res.status(), 404, "nor its thread with the commission");
+    let q = json_of(app.get("/api/v1/support/queue", &desk).await).await;
+    assert_eq!(q[0]["priority"], "urgent", "{q}");
+    assert_eq!(q[0]["category"], "status");
+    // An accreditation ending within a month makes a request urgent too; one without either
+    // stays normal.
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/cases",
+            Some(&author),
+            &[],
+            Some(json!({"workflow": WORKFLOW})),
+        )
+        .await;
+    let created = json_of(res).await;
+    let other = created["id"].as_str().expect("id").to_owned();
+    let mut form = request_form("Срок аккредитации истекает");
+    let soon = app.clock.now().date_naive() + chrono::Duration::days(20);
+    form["concerns"] = json!({"valid_until": soon.to_string()});
+    let res = app
+        .patch_form(
+            &author,
+            &other,
+            created["version"].as_i64().expect("v"),
+            form,
+        )
+        .await;
+    let patched = json_of(res).await;
+    app.step(
+        &author,
+        &other,
+        "send",
+        patched["version"].as_i64().expect("v"),
+        json!({}),
+    )
+    .await;
+    let (_, normal_number, _, _) = send_request(&app, &author, "Вопрос по форме").await;
+    let q = json_of(
+        app.get("/api/v1/support/queue?priority=urgent", &desk)
+            .await,
+    )
+    .await;
+    assert_eq!(q.as_array().map(Vec::len), Some(2), "{q}");
+    let q = json_of(
+        app.get("/api/v1/support/queue?priority=normal", &desk)
+            .await,
+    )
+    .await;
+    assert_eq!(numbers(&q), [normal_number.as_str()]);
+    // Line 2 does not work this request, so it does not see the application either.
+    let res = app
+        .get(&format!("/api/v1/cases/{application}"), &line2)
+        .await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn the_problem_persists_and_a_repeat_request_goes_to_the_first_agent() {
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let (a, a_id) = agent(&app, "repeat-a", 1, false).await;
+    let (b, b_id) = agent(&app, "repeat-b", 1, false).await;
+    let author = app.specialist("repeat-author");
+    let (id, number, v, _) = send_request(&app, &author, "Подпись не проверяется").await;
+    let first_agent = assignee(&app, &id).expect("assigned");
+    let token = if first_agent == a_id { &a } else { &b };
+    let other_id = if first_agent == a_id { &b_id } else { &a_id };
+    let v = app.step(token, &id, "take", v, json!({})).await;
+    let v = app
+        .step(
+            token,
+            &id,
+            "resolve",
+            v,
+            json!({"reason": "Обновите КриптоПро"}),
+        )
+        .await;
+    // Saying it persists needs a reason.
+    let res = app.transition(&author, &id, "persists", v, json!({})).await;
+    assert_eq!(res.status(), 422);
+    app.step(
+        &author,
+        &id,
+        "persists",
+        v,
+        json!({"reason": "После обновления ошибка та же"}),
+    )
+    .await;
+    assert_eq!(case(&app, &author, &id).await["state"], "closed");
+
+    // A new request opens as the author's draft with the first one's context.
+    let all = json_of(app.get("/api/v1/support/requests?all=true", &author).await).await;
+    let drafts: Vec<&Value> = all
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|r| r["state"] == "draft")
+        .collect();
+    assert_eq!(drafts.len(), 1, "{all}");
+    let repeat = drafts[0]["id"].as_str().expect("id").to_owned();
+    let repeat_number = drafts[0]["number"].as_str().expect("number").to_owned();
+    assert_ne!(repeat_number, number);
+    assert_eq!(drafts[0]["repeat_of"].as_str(), Some(number.as_str()));
+    let draft = case(&app, &author, &repeat).await;
+    assert_eq!(draft["form"]["subject"], "Подпись не проверяется");
+    assert_eq!(draft["form"]["repeat_of"].as_str(), Some(number.as_str()));
+
+    // Three more requests leave the first one's agent the more loaded (2 open against 1)...
+    let mut others = Vec::new();
+    for subject in ["Другая проблема", "Третья проблема", "Четвёртая проблема"]
+    {
+        let (other, _, _, _) = send_request(&app, &author, subject).await;
+        others.push(assignee(&app, &other).expect("assigned"));
+    }
+    let load = |agent: &str| others.iter().filter(|a| a.as_str() == agent).count();
+    assert_eq!((load(&first_agent), load(other_id)), (2, 1), "{others:?}");
+    // ...yet the repeat goes to the agent who had the first.
+    let sent = app
+        .step(
+            &author,
+            &repeat,
+            "send",
+            draft["version"].as_i64().expect("v"),
+            json!({}),
+        )
+        .await;
+    assert!(sent > 0);
+    assert_eq!(
+        assignee(&app, &repeat).as_deref(),
+        Some(first_agent.as_str())
+    );
+    let mine = json_of(app.get("/api/v1/support/requests", &author).await).await;
+    let row = mine
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|r| r["id"] == repeat.as_str())
+        .expect("listed");
+    assert_eq!(row["repeat_of"].as_str(), Some(number.as_str()));
+    // The first agent's queue shows it.
+    let q = json_of(app.get("/api/v1/support/queue?mine=true", token).await).await;
+    assert!(numbers(&q).contains(&repeat_number.as_str()), "{q}");
+}
+
+#[tokio::test]
+async fn a_request_sent_on_a_friday_at_17_55_before_a_holiday_is_due_after_it() {
+    // Friday 20 February 2026, 17:55 Moscow; Monday 23 February is a holiday.
+    let app = TestApp::spawn_at(instant("2026-02-20T14:55:00Z")).await;
+    agent(&app, "friday-agent", 1, false).await;
+    let author = app.specialist("friday-author");
+    let (_, number, _, _) = send_request(&app, &author, "Не открывается заявление").await;
+    let mine = json_of(app.get("/api/v1/support/requests", &author).await).await;
+    assert_eq!(numbers(&mine), [number.as_str()]);
+    // Five minutes on Friday, fifty-five on Tuesday 24 February from 09:00.
+    assert_eq!(mine[0]["due_at"], "2026-02-24T06:55:00Z");
+    assert_eq!(mine[0]["due_on"], "2026-02-24");
+}
+
+#[tokio::test]
+async fn only_an_administrator_places_agents_and_only_support_staff_are_placed() {
+    let app = TestApp::spawn().await;
+    let admin = app.user("place-admin", &[Role::Admin]);
+    let reviewer = app.user("place-reviewer", &[Role::Reviewer]);
+    let reviewer_id = app.user_id(&reviewer).await;
+    let agent_token = app.user("place-agent", &[Role::Support]);
+    let agent_id = app.user_id(&agent_token).await;
+    let put = |token: String, user: String, body: Value| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/admin/support/agents/{user}"),
+                Some(&token),
+                &[],
+                Some(body),
+            )
+            .await
+        }
+    };
+    let res = put(agent_token.clone(), agent_id.clone(), json!({"line": 1})).await;
+    assert_eq!(res.status(), 403);
+    let res = put(admin.clone(), reviewer_id, json!({"line": 1})).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(json_of(res).await["code"], "not_support_role");
+    let res = put(admin.clone(), agent_id.clone(), json!({"line": 3})).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(json_of(res).await["code"], "invalid_support_line");
+    let res = put(admin.clone(), "u-nobody".into(), json!({"line": 1})).await;
+    assert_eq!(res.status(), 404);
+    let res = put(
+        admin.clone(),
+        agent_id.clone(),
+        json!({"line": 2, "lead": true}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let list = json_of(app.get("/api/v1/admin/support/agents", &admin).await).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (list[0]["line"].as_i64(), list[0]["lead"].as_bool()),
+        (Some(2), Some(true))
+    );
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/admin/support/agents/{agent_id}"),
+            Some(&admin),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    let list = json_of(app.get("/api/v1/admin/support/agents", &admin).await).await;
+    assert_eq!(list.as_array().map(Vec::len), Some(0));
+}
