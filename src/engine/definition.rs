@@ -38,6 +38,10 @@ pub struct RawState {
     /// information goes back to work when its author answers).
     #[serde(default)]
     pub on_author_reply: Option<Spanned<String>>,
+    /// What a breached deadline of this state does besides flagging the case (an escalation
+    /// name; default `notify_secretaries`).
+    #[serde(default)]
+    pub on_breach: Option<Spanned<String>>,
 }
 
 /// A deadline's transition as written in YAML.
@@ -142,6 +146,8 @@ pub struct State {
     pub on_deadline: Option<Deadline>,
     /// The transition the author's message runs in this state.
     pub on_author_reply: Option<String>,
+    /// The escalation of a breached deadline of this state.
+    pub on_breach: String,
 }
 
 /// A step's norm.

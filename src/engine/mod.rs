@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod decision;
 pub mod definition;
 pub mod effects;
+pub mod escalations;
 pub mod form;
 pub mod guards;
 pub mod reasons;

@@ -416,6 +416,9 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                     reason: d.reason,
                 }),
                 on_author_reply: s.on_author_reply.map(|t| t.to_string()),
+                on_breach: s
+                    .on_breach
+                    .map_or_else(|| super::escalations::DEFAULT.to_owned(), |e| e.to_string()),
             })
             .collect(),
         transitions,
@@ -481,6 +484,20 @@ fn check_timers(c: &mut Collector<'_>, raw: &RawWorkflow) {
                 item.clone(),
                 "timer_not_cancelled",
                 "a state that starts a timer must not be final and must cancel it on exit (on_exit: [cancel_timers])".into(),
+            );
+        }
+        if let Some(e) = &s.on_breach
+            && !super::escalations::is_known(e)
+        {
+            c.push(
+                e,
+                item.clone(),
+                "unknown_escalation",
+                format!(
+                    "unknown escalation `{}` (one of: {})",
+                    **e,
+                    super::escalations::ESCALATIONS.join(", ")
+                ),
             );
         }
         let Some(d) = &s.on_deadline else { continue };

@@ -8,6 +8,7 @@ pub mod cases;
 pub mod commission;
 pub mod documents;
 pub mod effects;
+pub mod escalations;
 pub mod facts;
 pub mod form;
 pub mod messages;

@@ -192,21 +192,43 @@ fn fire_one(
         }
         ("escalate", _) => {
             let case = &v.case;
-            let (due_on, kind) = match timer.scope.as_str() {
-                "procedure" => (case.procedure_due_on, "procedure"),
-                _ => (case.due_on, "step"),
+            let (due_on, provisional, kind) = match timer.scope.as_str() {
+                "procedure" => (
+                    case.procedure_due_on,
+                    case.procedure_due_provisional,
+                    "procedure",
+                ),
+                _ => (case.due_on, case.due_provisional, "step"),
             };
+            // What the state says a breach does (the state the timer was started for).
+            let def = &v.workflow.definition;
+            let name = def
+                .state(&timer.state)
+                .map_or(crate::engine::escalations::DEFAULT, |s| {
+                    s.on_breach.as_str()
+                });
+            let breach = super::escalations::Breach {
+                case: &v,
+                scope: kind,
+                due: due_on.map(|d| (d, provisional)),
+                now,
+            };
+            let escalated = super::escalations::run(conn, rules, name, &breach)?;
+            let mut payload = json!({
+                "scope": kind,
+                "state": case.state,
+                "due_on": due_on,
+                "timer": {"id": timer.id, "lateness_ms": lateness_ms},
+            });
+            if let Some(p) = payload.as_object_mut() {
+                p.extend(escalated.payload);
+            }
             let change = Change {
                 state: None,
                 form_data: None,
                 submitted: false,
                 kind: "case.deadline_breached",
-                payload: json!({
-                    "scope": kind,
-                    "state": case.state,
-                    "due_on": due_on,
-                    "timer": {"id": timer.id, "lateness_ms": lateness_ms},
-                }),
+                payload,
                 step: None,
             };
             let mut staged = stage_change(case, case.version, change, None, at);
@@ -215,43 +237,12 @@ fn fire_one(
             } else {
                 staged.next.breached_at = Some(at);
             }
-            // The secretaries hear of it in the cabinet (the assignee, once cases have one).
-            let def = &v.workflow.definition;
-            let provisional = if kind == "procedure" {
-                case.procedure_due_provisional
-            } else {
-                case.due_provisional
-            };
-            let context = crate::notify::templates::Context {
-                breach: Some(kind.into()),
-                ..crate::notify::outbox::case_context(
-                    conn,
-                    &case.id,
-                    None,
-                    def,
-                    &case.state,
-                    due_on.map(|d| (d, provisional)),
-                )?
-            };
-            let secretaries =
-                crate::store::users::with_role(conn, crate::domain::role::Role::Secretary.as_str())
-                    .map_err(StoreError::from)?;
-            let audience = crate::notify::outbox::Audience {
-                recipients: &secretaries,
-                owner: None,
-                case_id: Some(&case.id),
-            };
-            let notifications = crate::notify::outbox::outbox_rows(
-                conn,
-                rules.notices,
-                "deadline_breached",
-                &context,
-                &audience,
-                now,
-            )?;
+            if let Some(a) = escalated.assignee {
+                staged.next.assignee_id = Some(a);
+            }
             let extras = Extras {
                 fired: Some(fired("escalated".into())),
-                notifications,
+                notifications: escalated.notifications,
                 ..Extras::default()
             };
             apply_staged(conn, staged, &extras)?;

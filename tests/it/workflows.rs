@@ -224,6 +224,51 @@ fn a_number_prefix_is_capital_latin() {
 }
 
 #[test]
+fn audiences_escalations_and_author_replies_are_names_the_engine_knows() {
+    let p = only(&GOOD.replace(
+        "initial: draft\n",
+        "initial: draft\nvisible_to: [author, everyone]\n",
+    ));
+    assert_eq!((p.code, p.line), ("unknown_audience", Some(6)), "{p:?}");
+    let p = only(&GOOD.replace(
+        "    label: Черновик\n",
+        "    label: Черновик\n    on_breach: call_the_minister\n",
+    ));
+    assert_eq!(p.code, "unknown_escalation", "{p:?}");
+    // The author's reply runs a transition from that state open to the author.
+    let p = only(&GOOD.replace(
+        "    label: Черновик\n",
+        "    label: Черновик\n    on_author_reply: finish\n",
+    ));
+    assert_eq!(p.code, "bad_author_reply", "{p:?}");
+    let good = GOOD
+        .replace(
+            "    label: Черновик\n",
+            "    label: Черновик\n    on_author_reply: finish\n",
+        )
+        .replace("roles: [specialist]", "roles: [author]")
+        .replace(
+            "initial: draft\n",
+            "initial: draft\nvisible_to: [author, assignee]\n",
+        );
+    let def = load("wf.yaml", &good).expect("good");
+    assert_eq!(
+        def.state("draft")
+            .and_then(|s| s.on_author_reply.as_deref()),
+        Some("finish")
+    );
+    assert_eq!(
+        def.state("draft").map(|s| s.on_breach.as_str()),
+        Some("notify_secretaries")
+    );
+    use accredo::engine::visibility::Audience;
+    assert_eq!(def.visible_to, [Audience::Author, Audience::Assignee]);
+    // Without `visible_to`: the author and the commission.
+    let def = load("wf.yaml", GOOD).expect("good");
+    assert_eq!(def.visible_to, [Audience::Author, Audience::Commission]);
+}
+
+#[test]
 fn a_state_has_one_deadline_unit() {
     let yaml = GOOD.replace(
         "    label: Черновик\n",

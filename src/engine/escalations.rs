@@ -1,0 +1,17 @@
+//! Escalation names: what a breached deadline of a state does besides flagging the case, named
+//! in the workflow YAML (a state's `on_breach`) and validated at load like guards and effects.
+//! Their implementations live in `service/escalations/`, one file each.
+
+/// The escalation of a state that names none: the secretaries hear of it.
+pub const DEFAULT: &str = "notify_secretaries";
+
+/// Every escalation a workflow may name.
+pub const ESCALATIONS: &[&str] = &[
+    // Every responsible secretary is told (the commission's default).
+    "notify_secretaries",
+];
+
+/// Whether an escalation with that name exists.
+pub fn is_known(name: &str) -> bool {
+    ESCALATIONS.contains(&name)
+}
