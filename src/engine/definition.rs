@@ -42,6 +42,20 @@ pub struct RawState {
     /// name; default `notify_secretaries`).
     #[serde(default)]
     pub on_breach: Option<Spanned<String>>,
+    /// An escalation this long after the state is entered, unless it was left (started by
+    /// `start_timer`, cancelled by `cancel_timers`).
+    #[serde(default)]
+    pub escalate: Option<RawEscalate>,
+}
+
+/// A state's timed escalation as written in YAML.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEscalate {
+    /// Working hours (09:00–18:00 Moscow time on working days) after entering the state.
+    pub after_working_hours: u32,
+    /// The escalation to run.
+    pub to: Spanned<String>,
 }
 
 /// A deadline's transition as written in YAML.
@@ -148,6 +162,17 @@ pub struct State {
     pub on_author_reply: Option<String>,
     /// The escalation of a breached deadline of this state.
     pub on_breach: String,
+    /// An escalation so many working hours after entering the state.
+    pub escalate: Option<Escalate>,
+}
+
+/// A state's timed escalation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Escalate {
+    /// Working hours after entering the state.
+    pub after_working_hours: u32,
+    /// The escalation run then.
+    pub to: String,
 }
 
 /// A step's norm.

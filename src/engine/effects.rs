@@ -53,6 +53,8 @@ pub const EFFECTS: &[(&str, &[Place])] = &[
     ("record_resolution", &[Place::Transition]),
     // The problem persists: a repeat request, linked to this one, opens with its context.
     ("open_repeat_request", &[Place::Transition]),
+    // The author asks for line 2 after a breach.
+    ("escalate_to_line_2", &[Place::Transition]),
     // Runs after everything else of the transition: it tells what the change did.
     ("notify", ANYWHERE),
 ];

@@ -9,6 +9,13 @@ pub const DEFAULT: &str = "notify_secretaries";
 pub const ESCALATIONS: &[&str] = &[
     // Every responsible secretary is told (the commission's default).
     "notify_secretaries",
+    // The staff member the case is assigned to is reminded.
+    "notify_assignee",
+    // The lead of the support line working the request, unless an agent has answered.
+    "notify_line_lead",
+    // The request goes to line 2: its least loaded agent takes it over, and hears of it with
+    // the line's lead.
+    "to_line_2",
 ];
 
 /// Whether an escalation with that name exists.

@@ -419,6 +419,10 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                 on_breach: s
                     .on_breach
                     .map_or_else(|| super::escalations::DEFAULT.to_owned(), |e| e.to_string()),
+                escalate: s.escalate.map(|e| super::definition::Escalate {
+                    after_working_hours: e.after_working_hours,
+                    to: e.to.to_string(),
+                }),
             })
             .collect(),
         transitions,
@@ -499,6 +503,28 @@ fn check_timers(c: &mut Collector<'_>, raw: &RawWorkflow) {
                     super::escalations::ESCALATIONS.join(", ")
                 ),
             );
+        }
+        if let Some(e) = &s.escalate {
+            if !super::escalations::is_known(&e.to) {
+                c.push(
+                    &e.to,
+                    item.clone(),
+                    "unknown_escalation",
+                    format!(
+                        "unknown escalation `{}` (one of: {})",
+                        *e.to,
+                        super::escalations::ESCALATIONS.join(", ")
+                    ),
+                );
+            }
+            if !starts || !cancels || e.after_working_hours == 0 {
+                c.push(
+                    &e.to,
+                    item.clone(),
+                    "escalation_without_timer",
+                    "escalate needs after_working_hours above 0, start_timer on entry and cancel_timers on exit".into(),
+                );
+            }
         }
         let Some(d) = &s.on_deadline else { continue };
         if d.reason.trim().is_empty() {

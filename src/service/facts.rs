@@ -189,6 +189,9 @@ pub fn gather<'a>(
                     actor: s.actor.map(str::to_owned),
                 }
             }),
+            breached: needs
+                .contains(&Need::Deadline)
+                .then_some(s.case.breached_at.is_some()),
             decision: match (needs.contains(&Need::Decision), s.decision) {
                 (true, Some((input, reasons))) => Some(crate::engine::guards::DecisionFact {
                     input,

@@ -391,3 +391,60 @@ pub fn queue(
     list.truncate(usize::try_from(q.limit.clamp(1, 100)).unwrap_or(100));
     Ok(list)
 }
+
+/// Hands a request to line 2: its line becomes 2 and its least loaded agent (counting the
+/// requests of `def` in open states) takes it over. Returns the new agent (none while line 2
+/// has nobody) and who is to hear of it: that agent and line 2's leads.
+pub(crate) fn hand_to_line_2(
+    conn: &mut DbConnection,
+    def: &crate::engine::definition::Definition,
+    case_id: &str,
+) -> Result<(Option<String>, Vec<String>), StoreError> {
+    let open: Vec<String> = def
+        .states
+        .iter()
+        .filter(|s| !s.r#final)
+        .map(|s| s.name.clone())
+        .collect();
+    rows::set_line(conn, case_id, 2)?;
+    let agent = rows::least_loaded(conn, 2, &open)?;
+    let mut told = rows::leads(conn, 2)?;
+    if let Some(a) = &agent
+        && !told.contains(a)
+    {
+        told.insert(0, a.clone());
+    }
+    Ok((agent, told))
+}
+
+/// The notices of an escalation of a request to `recipients` (its `deadline_breached` event).
+pub(crate) fn escalation_notices(
+    conn: &mut DbConnection,
+    notices: &crate::notify::templates::Templates,
+    case: &crate::store::cases::Case,
+    def: &crate::engine::definition::Definition,
+    due: Option<(NaiveDate, bool)>,
+    recipients: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<crate::store::notifications::NewNotification>, ServiceError> {
+    if recipients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let context = crate::notify::templates::Context {
+        breach: Some("step".into()),
+        ..crate::notify::outbox::case_context(
+            conn,
+            &case.id,
+            case.number.clone(),
+            def,
+            &case.state,
+            due,
+        )?
+    };
+    let audience = crate::notify::outbox::Audience {
+        recipients,
+        owner: None,
+        case_id: Some(&case.id),
+    };
+    crate::notify::outbox::outbox_rows(conn, notices, "deadline_breached", &context, &audience, now)
+}

@@ -156,7 +156,8 @@ fn fire_one(
         .definition
         .state(&v.case.state)
         .is_some_and(|s| s.r#final);
-    if (timer.scope == "step" && v.case.state != timer.state) || finished {
+    let of_step = timer.scope == "step" || timer.scope == "escalation";
+    if (of_step && v.case.state != timer.state) || finished {
         rows::close(conn, &timer.id, "stale", "state_left", at, lateness_ms)?;
         return Ok(Report {
             stale: 1,
@@ -198,15 +199,20 @@ fn fire_one(
                     case.procedure_due_provisional,
                     "procedure",
                 ),
+                "escalation" => (case.due_on, case.due_provisional, "escalation"),
                 _ => (case.due_on, case.due_provisional, "step"),
             };
-            // What the state says a breach does (the state the timer was started for).
+            // What the state says: its timed escalation, or what a breach does (the state the
+            // timer was started for).
             let def = &v.workflow.definition;
-            let name = def
-                .state(&timer.state)
-                .map_or(crate::engine::escalations::DEFAULT, |s| {
-                    s.on_breach.as_str()
-                });
+            let state = def.state(&timer.state);
+            let name = match kind {
+                "escalation" => state
+                    .and_then(|s| s.escalate.as_ref())
+                    .map(|e| e.to.as_str()),
+                _ => state.map(|s| s.on_breach.as_str()),
+            }
+            .unwrap_or(crate::engine::escalations::DEFAULT);
             let breach = super::escalations::Breach {
                 case: &v,
                 scope: kind,
@@ -227,15 +233,20 @@ fn fire_one(
                 state: None,
                 form_data: None,
                 submitted: false,
-                kind: "case.deadline_breached",
+                // A timed escalation is no breach: the case is not flagged.
+                kind: if kind == "escalation" {
+                    "case.escalated"
+                } else {
+                    "case.deadline_breached"
+                },
                 payload,
                 step: None,
             };
             let mut staged = stage_change(case, case.version, change, None, at);
-            if kind == "procedure" {
-                staged.next.procedure_breached_at = Some(at);
-            } else {
-                staged.next.breached_at = Some(at);
+            match kind {
+                "procedure" => staged.next.procedure_breached_at = Some(at),
+                "step" => staged.next.breached_at = Some(at),
+                _ => {}
             }
             if let Some(a) = escalated.assignee {
                 staged.next.assignee_id = Some(a);

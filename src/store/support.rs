@@ -235,3 +235,21 @@ pub fn own_case_by_number(
         .first(conn)
         .optional()
 }
+
+/// Moves a request to another line.
+pub fn set_line(conn: &mut DbConnection, case_id: &str, line: i16) -> QueryResult<()> {
+    diesel::update(sr::table.find(case_id))
+        .set(sr::line.eq(line))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The leads of a line.
+pub fn leads(conn: &mut DbConnection, line: i16) -> QueryResult<Vec<String>> {
+    ag::table
+        .filter(ag::line.eq(line))
+        .filter(ag::lead.eq(true))
+        .order(ag::user_id)
+        .select(ag::user_id)
+        .load(conn)
+}

@@ -647,3 +647,161 @@ async fn only_an_administrator_places_agents_and_only_support_staff_are_placed()
     let list = json_of(app.get("/api/v1/admin/support/agents", &admin).await).await;
     assert_eq!(list.as_array().map(Vec::len), Some(0));
 }
+
+fn fire_timers(app: &TestApp) -> accredo::service::timers::Report {
+    let mut conn = app.state.store.conn().expect("conn");
+    accredo::service::timers::drain(
+        &mut conn,
+        app.rules(),
+        "desk-worker",
+        64,
+        app.clock.as_ref(),
+        100,
+    )
+    .expect("timers")
+}
+
+/// The kinds of the request's audit events, oldest first.
+fn event_kinds(app: &TestApp, id: &str) -> Vec<String> {
+    use accredo::store::schema::audit_events as ae;
+    use diesel::prelude::*;
+    let mut conn = app.state.store.conn().expect("conn");
+    ae::table
+        .filter(ae::chain.eq(id))
+        .order(ae::seq)
+        .select(ae::kind)
+        .load(&mut conn)
+        .expect("events")
+}
+
+#[tokio::test]
+async fn with_no_answer_the_lead_hears_24_working_hours_later_and_the_author_may_ask_for_line_2() {
+    // Friday 20 February 2026, 17:55 Moscow; Monday 23 February is a holiday.
+    let app = TestApp::spawn_at(instant("2026-02-20T14:55:00Z")).await;
+    agent(&app, "lead-agent", 1, false).await;
+    agent(&app, "lead-lead", 1, true).await;
+    agent(&app, "lead-line2", 2, false).await;
+    let author = app.specialist("lead-author");
+    let (id, number, v, _) = send_request(&app, &author, "Не приходит код подтверждения").await;
+    let breached = format!("Просрочен срок: обращение № {number}");
+    // Asking for line 2 before any deadline passed is refused.
+    let res = app.transition(&author, &id, "escalate", v, json!({})).await;
+    assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    assert_eq!(
+        (body["code"].clone(), body["details"][0]["code"].clone()),
+        (json!("guards_failed"), json!("deadline_not_breached")),
+        "{body}"
+    );
+
+    // The first-answer norm (1 working hour) ends on Tuesday 24 February at 09:55: the
+    // assignee is reminded then, not the lead.
+    app.clock.set(instant("2026-02-24T06:54:00Z"));
+    assert_eq!(fire_timers(&app).fired, 0);
+    app.clock.set(instant("2026-02-24T06:56:00Z"));
+    assert_eq!(fire_timers(&app).fired, 1);
+    let agent_now = app.user("lead-agent", &[Role::Support]);
+    let lead_now = app.user("lead-lead", &[Role::Support]);
+    assert!(
+        subjects_of_inbox(&app, &agent_now)
+            .await
+            .contains(&breached)
+    );
+    assert!(!subjects_of_inbox(&app, &lead_now).await.contains(&breached));
+
+    // 24 working hours after it was sent: 5 minutes on Friday, Tuesday and Wednesday, and
+    // 5 h 55 min on Thursday 26 February — 14:55 Moscow.
+    app.clock.set(instant("2026-02-26T11:54:00Z"));
+    assert_eq!(fire_timers(&app).fired, 0);
+    app.clock.set(instant("2026-02-26T11:56:00Z"));
+    assert_eq!(fire_timers(&app).fired, 1);
+    let lead_now = app.user("lead-lead", &[Role::Support]);
+    assert!(subjects_of_inbox(&app, &lead_now).await.contains(&breached));
+    let kinds = event_kinds(&app, &id);
+    assert!(
+        kinds.contains(&"case.deadline_breached".to_owned()),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"case.escalated".to_owned()), "{kinds:?}");
+
+    // After the breach the author asks for line 2: its agent takes over and sees the history;
+    // line 1 no longer sees the request.
+    let author = app.specialist("lead-author");
+    let v = case(&app, &author, &id).await["version"]
+        .as_i64()
+        .expect("v");
+    let after = app.step(&author, &id, "escalate", v, json!({})).await;
+    assert!(after > v);
+    let line2 = app.user("lead-line2", &[Role::Support]);
+    let line2_id = app.user_id(&line2).await;
+    assert_eq!(assignee(&app, &id).as_deref(), Some(line2_id.as_str()));
+    let res = app
+        .get(&format!("/api/v1/cases/{id}/history"), &line2)
+        .await;
+    assert_eq!(res.status(), 200);
+    let history = json_of(res).await;
+    assert!(history.to_string().contains("send"), "{history}");
+    assert!(subjects_of_inbox(&app, &line2).await.contains(&breached));
+    let agent_now = app.user("lead-agent", &[Role::Support]);
+    let res = app.get(&format!("/api/v1/cases/{id}"), &agent_now).await;
+    assert_eq!(res.status(), 404, "line 1 hands the request over");
+    let q = json_of(app.get("/api/v1/support/queue", &line2).await).await;
+    assert_eq!(q[0]["line"], 2);
+}
+
+#[tokio::test]
+async fn an_answered_request_is_not_escalated_and_one_unresolved_in_time_goes_to_line_2() {
+    // Wednesday 22 April 2026, 13:00 Moscow.
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let (desk, _) = agent(&app, "late-agent", 1, false).await;
+    agent(&app, "late-lead", 1, true).await;
+    agent(&app, "late-line2", 2, false).await;
+    agent(&app, "late-line2-lead", 2, true).await;
+    let author = app.specialist("late-author");
+    let (id, number, v, _) = send_request(&app, &author, "Ошибка в сведениях регистра").await;
+    // An agent's comment is the first answer: 24 working hours on, the lead hears nothing.
+    message(&app, &desk, &id, "Проверяем сведения в регистре").await;
+    let v = app.step(&desk, &id, "take", v, json!({})).await;
+    assert!(v > 0);
+    app.clock.set(instant("2026-04-27T10:00:00Z"));
+    fire_timers(&app);
+    let breached = format!("Просрочен срок: обращение № {number}");
+    let lead = app.user("late-lead", &[Role::Support]);
+    assert!(!subjects_of_inbox(&app, &lead).await.contains(&breached));
+    assert!(
+        !event_kinds(&app, &id).contains(&"case.escalated".to_owned()),
+        "taken in time: the timed escalation was cancelled"
+    );
+
+    // Taken on 22 April with 5 working days to resolve it; a week after that it has gone to
+    // line 2.
+    app.clock.set(instant("2026-05-06T10:00:00Z"));
+    assert_eq!(fire_timers(&app).fired, 1);
+    let line2 = app.user("late-line2", &[Role::Support]);
+    let line2_id = app.user_id(&line2).await;
+    let line2_lead = app.user("late-line2-lead", &[Role::Support]);
+    assert_eq!(assignee(&app, &id).as_deref(), Some(line2_id.as_str()));
+    assert!(subjects_of_inbox(&app, &line2).await.contains(&breached));
+    assert!(
+        subjects_of_inbox(&app, &line2_lead)
+            .await
+            .contains(&breached)
+    );
+    let res = app
+        .get(&format!("/api/v1/cases/{id}/messages"), &line2)
+        .await;
+    assert_eq!(res.status(), 200, "line 2 sees the whole history");
+    assert_eq!(
+        json_of(res).await[0]["body"],
+        "Проверяем сведения в регистре"
+    );
+    let desk = app.user("late-agent", &[Role::Support]);
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{id}"), &desk)
+            .await
+            .status(),
+        404
+    );
+    let q = json_of(app.get("/api/v1/support/queue?overdue=true", &line2).await).await;
+    assert_eq!(numbers(&q), [number.as_str()]);
+}

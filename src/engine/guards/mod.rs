@@ -6,6 +6,7 @@
 //! workflow naming any other is refused at load.
 
 mod assignee_only;
+mod deadline_breached;
 mod documents_complete;
 mod fixes_named;
 mod form_valid;
@@ -35,6 +36,8 @@ pub enum Need {
     Assignment,
     /// What the decision says: reasons, recommendations, fixes.
     Decision,
+    /// Whether the current step's deadline was breached.
+    Deadline,
 }
 
 /// Who the case is assigned to and who runs the transition.
@@ -115,6 +118,8 @@ pub struct Facts<'a> {
     pub assignment: Option<AssignmentFact>,
     /// The request's decision.
     pub decision: Option<DecisionFact<'a>>,
+    /// Whether the current step's deadline was found breached.
+    pub breached: Option<bool>,
 }
 
 /// Why a guard refused.
@@ -149,6 +154,7 @@ pub const GUARDS: &[&dyn Guard] = &[
     &assignee_only::AssigneeOnly,
     &reasons_given::ReasonsGiven,
     &fixes_named::FixesNamed,
+    &deadline_breached::DeadlineBreached,
 ];
 
 fn find(name: &str) -> Option<&'static dyn Guard> {
@@ -193,7 +199,8 @@ mod tests {
                 Need::Documents,
                 Need::Signature,
                 Need::Assignment,
-                Need::Decision
+                Need::Decision,
+                Need::Deadline
             ]
             .into_iter()
             .collect()

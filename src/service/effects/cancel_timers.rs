@@ -1,4 +1,5 @@
-//! `cancel_timers`: the transition leaving a step cancels the step's pending timers; one that
+//! `cancel_timers`: the transition leaving a step cancels the step's pending timers (its
+//! deadline and its timed escalation); one that
 //! enters a final state also cancels the whole procedure's. In the same commit as the
 //! transition, so a timer never fires for a step that has ended.
 
@@ -17,8 +18,10 @@ impl Effect for CancelTimers {
 
     fn apply(&self, _: &mut DbConnection, cx: &mut EffectContext<'_>) -> Result<(), ServiceError> {
         let scopes = &mut cx.extras.cancel;
-        if !scopes.contains(&"step") {
-            scopes.push("step");
+        for scope in ["step", "escalation"] {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
         }
         let finishing = cx
             .workflow

@@ -9,6 +9,7 @@
 mod assign_number;
 mod cancel_timers;
 mod create_accreditation_record;
+mod escalate_to_line_2;
 mod export_to_register;
 mod file_case;
 mod issue_receipt;
@@ -160,6 +161,7 @@ const EFFECTS: &[&dyn Effect] = &[
     &record_response::RecordResponse,
     &record_resolution::RecordResolution,
     &open_repeat_request::OpenRepeatRequest,
+    &escalate_to_line_2::EscalateToLine2,
 ];
 
 fn find(name: &str) -> Result<&'static dyn Effect, ServiceError> {

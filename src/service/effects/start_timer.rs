@@ -1,4 +1,5 @@
-//! `start_timer` (a state's `on_enter`): the step's deadline timer, due when the step's due
+//! `start_timer` (a state's `on_enter`): the state's timed escalation (`escalate`), if any, and
+//! the step's deadline timer, due when the step's due
 //! date has passed in Moscow (or, for a norm in working hours, at its instant). It runs the
 //! state's `on_deadline` transition, or else escalates the breach. Written in the same commit
 //! as the transition entering the state.
@@ -18,11 +19,34 @@ impl Effect for StartTimer {
     }
 
     fn apply(&self, _: &mut DbConnection, cx: &mut EffectContext<'_>) -> Result<(), ServiceError> {
+        // The state's timed escalation, so many working hours after the step's start.
+        let to = &cx.transition.to;
+        if let Some(e) = cx
+            .workflow
+            .definition
+            .state(to)
+            .and_then(|s| s.escalate.as_ref())
+        {
+            let at = cx
+                .calendar
+                .add_working_minutes(cx.registered_at, e.after_working_hours.saturating_mul(60));
+            cx.extras.timers.push(NewTimer {
+                id: crate::domain::ids::uuid_v7(cx.now).to_string(),
+                case_id: cx.case.id.clone(),
+                scope: "escalation".into(),
+                action: "escalate".into(),
+                transition: None,
+                reason: None,
+                state: to.clone(),
+                due_at: at.value.naive_utc(),
+                status: "pending".into(),
+                created_at: cx.now.naive_utc(),
+            });
+        }
         // Validated at load: a state that starts a timer has a deadline on every entry.
         let Some((due, _)) = cx.step.due else {
             return Ok(());
         };
-        let to = &cx.transition.to;
         let deadline = cx
             .workflow
             .definition

@@ -3,7 +3,10 @@
 //! the timer's commit and only add to it: notifications, more of the audit event, a new
 //! assignee. None begins or commits a transaction of its own.
 
+mod notify_assignee;
+mod notify_line_lead;
 mod notify_secretaries;
+mod to_line_2;
 
 use super::access::Visible;
 use super::{Rules, ServiceError};
@@ -51,7 +54,12 @@ pub trait Escalation: Sync {
 }
 
 /// Every escalation, by name.
-const ESCALATIONS: &[&dyn Escalation] = &[&notify_secretaries::NotifySecretaries];
+const ESCALATIONS: &[&dyn Escalation] = &[
+    &notify_secretaries::NotifySecretaries,
+    &notify_assignee::NotifyAssignee,
+    &notify_line_lead::NotifyLineLead,
+    &to_line_2::ToLine2,
+];
 
 /// Runs the named escalation.
 pub fn run(
