@@ -52,6 +52,8 @@ pub enum Action {
     SupportQueue,
     /// Manage the support desk's lines.
     SupportAdmin,
+    /// Look a person up at the support desk.
+    SupportPeople,
     /// End one's session.
     SessionLogout,
 }
@@ -83,6 +85,7 @@ impl Action {
             Self::SupportList => "support.list",
             Self::SupportQueue => "support.queue",
             Self::SupportAdmin => "support.admin",
+            Self::SupportPeople => "support.people",
             Self::SessionLogout => "session.logout",
         }
     }

@@ -49,6 +49,8 @@ use utoipa::{Modify, OpenApi};
         super::review::remove_member,
         super::support::my_requests,
         super::support::queue,
+        super::support::people,
+        super::support::stats,
         super::support::agents,
         super::support::put_agent,
         super::support::remove_agent,

@@ -270,6 +270,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(review::remove_member)
         .service(support::my_requests)
         .service(support::queue)
+        .service(support::people)
+        .service(support::stats)
         .service(support::agents)
         .service(support::put_agent)
         .service(support::remove_agent)

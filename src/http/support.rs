@@ -7,7 +7,7 @@ use super::action::Action;
 use super::auth::Principal;
 use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
-use crate::service::support::{self, Query, RequestSummary};
+use crate::service::support::{self, Person, PersonQuery, Query, RequestSummary, Stats};
 use crate::store::support::Agent;
 use actix_web::{HttpResponse, delete, get, put, web};
 use serde::Deserialize;
@@ -199,4 +199,76 @@ pub async fn remove_agent(
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Query of `GET /api/v1/support/people`: exactly one of them.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PeopleParams {
+    /// SNILS, `XXX-XXX-XXX XX` or 11 digits.
+    pub snils: Option<String>,
+    /// The start of the full name (at least three letters).
+    pub name: Option<String>,
+}
+
+/// Find a person by SNILS or name, with their cases (summaries; read-only).
+#[utoipa::path(
+    tag = "support",
+    params(PeopleParams),
+    responses(
+        (status = 200, description = "People found (at most 20)", body = [Person]),
+        (status = 400, description = "Neither or both of snils and name", body = ErrorBody),
+        (status = 403, description = "Not a support agent", body = ErrorBody),
+        (status = 422, description = "Bad SNILS or too short a name", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/support/people")]
+pub async fn people(
+    state: web::Data<AppState>,
+    who: Principal,
+    params: web::Query<PeopleParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let q = match (nonempty(p.snils), nonempty(p.name)) {
+        (Some(s), None) => PersonQuery::Snils(s),
+        (None, Some(n)) => PersonQuery::Name(n),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "Укажите одно из двух: snils (СНИЛС) или name (начало ФИО)",
+            ));
+        }
+    };
+    let found = state
+        .use_case(
+            &who,
+            Action::SupportPeople,
+            None,
+            move |conn, catalog, actor, now| support::find_people(conn, catalog, actor, &q, now),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// Requests by category over the last three months.
+#[utoipa::path(
+    tag = "support",
+    responses(
+        (status = 200, description = "Statistics", body = Stats),
+        (status = 403, description = "Neither a support agent nor an administrator", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[get("/api/v1/support/stats")]
+pub async fn stats(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
+    let s = state
+        .use_case(
+            &who,
+            Action::SupportQueue,
+            None,
+            move |conn, _, actor, now| support::stats(conn, actor, now),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(s))
 }

@@ -184,6 +184,19 @@ pub fn record_denial(
     code: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
+    let payload = json!({"action": action, "case_id": case_id, "code": code});
+    record_event(conn, actor, "access.denied", payload, now)
+}
+
+/// Records an event of `actor`'s own (an access denial, a look-up of personal data) in their
+/// chain, in its own transaction, retried on a write conflict.
+pub fn record_event(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    kind: &'static str,
+    payload: serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
     let mut attempts = 0;
     loop {
         let result = write_tx(conn, |conn| {
@@ -191,11 +204,11 @@ pub fn record_denial(
                 conn,
                 Entry {
                     chain: format!("user:{}", actor.user),
-                    kind: "access.denied",
+                    kind,
                     actor: Some(actor.user.to_string()),
                     case: None,
                     at: now,
-                    payload: json!({"action": action, "case_id": case_id, "code": code}),
+                    payload: payload.clone(),
                 },
             )
             .map_err(StoreError::from)

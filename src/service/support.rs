@@ -448,3 +448,295 @@ pub(crate) fn escalation_notices(
     };
     crate::notify::outbox::outbox_rows(conn, notices, "deadline_breached", &context, &audience, now)
 }
+
+/// A case of a person as the desk sees it in a search: a summary, read-only.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonCase {
+    /// Case id.
+    pub id: String,
+    /// Its number.
+    pub number: Option<String>,
+    /// Workflow id.
+    pub workflow: String,
+    /// The workflow's title.
+    pub workflow_title: String,
+    /// State code.
+    pub state: String,
+    /// Status as shown.
+    pub state_label: String,
+    /// Created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When it was handed over (UTC), if it was.
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// The current step's due date.
+    pub due_on: Option<NaiveDate>,
+}
+
+/// A person the desk found, with their cases.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Person {
+    /// User id.
+    pub user_id: String,
+    /// Full name as the identity provider (or the filed form) gives it.
+    pub name: Option<String>,
+    /// SNILS, `XXX-XXX-XXX XX`.
+    pub snils: Option<String>,
+    /// Their cases, newest first (at most 50).
+    pub cases: Vec<PersonCase>,
+}
+
+/// How the desk looks a person up.
+#[derive(Debug, Clone)]
+pub enum PersonQuery {
+    /// By SNILS, in any spelling.
+    Snils(String),
+    /// By the start of the full name (case, ё/е and spacing ignored).
+    Name(String),
+}
+
+/// The most people one search returns.
+const PEOPLE: i64 = 20;
+
+/// Finds people by SNILS or name for a support agent, with their cases (summaries: an
+/// application itself opens only through a request about it). Audited without the query.
+pub fn find_people(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    q: &PersonQuery,
+    now: DateTime<Utc>,
+) -> Result<Vec<Person>, ServiceError> {
+    use crate::store::schema::person_profiles as pp;
+    if !actor.has(Role::Support) {
+        return Err(ServiceError::refused(
+            RefusalKind::Forbidden,
+            "not_support",
+            "Поиск заявителей доступен сотрудникам службы поддержки",
+        ));
+    }
+    let mut owners: Vec<String> = match q {
+        PersonQuery::Snils(raw) => {
+            let snils = crate::domain::snils::Snils::parse(raw).map_err(|_| {
+                ServiceError::invalid_field(
+                    "invalid_snils",
+                    "СНИЛС указан с ошибкой: 11 цифр, например 112-233-445 95",
+                    "/snils",
+                    "Неверный СНИЛС",
+                )
+            })?;
+            let digits = snils.digits().to_owned();
+            let mut found: Vec<String> = pp::table
+                .filter(pp::snils.eq(&digits))
+                .select(pp::user_id)
+                .limit(PEOPLE)
+                .load(conn)
+                .map_err(StoreError::from)?;
+            let filed: Vec<String> = cases::table
+                .filter(cases::snils.eq(&digits))
+                .select(cases::owner_id)
+                .distinct()
+                .limit(PEOPLE)
+                .load(conn)
+                .map_err(StoreError::from)?;
+            found.extend(filed);
+            found
+        }
+        PersonQuery::Name(raw) => {
+            let key = crate::domain::person_name::search_key(raw);
+            if key.chars().count() < 3 {
+                return Err(ServiceError::invalid_field(
+                    "name_too_short",
+                    "Для поиска по ФИО укажите не меньше трёх букв фамилии",
+                    "/name",
+                    "Слишком коротко",
+                ));
+            }
+            let pattern = format!(
+                "{}%",
+                key.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            cases::table
+                .filter(cases::name_key.like(pattern).escape('\\'))
+                .select(cases::owner_id)
+                .distinct()
+                .limit(PEOPLE)
+                .load(conn)
+                .map_err(StoreError::from)?
+        }
+    };
+    owners.sort();
+    owners.dedup();
+    let mut people = Vec::with_capacity(owners.len());
+    for owner in owners {
+        let profile = crate::store::profiles::find(conn, &owner)?;
+        let rows: Vec<crate::store::cases::Case> = cases::table
+            .filter(cases::owner_id.eq(&owner))
+            .order(cases::id.desc())
+            .limit(50)
+            .select(crate::store::cases::Case::as_select())
+            .load(conn)
+            .map_err(StoreError::from)?;
+        let name = profile
+            .as_ref()
+            .map(|p| {
+                [&p.last_name, &p.first_name, &p.middle_name]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|n| !n.is_empty())
+            .or_else(|| rows.iter().find_map(|c| c.applicant_name.clone()));
+        let snils = profile
+            .as_ref()
+            .and_then(|p| p.snils.clone())
+            .or_else(|| rows.iter().find_map(|c| c.snils.clone()))
+            .and_then(|s| crate::domain::snils::Snils::parse(&s).ok())
+            .map(|s| s.to_string());
+        let mut list = Vec::with_capacity(rows.len());
+        for c in rows {
+            let w = pinned_workflow(conn, catalog, &c.definition_hash)?;
+            list.push(PersonCase {
+                state_label: w.definition.label_of(&c.state).to_owned(),
+                workflow_title: w.definition.title.clone(),
+                id: c.id,
+                number: c.number,
+                workflow: c.workflow_id,
+                state: c.state,
+                created_at: c.created_at.and_utc(),
+                submitted_at: c.submitted_at.map(|t| t.and_utc()),
+                due_on: c.due_on,
+            });
+        }
+        people.push(Person {
+            user_id: owner,
+            name,
+            snils,
+            cases: list,
+        });
+    }
+    // Looking people up is access to personal data: who searched, how, and how many were found
+    // (never the query).
+    let by = match q {
+        PersonQuery::Snils(_) => "snils",
+        PersonQuery::Name(_) => "name",
+    };
+    crate::service::access::record_event(
+        conn,
+        actor,
+        "support.person_search",
+        json!({"by": by, "found": people.len()}),
+        now.naive_utc(),
+    )?;
+    Ok(people)
+}
+
+/// Russian names of the request categories.
+pub const CATEGORIES: [(&str, &str); 7] = [
+    ("login", "Вход и ЕСИА"),
+    ("register", "Данные регистра"),
+    ("documents", "Загрузка документов"),
+    ("signature", "Электронная подпись"),
+    ("status", "Статус заявления"),
+    ("form", "Вопрос по заполнению"),
+    ("other", "Другое"),
+];
+
+/// Requests of one category in the statistics.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CategoryStats {
+    /// Category code.
+    pub category: String,
+    /// Its name.
+    pub label: String,
+    /// Requests sent in the period.
+    pub total: i64,
+    /// Of them, urgent.
+    pub urgent: i64,
+    /// Of them, resolved.
+    pub resolved: i64,
+    /// Of them, handed to line 2.
+    pub line_2: i64,
+    /// Mean minutes from sending to the first answer, over those answered.
+    pub first_response_minutes: Option<i64>,
+    /// Mean minutes from sending to the resolution, over those resolved.
+    pub resolution_minutes: Option<i64>,
+}
+
+/// The desk's statistics of a period.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    /// First day of the period (Moscow).
+    pub from: NaiveDate,
+    /// Last day of the period (Moscow).
+    pub to: NaiveDate,
+    /// Per category, in the catalogue's order (categories without requests too).
+    pub by_category: Vec<CategoryStats>,
+}
+
+/// Requests by category sent in the last three months (from the same day three months ago,
+/// Moscow time), for support agents and administrators.
+pub fn stats(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Stats, ServiceError> {
+    if !(actor.has(Role::Support) || actor.has(Role::Admin)) {
+        return Err(ServiceError::refused(
+            RefusalKind::Forbidden,
+            "not_support",
+            "Статистика обращений доступна сотрудникам службы поддержки",
+        ));
+    }
+    let to = crate::domain::calendar::moscow(now).date();
+    let from = to.checked_sub_months(chrono::Months::new(3)).unwrap_or(to);
+    let start =
+        crate::domain::calendar::from_moscow(from.and_time(chrono::NaiveTime::MIN)).naive_utc();
+    let rows: Vec<rows::Request> = sr::table
+        .filter(sr::created_at.ge(start))
+        .select(rows::Request::as_select())
+        .load(conn)
+        .map_err(StoreError::from)?;
+    let mean = |v: Vec<i64>| {
+        let n = i64::try_from(v.len()).unwrap_or(i64::MAX);
+        (n > 0).then(|| v.iter().sum::<i64>() / n)
+    };
+    let by_category = CATEGORIES
+        .iter()
+        .map(|(code, label)| {
+            let of: Vec<&rows::Request> = rows.iter().filter(|r| r.category == *code).collect();
+            let count = |f: &dyn Fn(&rows::Request) -> bool| {
+                i64::try_from(of.iter().filter(|r| f(r)).count()).unwrap_or(i64::MAX)
+            };
+            CategoryStats {
+                category: (*code).to_owned(),
+                label: (*label).to_owned(),
+                total: i64::try_from(of.len()).unwrap_or(i64::MAX),
+                urgent: count(&|r| r.priority == "urgent"),
+                resolved: count(&|r| r.resolved_at.is_some()),
+                line_2: count(&|r| r.line == 2),
+                first_response_minutes: mean(
+                    of.iter()
+                        .filter_map(|r| {
+                            r.first_response_at
+                                .map(|t| (t - r.created_at).num_minutes())
+                        })
+                        .collect(),
+                ),
+                resolution_minutes: mean(
+                    of.iter()
+                        .filter_map(|r| r.resolved_at.map(|t| (t - r.created_at).num_minutes()))
+                        .collect(),
+                ),
+            }
+        })
+        .collect();
+    Ok(Stats {
+        from,
+        to,
+        by_category,
+    })
+}

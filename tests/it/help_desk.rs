@@ -48,6 +48,11 @@ fn request_form(subject: &str) -> Value {
 /// Creates a request (its number shown at once), fills it in and sends it: (id, number,
 /// version, the case as sent).
 async fn send_request(app: &TestApp, token: &str, subject: &str) -> (String, String, i64, Value) {
+    send_form(app, token, request_form(subject)).await
+}
+
+/// Like [`send_request`], with the whole form.
+async fn send_form(app: &TestApp, token: &str, form: Value) -> (String, String, i64, Value) {
     let res = app
         .call(
             Method::POST,
@@ -66,12 +71,7 @@ async fn send_request(app: &TestApp, token: &str, subject: &str) -> (String, Str
         .to_owned();
     assert!(number.starts_with("ACCREDO-"), "{number}");
     let res = app
-        .patch_form(
-            token,
-            &id,
-            created["version"].as_i64().expect("v"),
-            request_form(subject),
-        )
+        .patch_form(token, &id, created["version"].as_i64().expect("v"), form)
         .await;
     let status = res.status();
     let patched = json_of(res).await;
@@ -804,4 +804,169 @@ async fn an_answered_request_is_not_escalated_and_one_unresolved_in_time_goes_to
     );
     let q = json_of(app.get("/api/v1/support/queue?overdue=true", &line2).await).await;
     assert_eq!(numbers(&q), [number.as_str()]);
+}
+
+#[tokio::test]
+async fn an_agent_finds_a_person_by_snils_or_name_with_their_cases() {
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let (desk, _) = agent(&app, "ppl-agent", 1, false).await;
+    let author = app.specialist("ppl-author");
+    let other = app.specialist("ppl-other");
+    let (application, _) = app.submitted_case(&author).await;
+    let (request, number, _, _) = send_request(&app, &author, "Не вижу своё заявление").await;
+    send_request(&app, &other, "Вопрос").await;
+
+    let snils = crate::support::formatted_snils("ppl-author");
+    let res = app
+        .get(
+            &format!("/api/v1/support/people?snils={}", urlencode(&snils)),
+            &desk,
+        )
+        .await;
+    let status = res.status();
+    let found = json_of(res).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["snils"].as_str(), Some(snils.as_str()));
+    assert_eq!(found[0]["name"], "Тестова ppl-author");
+    let cases: Vec<&str> = found[0]["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        cases,
+        [request.as_str(), application.as_str()],
+        "newest first"
+    );
+    assert_eq!(
+        found[0]["cases"][0]["number"].as_str(),
+        Some(number.as_str())
+    );
+    assert_eq!(found[0]["cases"][1]["state_label"], "В обработке");
+    // Eleven digits are the same SNILS; a wrong checksum is refused.
+    let digits = crate::support::snils_of("ppl-author");
+    let res = app
+        .get(&format!("/api/v1/support/people?snils={digits}"), &desk)
+        .await;
+    assert_eq!(json_of(res).await.as_array().map(Vec::len), Some(1));
+    let res = app
+        .get("/api/v1/support/people?snils=112-233-445%2096", &desk)
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(json_of(res).await["code"], "invalid_snils");
+
+    // By name: both people share the surname; the first name narrows it.
+    let res = app
+        .get(
+            &format!("/api/v1/support/people?name={}", urlencode("ТЕСТОВА")),
+            &desk,
+        )
+        .await;
+    assert_eq!(json_of(res).await.as_array().map(Vec::len), Some(2));
+    let res = app
+        .get(
+            &format!(
+                "/api/v1/support/people?name={}",
+                urlencode("тестова  ppl-oth")
+            ),
+            &desk,
+        )
+        .await;
+    let found = json_of(res).await;
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["name"], "Тестова ppl-other");
+    let res = app
+        .get(
+            &format!("/api/v1/support/people?name={}", urlencode("Те")),
+            &desk,
+        )
+        .await;
+    assert_eq!(json_of(res).await["code"], "name_too_short");
+    let res = app.get("/api/v1/support/people", &desk).await;
+    assert_eq!(res.status(), 400);
+
+    // Only the desk looks people up, and each look-up is audited without the query.
+    let res = app
+        .get(&format!("/api/v1/support/people?snils={digits}"), &other)
+        .await;
+    assert_eq!(res.status(), 403);
+    let desk_id = app.user_id(&desk).await;
+    use accredo::store::schema::audit_events as ae;
+    use diesel::prelude::*;
+    let mut conn = app.state.store.conn().expect("conn");
+    let searches: Vec<String> = ae::table
+        .filter(ae::chain.eq(format!("user:{desk_id}")))
+        .filter(ae::kind.eq("support.person_search"))
+        .select(ae::payload)
+        .load(&mut conn)
+        .expect("events");
+    assert_eq!(
+        searches.len(),
+        4,
+        "the refused ones found nothing: {searches:?}"
+    );
+    assert!(
+        searches
+            .iter()
+            .all(|p| !p.contains(&digits) && !p.contains("ppl")),
+        "{searches:?}"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn statistics_count_the_last_three_months_by_category() {
+    let app = TestApp::spawn_at(instant("2026-01-15T10:00:00Z")).await;
+    agent(&app, "stats-agent", 1, false).await;
+    let author = app.specialist("stats-author");
+    // Sent in January: older than three months by late April.
+    send_request(&app, &author, "Старое обращение").await;
+
+    app.clock.set(instant("2026-04-22T10:00:00Z"));
+    let (desk, _) = agent(&app, "stats-agent", 1, false).await;
+    let author = app.specialist("stats-author");
+    let (a, _, va, _) = send_request(&app, &author, "Не могу войти").await;
+    send_request(&app, &author, "Снова не могу войти").await;
+    let mut form = request_form("Подпись");
+    form["category"] = json!("signature");
+    send_form(&app, &author, form).await;
+    app.clock.advance(chrono::Duration::minutes(20));
+    let va = app.step(&desk, &a, "take", va, json!({})).await;
+    app.clock.advance(chrono::Duration::minutes(20));
+    app.step(&desk, &a, "resolve", va, json!({"reason": "Готово"}))
+        .await;
+
+    let stats = json_of(app.get("/api/v1/support/stats", &desk).await).await;
+    assert_eq!(
+        (stats["from"].as_str(), stats["to"].as_str()),
+        (Some("2026-01-22"), Some("2026-04-22"))
+    );
+    let of = |code: &str| {
+        stats["by_category"]
+            .as_array()
+            .expect("categories")
+            .iter()
+            .find(|c| c["category"] == code)
+            .cloned()
+            .expect("category")
+    };
+    let login = of("login");
+    assert_eq!(login["label"], "Вход и ЕСИА");
+    assert_eq!(
+        (login["total"].as_i64(), login["resolved"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(login["first_response_minutes"], 20);
+    assert_eq!(login["resolution_minutes"], 40);
+    assert_eq!(of("signature")["total"], 1);
+    assert_eq!(of("other")["total"], 0);
+    assert!(of("other")["first_response_minutes"].is_null());
+    let author = app.specialist("stats-author");
+    let res = app.get("/api/v1/support/stats", &author).await;
+    assert_eq!(res.status(), 403);
 }
