@@ -430,13 +430,20 @@ pub async fn dispatchers(
         }
     };
     if let Some(t) = transport {
-        out.push(Arc::new(email::Email::new(
-            t,
-            &n.mail_from,
-            store.clone(),
-            clock.clone(),
-            n.smtp_pool.max(1) as usize,
-        )?));
+        let desk = n
+            .support_mail_listen
+            .as_ref()
+            .and_then(|_| crate::mail_intake::Address::parse(&n.support_mail_address));
+        out.push(Arc::new(
+            email::Email::new(
+                t,
+                &n.mail_from,
+                store.clone(),
+                clock.clone(),
+                n.smtp_pool.max(1) as usize,
+            )?
+            .replies_to(desk),
+        ));
     }
     let timeout = std::time::Duration::from_millis(n.webhook_timeout_ms.max(1));
     for (channel, url, secret) in [

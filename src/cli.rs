@@ -1161,6 +1161,18 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
             common.notify.reminders(),
             common.notify.reminder_poll_secs,
         );
+        if let Some(listen) = &common.notify.support_mail_listen {
+            let desk = crate::mail_intake::Address::parse(&common.notify.support_mail_address)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "ACCREDO_SUPPORT_MAIL_ADDRESS must be local@domain without '+': {:?}",
+                        common.notify.support_mail_address
+                    )
+                })?;
+            let mail = std::net::TcpListener::bind(listen)
+                .map_err(|e| anyhow::anyhow!("ACCREDO_SUPPORT_MAIL_LISTEN {listen}: {e}"))?;
+            crate::mail_intake::spawn(mail, state.clone(), desk)?;
+        }
         let server = crate::http::server(state, listener, workers)?;
         println!("accredo listening on {public_url}");
         println!("API documentation: {public_url}/api-docs/");

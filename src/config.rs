@@ -141,6 +141,19 @@ pub struct Notify {
         global = true
     )]
     pub mail_from: String,
+    /// The support desk's mail address: mail to it opens a support request, and e-mails about
+    /// a request reply to `<local>+<token>@<domain>`.
+    #[arg(
+        long,
+        env = "ACCREDO_SUPPORT_MAIL_ADDRESS",
+        default_value = "support@accredo.local",
+        global = true
+    )]
+    pub support_mail_address: String,
+    /// Where the desk's own SMTP listener receives that mail, `host:port` (unset: no mail
+    /// intake).
+    #[arg(long, env = "ACCREDO_SUPPORT_MAIL_LISTEN", global = true)]
+    pub support_mail_listen: Option<String>,
     /// SMTP connections kept open (and e-mails in flight).
     #[arg(long, env = "ACCREDO_SMTP_POOL", default_value_t = 8, global = true)]
     pub smtp_pool: u32,

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod identity;
+pub mod mail_intake;
 pub mod notify;
 pub mod pdf_text;
 pub mod receipt;

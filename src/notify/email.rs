@@ -36,6 +36,8 @@ pub struct Email {
     store: Store,
     clock: SharedClock,
     concurrency: usize,
+    /// The desk's address: e-mails about a support request reply to its reply address.
+    replies: Option<crate::mail_intake::Address>,
 }
 
 /// SMTP settings.
@@ -69,7 +71,15 @@ impl Email {
             store,
             clock,
             concurrency,
+            replies: None,
         })
+    }
+
+    /// E-mails about a support request get `Reply-To: <local>+<its token>@<domain>` of the
+    /// desk's address, so a reply comes back to that request.
+    pub fn replies_to(mut self, desk: Option<crate::mail_intake::Address>) -> Self {
+        self.replies = desk;
+        self
     }
 
     /// The SMTP transport of `settings`.
@@ -89,6 +99,7 @@ impl Email {
         &self,
         row: &Outgoing,
         attachment: Option<(String, Vec<u8>)>,
+        reply_to: Option<&str>,
     ) -> Result<Message, Failure> {
         let to: Mailbox = row
             .address
@@ -113,14 +124,32 @@ impl Email {
             ),
             None => alternative,
         };
-        Message::builder()
-            .from(self.from.clone())
-            .to(to)
+        let mut builder = Message::builder().from(self.from.clone()).to(to);
+        if let Some(r) = reply_to {
+            let r: Mailbox = r
+                .parse()
+                .map_err(|e| Failure::Permanent(format!("invalid reply address: {e}")))?;
+            builder = builder.reply_to(r);
+        }
+        builder
             .subject(row.subject.clone())
             .message_id(Some(format!("<{}@{}>", row.id, self.domain)))
             .date(std::time::SystemTime::from(self.clock.now()))
             .multipart(content)
             .map_err(|e| Failure::Permanent(format!("cannot build the message: {e}")))
+    }
+
+    /// The reply address of the support request `row` is about, if it is about one.
+    async fn reply_address(&self, row: &Outgoing) -> Result<Option<String>, Failure> {
+        let (Some(desk), Some(case_id)) = (&self.replies, row.case_id.clone()) else {
+            return Ok(None);
+        };
+        let request = self
+            .store
+            .run(move |conn| crate::store::support::find(conn, &case_id).map_err(StoreError::from))
+            .await
+            .map_err(|e| Failure::Transient(format!("cannot read the request: {e}")))?;
+        Ok(request.map(|r| desk.reply_to(&r.reply_token)))
     }
 
     async fn attachment(&self, row: &Outgoing) -> Result<Option<(String, Vec<u8>)>, Failure> {
@@ -163,7 +192,8 @@ impl Dispatcher for Email {
     fn deliver<'a>(&'a self, row: &'a Outgoing) -> BoxFuture<'a, Result<(), Failure>> {
         Box::pin(async move {
             let attachment = self.attachment(row).await?;
-            let message = self.message(row, attachment)?;
+            let reply_to = self.reply_address(row).await?;
+            let message = self.message(row, attachment, reply_to.as_deref())?;
             match &self.transport {
                 Transport::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(classify),
                 Transport::Files(dir) => {

@@ -255,6 +255,20 @@ pub(crate) fn insert_draft(
     workflow_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Case, ServiceError> {
+    insert_draft_with(conn, catalog, actor, workflow_id, json!({}), json!({}), now)
+}
+
+/// Like [`insert_draft`], with `filled` merged over the prefilled form (what the person gave
+/// elsewhere, e.g. in an e-mail) and `about` added to the creation's event.
+pub(crate) fn insert_draft_with(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    workflow_id: &str,
+    filled: Value,
+    about: Value,
+    now: DateTime<Utc>,
+) -> Result<Case, ServiceError> {
     let workflow = catalog
         .current(workflow_id)
         .ok_or(ServiceError::UnknownWorkflow)?;
@@ -272,15 +286,9 @@ pub(crate) fn insert_draft(
         .map_err(crate::store::StoreError::from)?;
     let sources = serde_json::to_value(&prefill.sources)
         .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-    write_draft(
-        conn,
-        def,
-        actor.user.as_str(),
-        prefill.form,
-        sources,
-        json!({}),
-        now,
-    )
+    let mut form = prefill.form;
+    json_patch::merge(&mut form, &filled);
+    write_draft(conn, def, actor.user.as_str(), form, sources, about, now)
 }
 
 /// Writes a new draft of `def` for `owner` with `form` (`sources`: which fields were

@@ -21,6 +21,7 @@ pub mod revision;
 pub mod signing;
 pub mod steps;
 pub mod support;
+pub mod support_mail;
 pub mod timers;
 pub mod transition;
 

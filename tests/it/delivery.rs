@@ -24,7 +24,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// What the test SMTP server received.
 #[derive(Clone, Default)]
-struct Inbox {
+pub(crate) struct Inbox {
     got: Arc<Mutex<Vec<Vec<u8>>>>,
     buf: Vec<u8>,
 }
@@ -56,13 +56,13 @@ impl mailin_embedded::Handler for Inbox {
 }
 
 impl Inbox {
-    fn messages(&self) -> Vec<Vec<u8>> {
+    pub(crate) fn messages(&self) -> Vec<Vec<u8>> {
         self.got.lock().expect("inbox").clone()
     }
 }
 
 /// Starts an SMTP server on `listener`; it runs until the test process ends.
-fn smtp_on(listener: TcpListener) -> Inbox {
+pub(crate) fn smtp_on(listener: TcpListener) -> Inbox {
     let inbox = Inbox::default();
     let mut server = mailin_embedded::Server::new(inbox.clone());
     server
@@ -118,7 +118,7 @@ impl Down {
     }
 }
 
-fn email_dispatcher(app: &TestApp, port: u16) -> Email {
+pub(crate) fn email_dispatcher(app: &TestApp, port: u16) -> Email {
     let transport = Email::smtp(&SmtpSettings {
         url: format!("smtp://127.0.0.1:{port}"),
         pool: 2,
@@ -145,7 +145,7 @@ fn policy() -> Policy {
     }
 }
 
-async fn pass(app: &TestApp, d: &dyn Dispatcher, owner: &str) -> dispatch::Report {
+pub(crate) async fn pass(app: &TestApp, d: &dyn Dispatcher, owner: &str) -> dispatch::Report {
     let clock: SharedClock = app.clock.clone();
     dispatch::pass(&app.state.store, d, &policy(), owner, &clock)
         .await

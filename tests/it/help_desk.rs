@@ -970,3 +970,301 @@ async fn statistics_count_the_last_three_months_by_category() {
     let res = app.get("/api/v1/support/stats", &author).await;
     assert_eq!(res.status(), 403);
 }
+
+/// Sends `raw` (a whole RFC 5322 message) over SMTP to the desk's listener at `port`, as the
+/// envelope sender `from` to `to`; the server's answer.
+async fn smtp_send(port: u16, from: &str, to: &str, raw: &str) -> Result<String, String> {
+    use lettre::AsyncTransport;
+    let smtp = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(port)
+        .timeout(Some(std::time::Duration::from_secs(10)))
+        .build();
+    let envelope = lettre::address::Envelope::new(
+        Some(from.parse().expect("from")),
+        vec![to.parse().expect("to")],
+    )
+    .expect("envelope");
+    smtp.send_raw(&envelope, raw.as_bytes())
+        .await
+        .map(|r| r.message().collect::<Vec<_>>().join(" "))
+        .map_err(|e| e.to_string())
+}
+
+fn mail(from: &str, to: &str, message_id: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: Мария Иванова <{from}>\r\nTo: {to}\r\nSubject: =?UTF-8?B?{}?=\r\nMessage-ID: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, subject),
+        body.replace('\n', "\r\n"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_letter_opens_a_request_its_number_comes_back_by_mail_and_a_reply_is_a_comment() {
+    let app = TestApp::spawn_with_channels(instant("2026-04-22T10:00:00Z"), &["email"]).await;
+    let (desk, _) = agent(&app, "mail-agent", 1, false).await;
+    let author = app.specialist("mail-author");
+    let address = "ivanova@example.ru";
+    let res = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/notification-preferences",
+            Some(&author),
+            &[],
+            Some(json!({"email": {"enabled": true, "address": address}})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/me/consent",
+            Some(&author),
+            &[],
+            Some(json!({"granted": true})),
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    // The desk's listener, and the mail server the notices go out through.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let desk_address = accredo::mail_intake::Address::parse("support@accredo.local").expect("desk");
+    accredo::mail_intake::spawn(listener, app.state.clone(), desk_address.clone()).expect("intake");
+    let outgoing = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let out_port = outgoing.local_addr().expect("addr").port();
+    let inbox = crate::delivery::smtp_on(outgoing);
+    let email = crate::delivery::email_dispatcher(&app, out_port).replies_to(Some(desk_address));
+
+    // A letter to the desk opens a request and sends it.
+    let letter = mail(
+        address,
+        "support@accredo.local",
+        "first@example.ru",
+        "Не могу подписать заявление",
+        "КриптоПро пишет «сертификат недействителен».",
+    );
+    let answer = smtp_send(port, address, "support@accredo.local", &letter).await;
+    let answer = answer.expect("taken");
+    assert!(answer.contains("ACCREDO-1"), "{answer}");
+    let mine = json_of(app.get("/api/v1/support/requests", &author).await).await;
+    assert_eq!(numbers(&mine), ["ACCREDO-1"]);
+    assert_eq!(mine[0]["subject"], "Не могу подписать заявление");
+    assert_eq!(mine[0]["state"], "accepted");
+    let id = mine[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        case(&app, &author, &id).await["form"]["description"],
+        "КриптоПро пишет «сертификат недействителен»."
+    );
+    // The same letter delivered again opens nothing more.
+    let again = smtp_send(port, address, "support@accredo.local", &letter).await;
+    assert!(again.expect("taken").contains("ACCREDO-1"));
+    let all = json_of(app.get("/api/v1/support/requests?all=true", &author).await).await;
+    assert_eq!(numbers(&all), ["ACCREDO-1"]);
+
+    // Its number reaches the author by e-mail, with the request's reply address.
+    let report = crate::delivery::pass(&app, &email, "mail-test").await;
+    assert!(report.delivered >= 1, "{report:?}");
+    let received = inbox.messages();
+    let notice = received
+        .iter()
+        .map(|raw| {
+            mail_parser::MessageParser::default()
+                .parse(raw)
+                .expect("mail")
+        })
+        .find(|m| m.subject().is_some_and(|s| s.contains("ACCREDO-1")))
+        .expect("the number by e-mail");
+    assert_eq!(notice.subject(), Some("Обращение № ACCREDO-1: Принято"));
+    let reply_to = notice
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .expect("reply-to")
+        .to_owned();
+    assert!(
+        reply_to.starts_with("support+") && reply_to.ends_with("@accredo.local"),
+        "{reply_to}"
+    );
+
+    // The agent asks a question; the author answers by replying to the e-mail.
+    let v = case(&app, &desk, &id).await["version"].as_i64().expect("v");
+    app.step(
+        &desk,
+        &id,
+        "request_info",
+        v,
+        json!({"reason": "Какая версия КриптоПро?"}),
+    )
+    .await;
+    let answer = mail(
+        address,
+        &reply_to,
+        "reply@example.ru",
+        "Re: Обращение № ACCREDO-1: Принято",
+        "Версия 5.0 R3.\n\n22.04.2026, Аккредитация специалистов написал(а):\n> Статус вашего обращения изменён",
+    );
+    smtp_send(port, address, &reply_to, &answer)
+        .await
+        .expect("taken");
+    let thread = json_of(
+        app.get(&format!("/api/v1/cases/{id}/messages"), &desk)
+            .await,
+    )
+    .await;
+    assert_eq!(thread.as_array().map(Vec::len), Some(1), "{thread}");
+    assert_eq!(thread[0]["body"], "Версия 5.0 R3.", "the quote is left out");
+    assert_eq!(thread[0]["side"], "applicant");
+    assert_eq!(
+        case(&app, &author, &id).await["state"],
+        "in_progress",
+        "the answer sends it back to work"
+    );
+
+    // Someone the cabinet does not know is refused, and nothing is opened.
+    let stranger = mail(
+        "nobody@example.ru",
+        "support@accredo.local",
+        "x@example.ru",
+        "Привет",
+        "?",
+    );
+    let refused = smtp_send(
+        port,
+        "nobody@example.ru",
+        "support@accredo.local",
+        &stranger,
+    )
+    .await;
+    assert!(refused.expect_err("refused").contains("Sender unknown"));
+    // A reply address of no request, and another domain, are not the desk's.
+    let bogus = "support+0123456789abcdef0123456789abcdef@accredo.local";
+    let refused = smtp_send(
+        port,
+        address,
+        bogus,
+        &mail(address, bogus, "b@example.ru", "Re", "x"),
+    )
+    .await;
+    assert!(refused.is_err());
+    let refused = smtp_send(port, address, "support@elsewhere.ru", &letter).await;
+    assert!(refused.is_err());
+    let all = json_of(app.get("/api/v1/support/requests?all=true", &author).await).await;
+    assert_eq!(numbers(&all), ["ACCREDO-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_listener_drops_an_endless_line_and_refuses_a_letter_too_big() {
+    use std::io::{BufRead, BufReader, Write};
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let desk = accredo::mail_intake::Address::parse("support@accredo.local").expect("desk");
+    accredo::mail_intake::spawn(listener, app.state.clone(), desk).expect("intake");
+    let talk = move |lines: Vec<Vec<u8>>| {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut w = stream.try_clone().expect("clone");
+        let mut r = BufReader::new(stream);
+        let mut answers = Vec::new();
+        let mut line = String::new();
+        r.read_line(&mut line).expect("greeting");
+        for l in lines {
+            // A client may be cut off mid-write; what it heard so far is the answer.
+            if w.write_all(&l).is_err() {
+                break;
+            }
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => answers.push(line.trim().to_owned()),
+            }
+        }
+        answers
+    };
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut endless = vec![b'A'; 64 * 1024];
+        endless.extend_from_slice(b"\r\n");
+        talk(vec![b"HELO client\r\n".to_vec(), endless])
+    })
+    .await
+    .expect("talk");
+    assert!(
+        answers.last().is_some_and(|a| a.starts_with("500")),
+        "{answers:?}"
+    );
+
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut letter = b"Subject: big\r\n\r\n".to_vec();
+        let line = [b'x'; 998];
+        while letter.len() <= accredo::mail_intake::MAX_MESSAGE {
+            letter.extend_from_slice(&line);
+            letter.extend_from_slice(b"\r\n");
+        }
+        letter.extend_from_slice(b".\r\n");
+        talk(vec![
+            b"HELO client\r\n".to_vec(),
+            b"MAIL FROM:<a@example.ru>\r\n".to_vec(),
+            b"RCPT TO:<support@accredo.local>\r\n".to_vec(),
+            b"DATA\r\n".to_vec(),
+            letter,
+        ])
+    })
+    .await
+    .expect("talk");
+    assert_eq!(answers.last().map(|a| &a[..3]), Some("552"), "{answers:?}");
+}
+
+#[tokio::test]
+async fn screenshots_go_through_the_document_pipeline_as_png_or_jpeg_up_to_5_mb() {
+    use reqwest::multipart::{Form, Part};
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let author = app.specialist("shot-author");
+    let (id, _) = app.create_case(&author, WORKFLOW).await;
+    let upload = |name: &'static str, bytes: Vec<u8>| {
+        let (client, base, token, id) = (
+            app.client.clone(),
+            app.base.clone(),
+            author.clone(),
+            id.clone(),
+        );
+        async move {
+            let form = Form::new()
+                .text("type", "screenshot")
+                .part("file", Part::bytes(bytes).file_name(name));
+            let res = client
+                .post(format!("{base}/api/v1/cases/{id}/documents"))
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+                .await
+                .expect("upload");
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let png = {
+        let img = image::RgbImage::from_fn(1280, 800, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        out.into_inner()
+    };
+    let (status, body) = upload("screen.png", png).await;
+    assert_eq!(status, 201, "{body}");
+    // A PDF is not a screenshot; more than 5 MB is refused before anything is kept.
+    let (status, body) = upload("screen.pdf", crate::support::text_pdf()).await;
+    assert_eq!(status, 415, "{body}");
+    let mut big = b"\x89PNG\r\n\x1a\n".to_vec();
+    big.resize(5 * 1024 * 1024 + 1, 0);
+    let (status, body) = upload("big.png", big).await;
+    assert!(status == 413 || status == 422, "{status} {body}");
+    let list = json_of(
+        app.get(&format!("/api/v1/cases/{id}/documents"), &author)
+            .await,
+    )
+    .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
