@@ -21,6 +21,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+/// `ETXTBSY` on Linux: the executable is open for writing somewhere.
+const ETXTBSY: i32 = 26;
+
 /// How inspections are run.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -177,7 +180,8 @@ impl Inspector {
         inspect::sniff(&bytes).map_err(InspectError::Refused)?;
         let _permit = self.slot().await?;
         let c = &self.config;
-        let mut child = tokio::process::Command::new(&c.exe)
+        let mut command = tokio::process::Command::new(&c.exe);
+        command
             .arg("inspect-worker")
             .args(["--cpu-secs", &c.cpu_secs.to_string()])
             .args(["--memory-mib", &c.memory_mib.to_string()])
@@ -192,9 +196,19 @@ impl Inspector {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| InspectError::Unavailable(e.to_string()))?;
+            .kill_on_drop(true);
+        // "Text file busy" is passing: the binary is being replaced, or another thread of
+        // this process forked while holding it open for writing. A few short retries.
+        let mut attempt = 0;
+        let mut child = loop {
+            match command.spawn() {
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) && attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                other => break other.map_err(|e| InspectError::Unavailable(e.to_string()))?,
+            }
+        };
         // The worker's clock starts here, when it does, not when the upload began to wait.
         let started = tokio::time::Instant::now();
         let pid = child.id();

@@ -379,6 +379,34 @@ async fn at_most_n_inspections_run_at_once() {
     );
 }
 
+/// A worker executable that is open for writing for a moment ("Text file busy": being
+/// replaced, or another thread forked while writing it, which made this suite flaky) is
+/// started once it is free again, not answered as unavailable.
+#[tokio::test]
+async fn a_worker_busy_for_a_moment_is_started_when_it_is_free() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("busy");
+    std::fs::write(&path, "#!/bin/sh\ncat >/dev/null; echo '{not json'\n").expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open for writing");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(60));
+        drop(writer);
+    });
+    let got = Inspector::new(WorkerConfig::new(path))
+        .inspect(Arc::new(text_pdf()))
+        .await;
+    release.join().expect("release");
+    assert!(
+        matches!(&got, Err(InspectError::Refused(p)) if p.code == "unreadable_file"),
+        "the stand-in ran: {got:?}"
+    );
+}
+
 /// Whatever way a worker dies (a signal from a crash or an abort, a hang, garbage on its
 /// output), the caller gets a refusal in time and goes on; checked with stand-in workers.
 #[tokio::test]
