@@ -306,6 +306,15 @@ impl Definition {
             .collect()
     }
 
+    /// The names of the states that are not final (a case in one is still open).
+    pub fn open_states(&self) -> Vec<String> {
+        self.states
+            .iter()
+            .filter(|s| !s.r#final)
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
     /// The transition with that name.
     pub fn transition(&self, name: &str) -> Option<&Transition> {
         self.transitions.iter().find(|t| t.name == name)

@@ -33,7 +33,8 @@ pub fn actor(conn: &mut DbConnection, auth: &Authenticated) -> Result<Actor, Sto
     Ok(actor)
 }
 
-fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
+/// Refuses (403 `not_admin`) anyone but an administrator.
+pub(crate) fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
     if actor.has(Role::Admin) {
         Ok(())
     } else {

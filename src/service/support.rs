@@ -4,6 +4,7 @@
 //! everything they do runs through the same transitions as an application.
 
 use super::access::assemble;
+use super::commission::require_admin;
 use super::{RefusalKind, ServiceError, pinned_workflow};
 use crate::audit::{self, Entry};
 use crate::domain::ids::UserId;
@@ -21,18 +22,6 @@ use serde_json::json;
 
 /// The longest excerpt of the last comment a list shows, in characters.
 const EXCERPT: usize = 200;
-
-fn require_admin(actor: &Actor) -> Result<(), ServiceError> {
-    if actor.has(Role::Admin) {
-        Ok(())
-    } else {
-        Err(ServiceError::refused(
-            RefusalKind::Forbidden,
-            "not_admin",
-            "Это действие доступно только администратору",
-        ))
-    }
-}
 
 /// The workflows of support requests, by id.
 fn support_workflows(catalog: &Catalog) -> Vec<String> {
@@ -400,12 +389,7 @@ pub(crate) fn hand_to_line_2(
     def: &crate::engine::definition::Definition,
     case_id: &str,
 ) -> Result<(Option<String>, Vec<String>), StoreError> {
-    let open: Vec<String> = def
-        .states
-        .iter()
-        .filter(|s| !s.r#final)
-        .map(|s| s.name.clone())
-        .collect();
+    let open = def.open_states();
     rows::set_line(conn, case_id, 2)?;
     let agent = rows::least_loaded(conn, 2, &open)?;
     let mut told = rows::leads(conn, 2)?;
@@ -415,38 +399,6 @@ pub(crate) fn hand_to_line_2(
         told.insert(0, a.clone());
     }
     Ok((agent, told))
-}
-
-/// The notices of an escalation of a request to `recipients` (its `deadline_breached` event).
-pub(crate) fn escalation_notices(
-    conn: &mut DbConnection,
-    notices: &crate::notify::templates::Templates,
-    case: &crate::store::cases::Case,
-    def: &crate::engine::definition::Definition,
-    due: Option<(NaiveDate, bool)>,
-    recipients: &[String],
-    now: DateTime<Utc>,
-) -> Result<Vec<crate::store::notifications::NewNotification>, ServiceError> {
-    if recipients.is_empty() {
-        return Ok(Vec::new());
-    }
-    let context = crate::notify::templates::Context {
-        breach: Some("step".into()),
-        ..crate::notify::outbox::case_context(
-            conn,
-            &case.id,
-            case.number.clone(),
-            def,
-            &case.state,
-            due,
-        )?
-    };
-    let audience = crate::notify::outbox::Audience {
-        recipients,
-        owner: None,
-        case_id: Some(&case.id),
-    };
-    crate::notify::outbox::outbox_rows(conn, notices, "deadline_breached", &context, &audience, now)
 }
 
 /// A case of a person as the desk sees it in a search: a summary, read-only.

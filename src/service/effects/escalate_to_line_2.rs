@@ -28,8 +28,14 @@ impl Effect for EscalateToLine2 {
         let def = &cx.workflow.definition;
         let (agent, told) = crate::service::support::hand_to_line_2(conn, def, &cx.case.id)?;
         let due = cx.case.due_on.map(|d| (d, cx.case.due_provisional));
-        let notes = crate::service::support::escalation_notices(
-            conn, cx.notices, cx.case, def, due, &told, cx.now,
+        let notes = crate::service::escalations::breach_notices(
+            conn,
+            cx.notices,
+            cx.case,
+            def,
+            ("step", due),
+            &told,
+            cx.now,
         )?;
         cx.extras.notifications.extend(notes);
         cx.payload["escalation"] = json!({"to": {"line": 2, "assignee": agent, "told": told}});

@@ -77,12 +77,7 @@ impl Effect for OpenSupportRequest {
         {
             repeat = Some((c.id, first.line, c.assignee_id));
         }
-        let open_states: Vec<String> = def
-            .states
-            .iter()
-            .filter(|s| !s.r#final)
-            .map(|s| s.name.clone())
-            .collect();
+        let open_states = def.open_states();
         let (line, assignee) = match &repeat {
             Some((_, line, Some(agent))) if support::agent(conn, agent)?.is_some() => {
                 (*line, Some(agent.clone()))

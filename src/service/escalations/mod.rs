@@ -61,6 +61,39 @@ const ESCALATIONS: &[&dyn Escalation] = &[
     &to_line_2::ToLine2,
 ];
 
+/// The notices of a breached deadline of `case` to `recipients` (the `deadline_breached`
+/// event, the case's workflow's own words where it has them).
+pub(crate) fn breach_notices(
+    conn: &mut DbConnection,
+    notices: &crate::notify::templates::Templates,
+    case: &crate::store::cases::Case,
+    def: &crate::engine::definition::Definition,
+    (scope, due): (&str, Option<(NaiveDate, bool)>),
+    recipients: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<crate::store::notifications::NewNotification>, ServiceError> {
+    if recipients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let context = crate::notify::templates::Context {
+        breach: Some(scope.into()),
+        ..crate::notify::outbox::case_context(
+            conn,
+            &case.id,
+            case.number.clone(),
+            def,
+            &case.state,
+            due,
+        )?
+    };
+    let audience = crate::notify::outbox::Audience {
+        recipients,
+        owner: None,
+        case_id: Some(&case.id),
+    };
+    crate::notify::outbox::outbox_rows(conn, notices, "deadline_breached", &context, &audience, now)
+}
+
 /// Runs the named escalation.
 pub fn run(
     conn: &mut DbConnection,

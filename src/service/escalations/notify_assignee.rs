@@ -25,12 +25,12 @@ impl Escalation for NotifyAssignee {
         let case = &b.case.case;
         let told: Vec<String> = case.assignee_id.iter().cloned().collect();
         out.notifications
-            .extend(crate::service::support::escalation_notices(
+            .extend(crate::service::escalations::breach_notices(
                 conn,
                 rules.notices,
                 case,
                 &b.case.workflow.definition,
-                b.due,
+                (b.scope, b.due),
                 &told,
                 b.now,
             )?);

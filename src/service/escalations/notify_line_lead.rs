@@ -32,12 +32,12 @@ impl Escalation for NotifyLineLead {
         }
         let leads = support::leads(conn, request.line).map_err(StoreError::from)?;
         out.notifications
-            .extend(crate::service::support::escalation_notices(
+            .extend(crate::service::escalations::breach_notices(
                 conn,
                 rules.notices,
                 case,
                 &b.case.workflow.definition,
-                b.due,
+                (b.scope, b.due),
                 &leads,
                 b.now,
             )?);

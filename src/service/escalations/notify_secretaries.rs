@@ -3,8 +3,6 @@
 
 use super::{Breach, Escalated, Escalation};
 use crate::domain::role::Role;
-use crate::notify::outbox::{Audience, case_context, outbox_rows};
-use crate::notify::templates::Context;
 use crate::service::{Rules, ServiceError};
 use crate::store::{DbConnection, StoreError, users};
 
@@ -24,25 +22,15 @@ impl Escalation for NotifySecretaries {
         b: &Breach<'_>,
         out: &mut Escalated,
     ) -> Result<(), ServiceError> {
-        let case = &b.case.case;
-        let def = &b.case.workflow.definition;
-        let context = Context {
-            breach: Some(b.scope.into()),
-            ..case_context(conn, &case.id, None, def, &case.state, b.due)?
-        };
         let secretaries =
             users::with_role(conn, Role::Secretary.as_str()).map_err(StoreError::from)?;
-        let audience = Audience {
-            recipients: &secretaries,
-            owner: None,
-            case_id: Some(&case.id),
-        };
-        out.notifications.extend(outbox_rows(
+        out.notifications.extend(super::breach_notices(
             conn,
             rules.notices,
-            "deadline_breached",
-            &context,
-            &audience,
+            &b.case.case,
+            &b.case.workflow.definition,
+            (b.scope, b.due),
+            &secretaries,
             b.now,
         )?);
         Ok(())

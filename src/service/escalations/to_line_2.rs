@@ -27,12 +27,12 @@ impl Escalation for ToLine2 {
         let def = &b.case.workflow.definition;
         let (agent, told) = crate::service::support::hand_to_line_2(conn, def, &case.id)?;
         out.notifications
-            .extend(crate::service::support::escalation_notices(
+            .extend(crate::service::escalations::breach_notices(
                 conn,
                 rules.notices,
                 case,
                 def,
-                b.due,
+                (b.scope, b.due),
                 &told,
                 b.now,
             )?);
