@@ -288,9 +288,10 @@ impl Definition {
         })
     }
 
-    /// Every effect `t` runs from state `from`, in order: the left state's `on_exit`, the
-    /// transition's own, the entered state's `on_enter`.
-    pub fn effects_of<'a>(&'a self, from: &str, t: &'a Transition) -> Vec<&'a str> {
+    /// Every effect `t` runs from state `from`, in order, in two parts: the left state's
+    /// `on_exit` and the transition's own (which may class the case, so the step's norm is
+    /// known only after them), then the entered state's `on_enter`.
+    pub fn effects_of<'a>(&'a self, from: &str, t: &'a Transition) -> (Vec<&'a str>, Vec<&'a str>) {
         let exit = self
             .state(from)
             .map(|s| s.on_exit.as_slice())
@@ -299,11 +300,10 @@ impl Definition {
             .state(&t.to)
             .map(|s| s.on_enter.as_slice())
             .unwrap_or_default();
-        exit.iter()
-            .chain(&t.effects)
-            .chain(enter)
-            .map(String::as_str)
-            .collect()
+        (
+            exit.iter().chain(&t.effects).map(String::as_str).collect(),
+            enter.iter().map(String::as_str).collect(),
+        )
     }
 
     /// The names of the states that are not final (a case in one is still open).

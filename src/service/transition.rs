@@ -268,35 +268,11 @@ fn advance(
     if let Some(f) = &m.fired {
         payload["timer"] = json!({"id": f.timer_id, "lateness_ms": f.lateness_ms});
     }
-    // The step this transition starts begins at the next opening by the production calendar
-    // (for a submission, its registration moment, which the receipt shows) and, with a norm,
-    // is due so many working days (or hours of working time) on.
-    let names = def.effects_of(&case.state, t);
+    let (leaving, entering) = def.effects_of(&case.state, t);
     // Every step's start is counted by it, with the operator's overrides.
     let calendar = super::calendar::load(conn, signing.intake)?;
     let start = calendar.next_working_moment(clock_now);
-    let (due, due_at) = match def.deadline_of(t) {
-        None => (None, None),
-        Some(Sla::WorkingDays(days)) => {
-            let local = crate::domain::calendar::moscow(start.value).date();
-            let due = calendar.add_working_days(local, days);
-            (
-                Some((due.value, due.provisional || start.provisional)),
-                None,
-            )
-        }
-        Some(Sla::WorkingHours(hours)) => {
-            let at = calendar.add_working_minutes(start.value, hours.saturating_mul(60));
-            let date = crate::domain::calendar::moscow(at.value).date();
-            let provisional = at.provisional || start.provisional;
-            (Some((date, provisional)), Some(at.value.naive_utc()))
-        }
-    };
-    let step = Step {
-        started_at: start.value.naive_utc(),
-        due,
-        due_at,
-    };
+    let step = plan_step(&calendar, def, t, start);
     let write = |conn: &mut DbConnection| -> Result<Case, ServiceError> {
         let mut extras = Extras {
             fired: m.fired,
@@ -323,7 +299,11 @@ fn advance(
             record: None,
             reasons: rules.catalog.reasons(),
         };
-        effects::run(conn, &names, &mut cx)?;
+        effects::run(conn, &leaving, &mut cx)?;
+        // The step's norm, as the effects before have classed the case.
+        let step = plan_step(&calendar, def, t, start);
+        cx.step = step;
+        effects::run(conn, &entering, &mut cx)?;
         let patch = cx.patch;
         let change = Change {
             submitted: crate::engine::submits(def, &case.state, t),
@@ -349,7 +329,7 @@ fn advance(
     };
     // Effects that write rows themselves need the commit in a transaction; the others only add
     // to the one atomic commit.
-    if effects::write_rows(&names)? {
+    if effects::write_rows(&leaving)? || effects::write_rows(&entering)? {
         more_writes_tx(conn, |conn| {
             // The case's row first (the order every writer takes), and still at the version
             // it was checked at: a concurrent transition that won has changed it.
@@ -361,5 +341,38 @@ fn advance(
         })
     } else {
         write(conn)
+    }
+}
+
+/// The step `t` starts: it begins at `start` (the next opening by the production calendar;
+/// for a submission, its registration moment, which the receipt shows) and, with a norm, is
+/// due so many working days (or minutes of working time) on.
+fn plan_step(
+    calendar: &crate::domain::calendar::Calendar,
+    def: &crate::engine::definition::Definition,
+    t: &Transition,
+    start: crate::domain::calendar::Dated<DateTime<Utc>>,
+) -> Step {
+    let (due, due_at) = match def.deadline_of(t) {
+        None => (None, None),
+        Some(Sla::WorkingDays(days)) => {
+            let local = crate::domain::calendar::moscow(start.value).date();
+            let due = calendar.add_working_days(local, days);
+            (
+                Some((due.value, due.provisional || start.provisional)),
+                None,
+            )
+        }
+        Some(Sla::WorkingHours(hours)) => {
+            let at = calendar.add_working_minutes(start.value, hours.saturating_mul(60));
+            let date = crate::domain::calendar::moscow(at.value).date();
+            let provisional = at.provisional || start.provisional;
+            (Some((date, provisional)), Some(at.value.naive_utc()))
+        }
+    };
+    Step {
+        started_at: start.value.naive_utc(),
+        due,
+        due_at,
     }
 }
