@@ -199,6 +199,7 @@ impl Bench {
                 assignee_id: (!assignees.is_empty())
                     .then(|| assignees[i % assignees.len()].clone()),
                 step_transition: None,
+                attributes: "{}".into(),
             })
             .collect();
         let mut conn = self.store.conn()?;

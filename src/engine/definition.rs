@@ -46,6 +46,13 @@ pub struct RawState {
     /// `start_timer`, cancelled by `cancel_timers`).
     #[serde(default)]
     pub escalate: Option<RawEscalate>,
+    /// The norm by one of the workflow's attributes (a support request's priority or kind),
+    /// for the values it names; the others keep the state's own.
+    #[serde(default)]
+    pub sla_by: Option<super::attributes::RawSlaBy>,
+    /// The assignee is told this long (working hours or minutes) before the step is due.
+    #[serde(default)]
+    pub warn_before: Option<super::attributes::RawNorm>,
 }
 
 /// A state's timed escalation as written in YAML.
@@ -87,6 +94,10 @@ pub struct RawTransition {
     pub requires_reason: bool,
     #[serde(default)]
     pub requires_signature: bool,
+    /// The notice its `notify` sends instead of the one the states imply (an extended
+    /// deadline).
+    #[serde(default)]
+    pub notice: Option<Spanned<String>>,
 }
 
 /// A document type with its limits as written in YAML.
@@ -135,6 +146,9 @@ pub struct RawWorkflow {
     /// days.
     #[serde(default)]
     pub procedure_sla_working_days: Option<u32>,
+    /// What its cases are classed by ([`super::attributes`]).
+    #[serde(default)]
+    pub attributes: Vec<super::attributes::RawAttribute>,
 }
 
 /// A validated state.
@@ -164,6 +178,10 @@ pub struct State {
     pub on_breach: String,
     /// An escalation so many working hours after entering the state.
     pub escalate: Option<Escalate>,
+    /// The norm by an attribute's value.
+    pub sla_by: Option<super::attributes::SlaBy>,
+    /// The assignee is told so many working minutes before the step is due.
+    pub warn_before_minutes: Option<u32>,
 }
 
 /// A state's timed escalation.
@@ -176,12 +194,13 @@ pub struct Escalate {
 }
 
 /// A step's norm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Sla {
     /// Due at the end of the n-th working day after the step starts.
     WorkingDays(u32),
-    /// Due when n hours of working time have passed.
-    WorkingHours(u32),
+    /// Due when n minutes of working time have passed.
+    WorkingMinutes(u32),
 }
 
 /// The transition a passed deadline runs.
@@ -216,6 +235,8 @@ pub struct Transition {
     pub requires_reason: bool,
     /// Whether an electronic signature must accompany it.
     pub requires_signature: bool,
+    /// The notice its `notify` sends instead of the one the states imply.
+    pub notice: Option<String>,
 }
 
 /// A validated document type.
@@ -264,6 +285,8 @@ pub struct Definition {
     pub document_types: Vec<DocumentType>,
     /// The norm of the whole procedure (first registration to a decision), in working days.
     pub procedure_sla_working_days: Option<u32>,
+    /// What its cases are classed by.
+    pub attributes: Vec<super::attributes::Attribute>,
 }
 
 impl Definition {
@@ -278,14 +301,31 @@ impl Definition {
             .or_else(|| self.state(&t.to).and_then(|s| s.sla_working_days))
     }
 
-    /// The deadline of the step that `t` starts: the transition's working days, else the
-    /// target state's working days or working hours.
-    pub fn deadline_of(&self, t: &Transition) -> Option<Sla> {
-        self.sla_of(t).map(Sla::WorkingDays).or_else(|| {
-            self.state(&t.to)
-                .and_then(|s| s.sla_working_hours)
-                .map(Sla::WorkingHours)
-        })
+    /// The deadline of the step that `t` starts for a case with these attribute values: the
+    /// transition's working days, else the target state's norm.
+    pub fn deadline_of(&self, t: &Transition, values: &super::attributes::Values) -> Option<Sla> {
+        match t.sla_working_days {
+            Some(days) => Some(Sla::WorkingDays(days)),
+            None => self.norm_of(&t.to, values),
+        }
+    }
+
+    /// The norm of a step in `state` for a case with these attribute values: by the
+    /// attribute the state's `sla_by` names, else its working days or hours.
+    pub fn norm_of(&self, state: &str, values: &super::attributes::Values) -> Option<Sla> {
+        let s = self.state(state)?;
+        let by = s.sla_by.as_ref().and_then(|by| {
+            let value = values.get(&by.attribute)?;
+            by.norms.get(value).copied()
+        });
+        by.or(s.sla_working_days.map(Sla::WorkingDays)).or(s
+            .sla_working_hours
+            .map(|h| Sla::WorkingMinutes(h.saturating_mul(60))))
+    }
+
+    /// The attribute with that name.
+    pub fn attribute(&self, name: &str) -> Option<&super::attributes::Attribute> {
+        self.attributes.iter().find(|a| a.name == name)
     }
 
     /// Every effect `t` runs from state `from`, in order, in two parts: the left state's

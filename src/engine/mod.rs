@@ -2,6 +2,7 @@
 //! Pure logic: no web framework, no database, no wall clock.
 
 pub mod applicant;
+pub mod attributes;
 pub mod catalog;
 pub mod decision;
 pub mod definition;

@@ -271,11 +271,43 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
             sla_working_days: t.sla_working_days,
             requires_reason: t.requires_reason,
             requires_signature: t.requires_signature,
+            notice: t.notice.as_ref().map(|n| n.to_string()),
         });
+        if let Some(n) = &t.notice
+            && !crate::notify::templates::EVENTS.contains(&n.as_str())
+        {
+            c.push(
+                n,
+                item.clone(),
+                "unknown_notice",
+                format!(
+                    "unknown notice `{}` (one of: {})",
+                    **n,
+                    crate::notify::templates::EVENTS.join(", ")
+                ),
+            );
+        }
     }
 
     check_graph(&mut c, &raw, &edges, &state_names);
     check_timers(&mut c, &raw);
+    let (attributes, found) = super::attributes::check(&raw.attributes);
+    for (at, item, code, message) in found {
+        c.push(at, item, code, message);
+    }
+    let mut sla_by = Vec::new();
+    for s in &raw.states {
+        let Some(by) = &s.sla_by else {
+            sla_by.push(None);
+            continue;
+        };
+        let own = s.sla_working_days.is_some() || s.sla_working_hours.is_some();
+        let (checked, found) = super::attributes::check_sla_by(by, &attributes, &s.name, own);
+        for (at, item, code, message) in found {
+            c.push(at, item, code, message);
+        }
+        sla_by.push(checked);
+    }
 
     let mut doc_codes = BTreeSet::new();
     let mut document_types = Vec::new();
@@ -402,7 +434,8 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
         states: raw
             .states
             .into_iter()
-            .map(|s| State {
+            .zip(sla_by)
+            .map(|(s, sla_by)| State {
                 name: s.name.to_string(),
                 label: s.label,
                 r#final: s.r#final,
@@ -423,11 +456,17 @@ fn check(file: &str, raw: RawWorkflow) -> Result<Definition, Vec<Problem>> {
                     after_working_hours: e.after_working_hours,
                     to: e.to.to_string(),
                 }),
+                sla_by,
+                warn_before_minutes: s.warn_before.as_ref().and_then(|w| match w.norm() {
+                    Some(super::definition::Sla::WorkingMinutes(m)) => Some(m),
+                    _ => None,
+                }),
             })
             .collect(),
         transitions,
         document_types,
         procedure_sla_working_days: raw.procedure_sla_working_days,
+        attributes,
     })
 }
 
@@ -503,6 +542,18 @@ fn check_timers(c: &mut Collector<'_>, raw: &RawWorkflow) {
                     super::escalations::ESCALATIONS.join(", ")
                 ),
             );
+        }
+        if let Some(w) = &s.warn_before {
+            let minutes = matches!(w.norm(), Some(super::definition::Sla::WorkingMinutes(_)));
+            let state_deadline = s.sla_working_days.is_some() || s.sla_working_hours.is_some();
+            if !minutes || !starts || !cancels || !state_deadline {
+                c.push(
+                    &s.name,
+                    item.clone(),
+                    "warning_without_timer",
+                    "warn_before needs one positive working_hours or working_minutes, a deadline on the state, start_timer on entry and cancel_timers on exit".into(),
+                );
+            }
         }
         if let Some(e) = &s.escalate {
             if !super::escalations::is_known(&e.to) {
@@ -631,7 +682,7 @@ fn walk<'a>(
     seen
 }
 
-fn is_code(s: &str) -> bool {
+pub(super) fn is_code(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')

@@ -16,6 +16,8 @@ pub enum Action {
     CaseForm,
     /// Run a transition.
     CaseTransition,
+    /// Change the case's attributes.
+    CaseAttributes,
     /// Read the history.
     CaseHistory,
     /// Read the readiness report.
@@ -67,6 +69,7 @@ impl Action {
             Self::CaseList => "case.list",
             Self::CaseForm => "case.form",
             Self::CaseTransition => "case.transition",
+            Self::CaseAttributes => "case.attributes",
             Self::CaseHistory => "case.history",
             Self::CaseReadiness => "case.readiness",
             Self::CaseSigningPayload => "case.signing_payload",

@@ -9,7 +9,7 @@ use super::optional_body::OptionalJsonBody;
 use crate::service::cases::{self, CaseDto, HistoryEntry, ListQuery};
 use crate::service::{form, transition};
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use validator::Validate;
@@ -43,6 +43,19 @@ pub struct TransitionBody {
     pub recommendations: Option<String>,
     /// What a return for revision asks to fix.
     pub fixes: Option<crate::engine::decision::Fixes>,
+}
+
+/// Body of `PUT /api/v1/cases/{id}/attributes`.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesBody {
+    /// Attribute → value (`{"priority": "urgent"}`); the workflow (`GET
+    /// /api/v1/workflows/{id}`) lists its attributes, their values and who may set them.
+    #[validate(length(min = 1, max = 10))]
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// Why, up to 4000 characters (kept in the case's audit chain).
+    #[validate(length(max = 4000))]
+    pub reason: Option<String>,
 }
 
 /// Query of `GET /api/v1/cases`.
@@ -278,6 +291,58 @@ pub async fn patch_form(
     Ok(with_etag(HttpResponse::Ok(), &dto))
 }
 
+/// Change what the case is classed by (a support request's priority or kind): audited; a norm
+/// of the current step that depends on it is counted anew from the step's start.
+#[utoipa::path(
+    tag = "cases",
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("If-Match" = String, Header, description = "ETag of the case as last read"),
+    ),
+    request_body = AttributesBody,
+    responses(
+        (status = 200, description = "Changed (or already so)", body = CaseDto),
+        (status = 403, description = "The caller may not set this attribute", body = ErrorBody),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 409, description = "Stale version, or the case is closed", body = ErrorBody),
+        (status = 422, description = "Unknown attribute or value", body = ErrorBody),
+        (status = 428, description = "If-Match missing", body = ErrorBody),
+    ),
+    security(("session" = []))
+)]
+#[put("/api/v1/cases/{id}/attributes")]
+pub async fn put_attributes(
+    state: web::Data<AppState>,
+    who: Principal,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: JsonBody<AttributesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = case_id(&id)?;
+    body.0.validate().map_err(|e| invalid(&e))?;
+    let expected = if_match(req.headers())?;
+    let dto = state
+        .use_case_with_rules(
+            &who,
+            Action::CaseAttributes,
+            Some(id.clone()),
+            move |conn, rules, actor, now| {
+                let body = &body.0;
+                crate::service::attributes::set(
+                    conn,
+                    rules,
+                    actor,
+                    (&id, expected),
+                    &body.attributes,
+                    body.reason.as_deref(),
+                    now,
+                )
+            },
+        )
+        .await?;
+    Ok(with_etag(HttpResponse::Ok(), &dto))
+}
+
 /// Run a transition by name.
 #[utoipa::path(
     tag = "cases",
@@ -351,20 +416,12 @@ pub async fn run_transition(
         signature: body.0.signature.map(String::into_bytes),
         decision,
     };
-    let (signing, notices) = (state.signing.clone(), state.notices.clone());
     let outcome = state
-        .use_case(
+        .use_case_with_rules(
             &who,
             Action::CaseTransition,
             Some(id),
-            move |conn, catalog, actor, now| {
-                let rules = crate::service::Rules {
-                    catalog,
-                    signing: &signing,
-                    notices: &notices,
-                };
-                transition::run(conn, rules, actor, &request, now)
-            },
+            move |conn, rules, actor, now| transition::run(conn, rules, actor, &request, now),
         )
         .await?;
     Ok(match outcome {

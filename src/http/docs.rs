@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         super::cases::list_cases,
         super::cases::patch_form,
         super::cases::run_transition,
+        super::cases::put_attributes,
         super::cases::case_history,
         super::documents::upload,
         super::documents::list,

@@ -73,25 +73,17 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
     let settings = state.messages;
-    let (signing, notices) = (state.signing.clone(), state.notices.clone());
     let m = NewMessage {
         case_id: id.clone(),
         body: body.0.body,
         attachments: body.0.attachments,
     };
     let dto = state
-        .use_case(
+        .use_case_with_rules(
             &who,
             Action::CaseMessages,
             Some(id.clone()),
-            move |conn, catalog, actor, now| {
-                let rules = crate::service::Rules {
-                    catalog,
-                    signing: &signing,
-                    notices: &notices,
-                };
-                messages::post(conn, rules, actor, &m, settings, now)
-            },
+            move |conn, rules, actor, now| messages::post(conn, rules, actor, &m, settings, now),
         )
         .await?;
     Ok(HttpResponse::Created().json(dto))

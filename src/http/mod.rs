@@ -120,6 +120,34 @@ impl AppState {
         .await
     }
 
+    /// [`Self::use_case`] for a use case that needs the engine's rules (the catalogue, the
+    /// signing settings and the notification templates): a transition and what runs one.
+    pub async fn use_case_with_rules<T: Send + 'static>(
+        &self,
+        who: &auth::Principal,
+        action: action::Action,
+        case_id: Option<String>,
+        op: impl FnOnce(
+            &mut DbConnection,
+            crate::service::Rules<'_>,
+            &Actor,
+            DateTime<Utc>,
+        ) -> Result<T, ServiceError>
+        + Send
+        + 'static,
+    ) -> Result<T, ApiError> {
+        let (signing, notices) = (self.signing.clone(), self.notices.clone());
+        self.use_case(who, action, case_id, move |conn, catalog, actor, now| {
+            let rules = crate::service::Rules {
+                catalog,
+                signing: &signing,
+                notices: &notices,
+            };
+            op(conn, rules, actor, now)
+        })
+        .await
+    }
+
     /// Checks the caller's session and runs `op` with it on the same pooled connection.
     pub async fn with_session<T: Send + 'static>(
         &self,
@@ -250,6 +278,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(signing::receipt_pdf)
         .service(signing::receipt_xml)
         .service(cases::patch_form)
+        .service(cases::put_attributes)
         .service(cases::get_case)
         .service(cases::case_history)
         .service(cases::create_case)

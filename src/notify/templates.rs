@@ -14,6 +14,10 @@ pub const EVENTS: &[&str] = &[
     "revision_requested",
     "decision",
     "deadline_breached",
+    // The step is due soon (to the staff member it is assigned to).
+    "deadline_near",
+    // The step's deadline was extended (a transition's `notice`).
+    "deadline_extended",
     "reminder",
     "message",
 ];

@@ -82,6 +82,9 @@ pub struct CaseDto {
     pub updated_at: DateTime<Utc>,
     /// Transitions the caller may run now.
     pub allowed_transitions: Vec<AllowedTransition>,
+    /// What the case is classed by (a support request's `priority` and `kind`): each
+    /// attribute its workflow declares, with its value.
+    pub attributes: std::collections::BTreeMap<String, String>,
     /// The accreditation record an approval issued (shown when the case is read by id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accreditation: Option<super::results::AccreditationDto>,
@@ -189,6 +192,7 @@ pub fn to_dto(v: &Visible, actor: &Actor, now: DateTime<Utc>) -> Result<CaseDto,
     let form: Value = serde_json::from_str(&v.case.form_data).map_err(|e| {
         crate::store::StoreError::Corrupt(format!("form of case {}: {e}", v.case.id))
     })?;
+    let attributes = crate::engine::attributes::resolve(&def.attributes, &v.case.attributes, &form);
     Ok(CaseDto {
         id: v.case.id.clone(),
         workflow: def.id.clone(),
@@ -225,6 +229,7 @@ pub fn to_dto(v: &Visible, actor: &Actor, now: DateTime<Utc>) -> Result<CaseDto,
                 requires_reason: t.requires_reason,
             })
             .collect(),
+        attributes,
         accreditation: None,
     })
 }
@@ -365,6 +370,7 @@ pub(crate) fn write_draft(
         snils: None,
         assignee_id: None,
         step_transition: None,
+        attributes: "{}".into(),
     };
     cases::insert(conn, &case)?;
     audit_rows::insert(conn, &created)?;

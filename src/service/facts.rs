@@ -42,6 +42,8 @@ pub struct Subject<'a> {
     pub signature: Option<SignatureInput<'a>>,
     /// The acting user; `None` for the system.
     pub actor: Option<&'a str>,
+    /// The transition being judged (name and label), when one is.
+    pub transition: Option<(&'a str, &'a str)>,
     /// The request's decision and the reasons catalogue it is checked against.
     pub decision: Option<(
         &'a crate::engine::decision::Decision,
@@ -192,6 +194,11 @@ pub fn gather<'a>(
             breached: needs
                 .contains(&Need::Deadline)
                 .then_some(s.case.breached_at.is_some()),
+            history: match needs.contains(&Need::History) {
+                true => Some(history(conn, &s.case.id)?),
+                false => None,
+            },
+            transition: s.transition,
             decision: match (needs.contains(&Need::Decision), s.decision) {
                 (true, Some((input, reasons))) => Some(crate::engine::guards::DecisionFact {
                     input,
@@ -205,4 +212,17 @@ pub fn gather<'a>(
         checked,
         accepted,
     })
+}
+
+/// The transitions run on a case, oldest first, as its audit chain records them.
+fn history(conn: &mut DbConnection, case_id: &str) -> Result<Vec<String>, StoreError> {
+    let events = crate::store::audit::for_case(conn, case_id, &["case.transition"])
+        .map_err(StoreError::from)?;
+    Ok(events
+        .iter()
+        .filter_map(|e| {
+            let p: Value = serde_json::from_str(&e.payload).ok()?;
+            p["transition"].as_str().map(str::to_owned)
+        })
+        .collect())
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod applicant;
+pub mod attributes;
 pub mod calendar;
 pub mod cases;
 pub mod commission;
@@ -24,6 +25,7 @@ pub mod support;
 pub mod support_mail;
 pub mod timers;
 pub mod transition;
+pub mod warnings;
 
 use crate::engine::TransitionError;
 use crate::engine::catalog::{Catalog, Workflow};

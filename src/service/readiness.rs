@@ -62,6 +62,7 @@ pub fn readiness(
         form: &form,
         signature: None,
         actor: None,
+        transition: None,
         decision: None,
     };
     let gathered = gather(conn, subject, &needs)?;

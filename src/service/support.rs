@@ -12,7 +12,7 @@ use crate::domain::role::Role;
 use crate::engine::Actor;
 use crate::engine::catalog::Catalog;
 use crate::engine::visibility::Audience;
-use crate::store::schema::{case_messages as cm, cases, support_requests as sr, timers as tm};
+use crate::store::schema::{case_messages as cm, cases, support_requests as sr};
 use crate::store::support::{self as rows, Agent};
 use crate::store::{DbConnection, StoreError, users, write_tx};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -132,6 +132,8 @@ pub struct RequestSummary {
     pub category: Option<String>,
     /// `normal` or `urgent` (once sent).
     pub priority: Option<String>,
+    /// `simple`, `data_check` or `complex`: what its resolution's norm depends on.
+    pub kind: Option<String>,
     /// State code.
     pub state: String,
     /// Status as shown.
@@ -179,20 +181,15 @@ fn summaries(
             .first(conn)
             .optional()
             .map_err(StoreError::from)?;
-        // A norm in working hours ends at a moment: the step timer's.
-        let due_at: Option<NaiveDateTime> = match workflow
-            .definition
-            .state(&case.state)
-            .and_then(|s| s.sla_working_hours)
-        {
-            Some(_) => tm::table
-                .filter(tm::case_id.eq(&case.id))
-                .filter(tm::scope.eq("step"))
-                .filter(tm::status.eq("pending"))
-                .select(diesel::dsl::min(tm::due_at))
-                .first(conn)
-                .map_err(StoreError::from)?,
-            None => None,
+        let values = crate::engine::attributes::resolve(&def.attributes, &case.attributes, &form);
+        let value = |name: &str| request.as_ref().and(values.get(name).cloned());
+        // A norm in working time ends at a moment: the step timer's.
+        let due_at: Option<NaiveDateTime> = match def.norm_of(&case.state, &values) {
+            Some(crate::engine::definition::Sla::WorkingMinutes(_)) => {
+                crate::store::timers::pending_due_at(conn, &case.id, "step")
+                    .map_err(StoreError::from)?
+            }
+            _ => None,
         };
         let due_at = due_at.map(|t| t.and_utc());
         let repeat_of = match request.as_ref().and_then(|r| r.repeat_of.as_deref()) {
@@ -212,7 +209,8 @@ fn summaries(
                 .as_ref()
                 .map(|r| r.category.clone())
                 .or(text("/category")),
-            priority: request.as_ref().map(|r| r.priority.clone()),
+            priority: value("priority"),
+            kind: value("kind"),
             state_label: def.label_of(&case.state).to_owned(),
             closed: def.state(&case.state).is_some_and(|s| s.r#final),
             created_at: case.created_at.and_utc(),
@@ -340,9 +338,6 @@ pub fn queue(
     }
     if let Some(c) = &q.category {
         query = query.filter(sr::category.eq(c.clone()));
-    }
-    if let Some(p) = &q.priority {
-        query = query.filter(sr::priority.eq(p.clone()));
     }
     if let Some(s) = &q.state {
         query = query.filter(cases::state.eq(s.clone()));
@@ -647,11 +642,17 @@ pub fn stats(
     let from = to.checked_sub_months(chrono::Months::new(3)).unwrap_or(to);
     let start =
         crate::domain::calendar::from_moscow(from.and_time(chrono::NaiveTime::MIN)).naive_utc();
-    let rows: Vec<rows::Request> = sr::table
+    let rows: Vec<(rows::Request, String)> = sr::table
+        .inner_join(cases::table.on(cases::id.eq(sr::case_id)))
         .filter(sr::created_at.ge(start))
-        .select(rows::Request::as_select())
+        .select((rows::Request::as_select(), cases::attributes))
         .load(conn)
         .map_err(StoreError::from)?;
+    // Every request sent has its priority set (by `open_support_request` or an agent).
+    let urgent = |attributes: &str| {
+        serde_json::from_str::<serde_json::Value>(attributes)
+            .is_ok_and(|a| a["priority"] == "urgent")
+    };
     let mean = |v: Vec<i64>| {
         let n = i64::try_from(v.len()).unwrap_or(i64::MAX);
         (n > 0).then(|| v.iter().sum::<i64>() / n)
@@ -659,20 +660,21 @@ pub fn stats(
     let by_category = CATEGORIES
         .iter()
         .map(|(code, label)| {
-            let of: Vec<&rows::Request> = rows.iter().filter(|r| r.category == *code).collect();
-            let count = |f: &dyn Fn(&rows::Request) -> bool| {
+            let of: Vec<&(rows::Request, String)> =
+                rows.iter().filter(|(r, _)| r.category == *code).collect();
+            let count = |f: &dyn Fn(&(rows::Request, String)) -> bool| {
                 i64::try_from(of.iter().filter(|r| f(r)).count()).unwrap_or(i64::MAX)
             };
             CategoryStats {
                 category: (*code).to_owned(),
                 label: (*label).to_owned(),
                 total: i64::try_from(of.len()).unwrap_or(i64::MAX),
-                urgent: count(&|r| r.priority == "urgent"),
-                resolved: count(&|r| r.resolved_at.is_some()),
-                line_2: count(&|r| r.line == 2),
+                urgent: count(&|(_, a)| urgent(a)),
+                resolved: count(&|(r, _)| r.resolved_at.is_some()),
+                line_2: count(&|(r, _)| r.line == 2),
                 first_response_minutes: mean(
                     of.iter()
-                        .filter_map(|r| {
+                        .filter_map(|(r, _)| {
                             r.first_response_at
                                 .map(|t| (t - r.created_at).num_minutes())
                         })
@@ -680,7 +682,9 @@ pub fn stats(
                 ),
                 resolution_minutes: mean(
                     of.iter()
-                        .filter_map(|r| r.resolved_at.map(|t| (t - r.created_at).num_minutes()))
+                        .filter_map(|(r, _)| {
+                            r.resolved_at.map(|t| (t - r.created_at).num_minutes())
+                        })
                         .collect(),
                 ),
             }

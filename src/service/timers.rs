@@ -156,7 +156,7 @@ fn fire_one(
         .definition
         .state(&v.case.state)
         .is_some_and(|s| s.r#final);
-    let of_step = timer.scope == "step" || timer.scope == "escalation";
+    let of_step = matches!(timer.scope.as_str(), "step" | "escalation" | "warning");
     if (of_step && v.case.state != timer.state) || finished {
         rows::close(conn, &timer.id, "stale", "state_left", at, lateness_ms)?;
         return Ok(Report {
@@ -190,6 +190,13 @@ fn fire_one(
                 }
                 Err(e) => Err(e),
             }
+        }
+        ("warn", _) => {
+            super::warnings::warn(conn, rules, &v, fired("warned".into()), now)?;
+            Ok(Report {
+                fired: 1,
+                ..Report::default()
+            })
         }
         ("escalate", _) => {
             let case = &v.case;

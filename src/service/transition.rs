@@ -250,6 +250,7 @@ fn advance(
             now: clock_now,
         }),
         actor: m.actor.map(|a| a.user.as_str()),
+        transition: Some((t.name.as_str(), t.label.as_str())),
         decision: Some((m.decision, rules.catalog.reasons())),
     };
     let gathered = gather(conn, subject, &needs)?;
@@ -272,7 +273,15 @@ fn advance(
     // Every step's start is counted by it, with the operator's overrides.
     let calendar = super::calendar::load(conn, signing.intake)?;
     let start = calendar.next_working_moment(clock_now);
-    let step = plan_step(&calendar, def, t, start);
+    let classed = |set: &crate::engine::attributes::Values| {
+        let stored = crate::engine::attributes::merged(&case.attributes, set);
+        crate::engine::attributes::resolve(&def.attributes, &stored, &form)
+    };
+    let step = plan_step(
+        &calendar,
+        def.deadline_of(t, &classed(&Default::default())),
+        start,
+    );
     let write = |conn: &mut DbConnection| -> Result<Case, ServiceError> {
         let mut extras = Extras {
             fired: m.fired,
@@ -301,7 +310,11 @@ fn advance(
         };
         effects::run(conn, &leaving, &mut cx)?;
         // The step's norm, as the effects before have classed the case.
-        let step = plan_step(&calendar, def, t, start);
+        let step = plan_step(
+            &calendar,
+            def.deadline_of(t, &classed(&cx.patch.attributes)),
+            start,
+        );
         cx.step = step;
         effects::run(conn, &entering, &mut cx)?;
         let patch = cx.patch;
@@ -344,16 +357,15 @@ fn advance(
     }
 }
 
-/// The step `t` starts: it begins at `start` (the next opening by the production calendar;
+/// A step with this norm: it begins at `start` (the next opening by the production calendar;
 /// for a submission, its registration moment, which the receipt shows) and, with a norm, is
 /// due so many working days (or minutes of working time) on.
-fn plan_step(
+pub(crate) fn plan_step(
     calendar: &crate::domain::calendar::Calendar,
-    def: &crate::engine::definition::Definition,
-    t: &Transition,
+    norm: Option<Sla>,
     start: crate::domain::calendar::Dated<DateTime<Utc>>,
 ) -> Step {
-    let (due, due_at) = match def.deadline_of(t) {
+    let (due, due_at) = match norm {
         None => (None, None),
         Some(Sla::WorkingDays(days)) => {
             let local = crate::domain::calendar::moscow(start.value).date();
@@ -363,8 +375,8 @@ fn plan_step(
                 None,
             )
         }
-        Some(Sla::WorkingHours(hours)) => {
-            let at = calendar.add_working_minutes(start.value, hours.saturating_mul(60));
+        Some(Sla::WorkingMinutes(minutes)) => {
+            let at = calendar.add_working_minutes(start.value, minutes);
             let date = crate::domain::calendar::moscow(at.value).date();
             let provisional = at.provisional || start.provisional;
             (Some((date, provisional)), Some(at.value.naive_utc()))

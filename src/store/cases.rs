@@ -55,6 +55,8 @@ pub struct Case {
     pub assignee_id: Option<String>,
     /// The transition that started the current step (none for the first step).
     pub step_transition: Option<String>,
+    /// What the case is classed by, as set: a JSON object ([`crate::engine::attributes`]).
+    pub attributes: String,
 }
 
 /// Stores a new case.

@@ -97,6 +97,7 @@ struct CaseRow<'a> {
     snils: Option<&'a str>,
     assignee_id: Option<&'a str>,
     step_transition: Option<&'a str>,
+    attributes: &'a str,
 }
 
 impl<'a> From<&'a Case> for CaseRow<'a> {
@@ -124,6 +125,7 @@ impl<'a> From<&'a Case> for CaseRow<'a> {
             snils: c.snils.as_deref(),
             assignee_id: c.assignee_id.as_deref(),
             step_transition: c.step_transition.as_deref(),
+            attributes: &c.attributes,
         }
     }
 }
@@ -163,7 +165,7 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
                 due_on = $9, due_provisional = $10, breached_at = $11, procedure_due_on = $12,
                 procedure_due_provisional = $13, procedure_breached_at = $14, number = $53,
                 specialty = $54, region = $55, applicant_name = $56, name_key = $57, snils = $58,
-                assignee_id = $59, step_transition = $60
+                assignee_id = $59, step_transition = $60, attributes = $70
             WHERE id = $15 AND version = $16
               AND ($32::text IS NULL
                    OR EXISTS (SELECT 1 FROM timers WHERE id = $32 AND status = 'pending'))
@@ -279,6 +281,7 @@ fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bo
     .bind::<Nullable<Timestamp>, _>(s.map(|s| s.ended_at))
     .bind::<Nullable<BigInt>, _>(s.map(|s| s.working_days))
     .bind::<Nullable<Integer>, _>(s.and_then(|s| s.sla_working_days))
+    .bind::<Text, _>(&n.attributes)
     .load(pg)?;
     Ok(rows.len() == 1)
 }

@@ -78,6 +78,7 @@ diesel::table! {
         snils -> Nullable<Text>,
         assignee_id -> Nullable<Text>,
         step_transition -> Nullable<Text>,
+        attributes -> Text,
     }
 }
 
@@ -468,7 +469,6 @@ diesel::table! {
     support_requests (case_id) {
         case_id -> Text,
         line -> SmallInt,
-        priority -> Text,
         category -> Text,
         linked_case_id -> Nullable<Text>,
         repeat_of -> Nullable<Text>,

@@ -72,8 +72,6 @@ pub struct Request {
     pub case_id: String,
     /// The line working it.
     pub line: i16,
-    /// `normal` or `urgent`.
-    pub priority: String,
     /// The category code from the form.
     pub category: String,
     /// The application (or other case) it concerns.

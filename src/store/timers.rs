@@ -170,6 +170,21 @@ pub fn close(
         .map(|n| n == 1)
 }
 
+/// When the case's earliest pending timer of `scope` is due (a step's deadline in working
+/// time ends at its step timer's instant).
+pub fn pending_due_at(
+    conn: &mut DbConnection,
+    case_id: &str,
+    scope: &str,
+) -> QueryResult<Option<NaiveDateTime>> {
+    timers::table
+        .filter(timers::case_id.eq(case_id))
+        .filter(timers::scope.eq(scope))
+        .filter(timers::status.eq("pending"))
+        .select(diesel::dsl::min(timers::due_at))
+        .first(conn)
+}
+
 /// A case's timers, oldest first.
 pub fn of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<Timer>> {
     timers::table

@@ -695,9 +695,22 @@ async fn with_no_answer_the_lead_hears_24_working_hours_later_and_the_author_may
     );
 
     // The first-answer norm (1 working hour) ends on Tuesday 24 February at 09:55: the
-    // assignee is reminded then, not the lead.
-    app.clock.set(instant("2026-02-24T06:54:00Z"));
+    // assignee is warned five minutes before, reminded then, and the lead hears nothing yet.
+    app.clock.set(instant("2026-02-24T06:49:00Z"));
     assert_eq!(fire_timers(&app).fired, 0);
+    app.clock.set(instant("2026-02-24T06:54:00Z"));
+    assert_eq!(fire_timers(&app).fired, 1, "the warning");
+    let agent_now = app.user("lead-agent", &[Role::Support]);
+    assert!(
+        subjects_of_inbox(&app, &agent_now)
+            .await
+            .contains(&format!("Скоро срок: обращение № {number}"))
+    );
+    assert!(
+        !subjects_of_inbox(&app, &agent_now)
+            .await
+            .contains(&breached)
+    );
     app.clock.set(instant("2026-02-24T06:56:00Z"));
     assert_eq!(fire_timers(&app).fired, 1);
     let agent_now = app.user("lead-agent", &[Role::Support]);
@@ -773,10 +786,10 @@ async fn an_answered_request_is_not_escalated_and_one_unresolved_in_time_goes_to
         "taken in time: the timed escalation was cancelled"
     );
 
-    // Taken on 22 April with 5 working days to resolve it; a week after that it has gone to
-    // line 2.
+    // Taken on 22 April with 5 working days to resolve it (a login problem: access to
+    // restore); a week after that the warning has gone out and the request has gone to line 2.
     app.clock.set(instant("2026-05-06T10:00:00Z"));
-    assert_eq!(fire_timers(&app).fired, 1);
+    assert_eq!(fire_timers(&app).fired, 2);
     let line2 = app.user("late-line2", &[Role::Support]);
     let line2_id = app.user_id(&line2).await;
     let line2_lead = app.user("late-line2-lead", &[Role::Support]);
@@ -1267,4 +1280,260 @@ async fn screenshots_go_through_the_document_pipeline_as_png_or_jpeg_up_to_5_mb(
     )
     .await;
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
+
+async fn set_attributes(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    version: Option<i64>,
+    body: Value,
+) -> (u16, Value) {
+    let headers: Vec<(&str, String)> = version
+        .map(|v| ("If-Match", format!("\"{v}\"")))
+        .into_iter()
+        .collect();
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/cases/{id}/attributes"),
+            Some(token),
+            &headers,
+            Some(body),
+        )
+        .await;
+    let status = res.status().as_u16();
+    (status, json_of(res).await)
+}
+
+/// The request as its agent's queue shows it.
+async fn queued(app: &TestApp, token: &str, number: &str) -> Value {
+    let q = json_of(app.get("/api/v1/support/queue", token).await).await;
+    q.as_array()
+        .expect("queue")
+        .iter()
+        .find(|r| r["number"] == number)
+        .cloned()
+        .unwrap_or_else(|| panic!("{number} not in the queue: {q}"))
+}
+
+#[tokio::test]
+async fn an_urgent_request_is_answered_within_15_minutes_and_an_agent_may_raise_a_normal_one() {
+    // Wednesday 22 April 2026, 13:00 Moscow.
+    let app = TestApp::spawn_at(instant("2026-04-22T10:00:00Z")).await;
+    let (desk, _) = agent(&app, "urgent-agent", 1, false).await;
+    let author = app.specialist("urgent-author");
+    // The accreditation the author names ends within 30 days: urgent when sent.
+    let mut form = request_form("Не могу подать заявление: аккредитация заканчивается");
+    form["concerns"] = json!({"valid_until": "2026-05-10"});
+    let (urgent_id, urgent, _, sent) = send_form(&app, &author, form).await;
+    assert_eq!(sent["attributes"]["priority"], "urgent", "{sent}");
+    assert_eq!(sent["attributes"]["kind"], "data_check", "a login problem");
+    assert_eq!(
+        queued(&app, &desk, &urgent).await["due_at"],
+        "2026-04-22T10:15:00Z"
+    );
+    let (id, normal, v, sent) = send_request(&app, &author, "Вопрос по входу").await;
+    assert_eq!(sent["attributes"]["priority"], "normal");
+    assert_eq!(
+        queued(&app, &desk, &normal).await["due_at"],
+        "2026-04-22T11:00:00Z"
+    );
+
+    // Only the desk sets a priority, to one of its values, at the version read.
+    let urgent_body =
+        json!({"attributes": {"priority": "urgent"}, "reason": "Срок заявления истекает"});
+    let (status, body) = set_attributes(&app, &author, &id, Some(v), urgent_body.clone()).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (403, json!("attribute_forbidden")),
+        "{body}"
+    );
+    let (status, body) = set_attributes(
+        &app,
+        &desk,
+        &id,
+        Some(v),
+        json!({"attributes": {"priority": "highest"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (422, json!("unknown_value")),
+        "{body}"
+    );
+    assert_eq!(body["details"][0]["field"], "/attributes/priority");
+    let (status, body) = set_attributes(
+        &app,
+        &desk,
+        &id,
+        Some(v),
+        json!({"attributes": {"colour": "red"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (422, json!("unknown_attribute")),
+        "{body}"
+    );
+    let (status, _) = set_attributes(&app, &desk, &id, None, urgent_body.clone()).await;
+    assert_eq!(status, 428);
+    let (status, _) = set_attributes(&app, &desk, &id, Some(v - 1), urgent_body.clone()).await;
+    assert_eq!(status, 409);
+    assert!(
+        !event_kinds(&app, &id).contains(&"case.attributes_changed".to_owned()),
+        "refusals write nothing"
+    );
+
+    // Raised to urgent: the first answer is due 15 minutes after the step's start, not an hour.
+    let (status, body) = set_attributes(&app, &desk, &id, Some(v), urgent_body).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["attributes"]["priority"], "urgent");
+    assert_eq!(body["version"], v + 1);
+    assert_eq!(
+        queued(&app, &desk, &normal).await["due_at"],
+        "2026-04-22T10:15:00Z"
+    );
+    assert!(event_kinds(&app, &id).contains(&"case.attributes_changed".to_owned()));
+
+    // Five minutes before, the agent is warned of both; at 13:15 both are breached.
+    app.clock.set(instant("2026-04-22T10:09:00Z"));
+    assert_eq!(fire_timers(&app).fired, 0);
+    app.clock.set(instant("2026-04-22T10:11:00Z"));
+    assert_eq!(
+        fire_timers(&app).fired,
+        2,
+        "a warning each, the hour's ones cancelled"
+    );
+    let inbox = subjects_of_inbox(&app, &desk).await;
+    for n in [&urgent, &normal] {
+        assert!(
+            inbox.contains(&format!("Скоро срок: обращение № {n}")),
+            "{inbox:?}"
+        );
+    }
+    app.clock.set(instant("2026-04-22T10:16:00Z"));
+    assert_eq!(fire_timers(&app).fired, 2);
+    let inbox = subjects_of_inbox(&app, &desk).await;
+    for n in [&urgent, &normal] {
+        assert!(
+            inbox.contains(&format!("Просрочен срок: обращение № {n}")),
+            "{inbox:?}"
+        );
+    }
+    for case in [&urgent_id, &id] {
+        let kinds = event_kinds(&app, case);
+        assert!(
+            kinds.contains(&"case.deadline_near".to_owned()),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&"case.deadline_breached".to_owned()),
+            "{kinds:?}"
+        );
+    }
+    // Nothing of the hour's norm is left to fire.
+    app.clock.set(instant("2026-04-22T11:30:00Z"));
+    assert_eq!(fire_timers(&app).fired, 0);
+}
+
+#[tokio::test]
+async fn a_resolution_is_due_by_its_kind_and_its_deadline_is_extended_once_with_a_notice() {
+    // Wednesday 22 April 2026, 10:00 Moscow.
+    let app = TestApp::spawn_at(instant("2026-04-22T07:00:00Z")).await;
+    let (desk, _) = agent(&app, "kind-agent", 1, false).await;
+    let author = app.specialist("kind-author");
+    let mut form = request_form("Как заполнить раздел о стаже");
+    form["category"] = json!("form");
+    let (id, number, v, sent) = send_form(&app, &author, form).await;
+    assert_eq!(sent["attributes"]["kind"], "simple", "a form question");
+    // A simple question is resolved within a working day: 9 working hours, Thursday 10:00.
+    let v = app.step(&desk, &id, "take", v, json!({})).await;
+    let q = queued(&app, &desk, &number).await;
+    assert_eq!(
+        (q["due_at"].clone(), q["due_on"].clone(), q["kind"].clone()),
+        (
+            json!("2026-04-23T07:00:00Z"),
+            json!("2026-04-23"),
+            json!("simple")
+        )
+    );
+
+    // The agent finds it a complex incident: 10 working days from the step's start, past the
+    // 1 and 11 May holidays — Thursday 7 May; the warning moves with it.
+    let (status, body) = set_attributes(
+        &app,
+        &desk,
+        &id,
+        Some(v),
+        json!({"attributes": {"kind": "complex"}, "reason": "Ошибка в форме на стороне портала"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["due_on"], "2026-05-07");
+    let q = queued(&app, &desk, &number).await;
+    assert_eq!(
+        (q["due_at"].clone(), q["kind"].clone()),
+        (Value::Null, json!("complex"))
+    );
+    // The simple question's warning (Wednesday 17:00) was replaced.
+    app.clock.set(instant("2026-04-22T14:30:00Z"));
+    assert_eq!(fire_timers(&app).fired, 0);
+
+    // On Wednesday 6 May the agent extends it, once, with a reason: the norm again from now,
+    // past the 11 May holiday — Thursday 21 May; the author hears the new date and why.
+    app.clock.set(instant("2026-05-06T07:00:00Z"));
+    let desk = app.user("kind-agent", &[Role::Support]);
+    let v = case(&app, &desk, &id).await["version"].as_i64().expect("v");
+    let res = app.transition(&desk, &id, "extend", v, json!({})).await;
+    assert_eq!(res.status(), 422, "an extension needs its reason");
+    let reason = "Нужна проверка на стороне ЕСИА";
+    let v = app
+        .step(&desk, &id, "extend", v, json!({"reason": reason}))
+        .await;
+    let author = app.specialist("kind-author");
+    let now = case(&app, &author, &id).await;
+    assert_eq!(
+        (now["state"].clone(), now["due_on"].clone()),
+        (json!("in_progress"), json!("2026-05-21"))
+    );
+    let inbox = json_of(app.get("/api/v1/me/notifications", &author).await).await;
+    let notice = inbox["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|n| n["subject"] == format!("Обращение № {number}: срок продлён"))
+        .unwrap_or_else(|| panic!("no extension notice: {inbox}"));
+    let text = notice["body"].as_str().expect("body");
+    assert!(
+        text.contains("до 21.05.2026") && text.contains(reason),
+        "{text}"
+    );
+
+    // A second extension is refused, and so is one by the author.
+    let res = app
+        .transition(&desk, &id, "extend", v, json!({"reason": "Ещё раз"}))
+        .await;
+    assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    assert_eq!(body["details"][0]["code"], "already_done", "{body}");
+    let res = app
+        .transition(&author, &id, "extend", v, json!({"reason": "Хочу"}))
+        .await;
+    assert_eq!(res.status(), 403);
+    // The reaction and completion moments are kept.
+    let v = app
+        .step(
+            &desk,
+            &id,
+            "resolve",
+            v,
+            json!({"reason": "Исправлено на портале"}),
+        )
+        .await;
+    assert!(v > 0);
+    let mine = json_of(app.get("/api/v1/support/requests?all=true", &author).await).await;
+    let mine = &mine.as_array().expect("list")[0];
+    assert_eq!(mine["first_response_at"], "2026-04-22T07:00:00Z");
+    assert_eq!(mine["resolved_at"], "2026-05-06T07:00:00Z");
 }

@@ -90,7 +90,7 @@ fn logical_schema(conn: &mut DbConnection) -> Logical {
 }
 
 /// Migrations shipped in each of migrations/postgres and migrations/sqlite.
-const MIGRATIONS: usize = 18;
+const MIGRATIONS: usize = 19;
 /// Tables they create.
 const TABLES: usize = 37;
 

@@ -598,3 +598,88 @@ fn timers_are_checked_where_they_are_declared() {
     ));
     assert_eq!(p.code, "unknown_effect", "{p:?}");
 }
+
+/// [`GOOD`] with a `priority` attribute and a draft whose norm depends on it.
+fn classed(attribute: &str, sla_by: &str) -> String {
+    GOOD.replace(
+        "initial: draft\n",
+        &format!("initial: draft\nattributes:\n{attribute}"),
+    )
+    .replace(
+        "    label: Черновик\n",
+        &format!(
+            "    label: Черновик\n    sla_working_hours: 1\n{sla_by}    on_enter: [start_timer]\n    on_exit: [cancel_timers]\n"
+        ),
+    )
+}
+
+const PRIORITY: &str = "  - name: priority\n    label: Приоритет\n    values: {normal: Обычный, urgent: Срочный}\n    default: normal\n    set_by: [support]\n";
+
+#[test]
+fn a_norm_by_an_attribute_names_a_declared_attribute_its_values_and_one_unit() {
+    let by = "    sla_by:\n      attribute: priority\n      norms:\n        urgent: {working_minutes: 15}\n    warn_before: {working_minutes: 5}\n";
+    let def = load("wf.yaml", &classed(PRIORITY, by)).expect("good");
+    let values = |p: &str| {
+        [("priority".to_owned(), p.to_owned())]
+            .into_iter()
+            .collect()
+    };
+    assert_eq!(
+        def.norm_of("draft", &values("urgent")),
+        Some(accredo::engine::definition::Sla::WorkingMinutes(15))
+    );
+    assert_eq!(
+        def.norm_of("draft", &values("normal")),
+        Some(accredo::engine::definition::Sla::WorkingMinutes(60))
+    );
+    assert_eq!(
+        def.state("draft").and_then(|s| s.warn_before_minutes),
+        Some(5)
+    );
+
+    let p = only(&classed(
+        PRIORITY,
+        &by.replace("attribute: priority", "attribute: colour"),
+    ));
+    assert_eq!(p.code, "unknown_attribute", "{p:?}");
+    let p = only(&classed(
+        PRIORITY,
+        &by.replace("urgent: {working_minutes", "asap: {working_minutes"),
+    ));
+    assert_eq!(p.code, "bad_norm", "{p:?}");
+    let p = only(&classed(
+        PRIORITY,
+        &by.replace(
+            "{working_minutes: 15}",
+            "{working_minutes: 15, working_days: 1}",
+        ),
+    ));
+    assert_eq!(p.code, "bad_norm", "{p:?}");
+    let p = only(&classed(
+        PRIORITY,
+        &by.replace("{working_minutes: 5}", "{working_days: 1}"),
+    ));
+    assert_eq!(p.code, "warning_without_timer", "{p:?}");
+    let p = only(&classed(
+        &PRIORITY.replace("default: normal", "default: low"),
+        by,
+    ));
+    assert_eq!(p.code, "unknown_value", "{p:?}");
+    let p = only(&classed(&PRIORITY.replace("[support]", "[janitor]"), by));
+    assert_eq!(p.code, "unknown_role", "{p:?}");
+    // A transition's notice is one the templates have.
+    let p = only(&GOOD.replace(
+        "    roles: [specialist]\n",
+        "    roles: [specialist]\n    notice: fireworks\n",
+    ));
+    assert_eq!(p.code, "unknown_notice", "{p:?}");
+    let good = GOOD.replace(
+        "    roles: [specialist]\n",
+        "    roles: [specialist]\n    notice: deadline_extended\n",
+    );
+    let def = load("wf.yaml", &good).expect("good");
+    assert_eq!(
+        def.transition("finish").and_then(|t| t.notice.as_deref()),
+        Some("deadline_extended")
+    );
+}

@@ -10,6 +10,7 @@ mod deadline_breached;
 mod documents_complete;
 mod fixes_named;
 mod form_valid;
+mod once;
 mod reasons_given;
 mod registry_match;
 mod signature_valid;
@@ -38,6 +39,8 @@ pub enum Need {
     Decision,
     /// Whether the current step's deadline was breached.
     Deadline,
+    /// The transitions run on the case before.
+    History,
 }
 
 /// Who the case is assigned to and who runs the transition.
@@ -120,6 +123,10 @@ pub struct Facts<'a> {
     pub decision: Option<DecisionFact<'a>>,
     /// Whether the current step's deadline was found breached.
     pub breached: Option<bool>,
+    /// The transitions run on the case before, oldest first.
+    pub history: Option<Vec<String>>,
+    /// The transition being judged (its name and label), when one is.
+    pub transition: Option<(&'a str, &'a str)>,
 }
 
 /// Why a guard refused.
@@ -155,6 +162,7 @@ pub const GUARDS: &[&dyn Guard] = &[
     &reasons_given::ReasonsGiven,
     &fixes_named::FixesNamed,
     &deadline_breached::DeadlineBreached,
+    &once::Once,
 ];
 
 fn find(name: &str) -> Option<&'static dyn Guard> {
@@ -200,7 +208,8 @@ mod tests {
                 Need::Signature,
                 Need::Assignment,
                 Need::Decision,
-                Need::Deadline
+                Need::Deadline,
+                Need::History
             ]
             .into_iter()
             .collect()

@@ -18,7 +18,7 @@ impl Effect for CancelTimers {
 
     fn apply(&self, _: &mut DbConnection, cx: &mut EffectContext<'_>) -> Result<(), ServiceError> {
         let scopes = &mut cx.extras.cancel;
-        for scope in ["step", "escalation"] {
+        for scope in ["step", "escalation", "warning"] {
             if !scopes.contains(&scope) {
                 scopes.push(scope);
             }

@@ -20,7 +20,7 @@ mod record_decision;
 mod record_resolution;
 mod record_response;
 mod start_procedure_timer;
-mod start_timer;
+pub(crate) mod start_timer;
 
 use super::signing::Accepted;
 use super::{Extras, ServiceError, Step};
@@ -88,6 +88,8 @@ pub struct CasePatch {
     pub filed: Option<Filed>,
     /// The staff member it is assigned to from now on.
     pub assignee: Option<String>,
+    /// Attribute values it sets (a support request's priority).
+    pub attributes: crate::engine::attributes::Values,
 }
 
 /// What the commission's queue filters and sorts a case by, as filed.
@@ -117,6 +119,9 @@ impl CasePatch {
         }
         if let Some(a) = self.assignee {
             next.assignee_id = Some(a);
+        }
+        if !self.attributes.is_empty() {
+            next.attributes = crate::engine::attributes::merged(&next.attributes, &self.attributes);
         }
         if let Some(f) = self.filed {
             next.specialty = f.specialty;

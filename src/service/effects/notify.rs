@@ -35,7 +35,9 @@ impl Effect for Notify {
         let t = cx.transition;
         let to = def.state(&t.to);
         let receipt = &cx.payload["receipt"];
-        let event = if !receipt.is_null() {
+        let event = if let Some(notice) = &t.notice {
+            notice.as_str()
+        } else if !receipt.is_null() {
             "submission_registered"
         } else if to.is_some_and(|s| s.r#final) {
             "decision"

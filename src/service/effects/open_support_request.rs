@@ -92,7 +92,6 @@ impl Effect for OpenSupportRequest {
             &Request {
                 case_id: cx.case.id.clone(),
                 line,
-                priority: priority.to_owned(),
                 category: category.clone(),
                 linked_case_id: linked.clone(),
                 repeat_of: repeat.as_ref().map(|(id, _, _)| id.clone()),
@@ -112,6 +111,10 @@ impl Effect for OpenSupportRequest {
             "repeat_of": repeat.as_ref().map(|(id, _, _)| id),
         });
         cx.patch.assignee = assignee;
+        // The case's attribute: the first answer's norm depends on it.
+        cx.patch
+            .attributes
+            .insert("priority".into(), priority.to_owned());
         Ok(())
     }
 }
