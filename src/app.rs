@@ -10,6 +10,7 @@ use crate::identity::provider::Provider;
 use crate::identity::session::SessionPolicy;
 use crate::identity::token::TokenKeys;
 use crate::store::{DbConnection, DbTarget, Store, definitions, migrate};
+use crate::workers::{Pass, Start};
 use anyhow::{Context, anyhow, bail};
 use chrono::Duration;
 use std::io::Write;
@@ -176,6 +177,7 @@ pub fn prepare(common: &Common, migrate_on_start: bool, demo: bool) -> anyhow::R
             blobs(common)?,
             std::env::current_exe().context("cannot find the accredo binary")?,
         )),
+        workers: crate::workers::Workers::default(),
     })
 }
 
@@ -299,7 +301,7 @@ pub fn worker_name() -> String {
 /// Timers fired per claim.
 pub const TIMER_BATCH: i64 = 64;
 
-/// Fires due timers every `poll_ms` milliseconds until the process ends; a full batch is
+/// Fires due timers every `poll_ms` milliseconds until the server stops; a full batch is
 /// followed at once by the next, so a backlog (timers that fell due while every instance was
 /// down) drains at full speed.
 pub fn spawn_timers(state: &AppState, poll_ms: u64) {
@@ -314,16 +316,17 @@ pub fn spawn_timers(state: &AppState, poll_ms: u64) {
         state.clock.clone(),
     );
     let owner = worker_name();
-    actix_web::rt::spawn(async move {
-        let pause = std::time::Duration::from_millis(poll_ms);
-        loop {
-            let (catalog, signing, notices, owner) = (
-                catalog.clone(),
-                signing.clone(),
-                notices.clone(),
-                owner.clone(),
-            );
-            let clock = clock.clone();
+    let every = std::time::Duration::from_millis(poll_ms);
+    state.workers.spawn("timers", every, Start::Now, move || {
+        let (catalog, signing, notices, owner, clock) = (
+            catalog.clone(),
+            signing.clone(),
+            notices.clone(),
+            owner.clone(),
+            clock.clone(),
+        );
+        let store = store.clone();
+        async move {
             let pass = store
                 .run(move |conn| {
                     let rules = crate::service::Rules {
@@ -341,7 +344,7 @@ pub fn spawn_timers(state: &AppState, poll_ms: u64) {
                 })
                 .await;
             match pass {
-                Ok(r) if r.claimed as i64 >= TIMER_BATCH => continue,
+                Ok(r) if r.claimed as i64 >= TIMER_BATCH => Pass::More,
                 Ok(r) => {
                     if r.claimed > 0 {
                         tracing::info!(
@@ -351,41 +354,54 @@ pub fn spawn_timers(state: &AppState, poll_ms: u64) {
                             "timers fired"
                         );
                     }
+                    Pass::Idle
                 }
-                Err(e) => tracing::error!(error = %e, "timer pass failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "timer pass failed");
+                    Pass::Failed(e.to_string())
+                }
             }
-            tokio::time::sleep(pause).await;
         }
     });
 }
 
-/// Writes audit checkpoints every `secs` seconds until the process ends.
+/// Writes audit checkpoints every `secs` seconds until the server stops.
 pub fn spawn_checkpoints(state: &AppState, secs: u64) {
     if secs == 0 {
         return;
     }
     let store = state.store.clone();
     let clock = state.clock.clone();
-    actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
+    let every = std::time::Duration::from_secs(secs);
+    state.workers.spawn(
+        "audit_checkpoints",
+        every,
+        Start::AfterInterval,
+        move || {
+            let store = store.clone();
             let now = clock.now().naive_utc();
-            match store
-                .run(move |conn| crate::audit::checkpoint::write(conn, now))
-                .await
-            {
-                Ok(Some(cp)) => tracing::info!(
-                    last_event = cp.last_event_id,
-                    events = cp.event_count,
-                    "audit checkpoint written"
-                ),
-                Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+            async move {
+                match store
+                    .run(move |conn| crate::audit::checkpoint::write(conn, now))
+                    .await
+                {
+                    Ok(Some(cp)) => {
+                        tracing::info!(
+                            last_event = cp.last_event_id,
+                            events = cp.event_count,
+                            "audit checkpoint written"
+                        );
+                        Pass::Idle
+                    }
+                    Ok(None) => Pass::Idle,
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit checkpoint failed");
+                        Pass::Failed(e.to_string())
+                    }
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 /// The configured dispatchers. E-mail goes to the SMTP server when one is set, else to `.eml`
@@ -477,7 +493,7 @@ pub async fn dispatchers(
     Ok(out)
 }
 
-/// Sends due renewal reminders every `secs` seconds until the process ends (the first run at
+/// Sends due renewal reminders every `secs` seconds until the server stops (the first run at
 /// start).
 pub fn spawn_reminders(state: &AppState, settings: crate::notify::reminders::Settings, secs: u64) {
     if secs == 0 {
@@ -489,28 +505,39 @@ pub fn spawn_reminders(state: &AppState, settings: crate::notify::reminders::Set
         state.notices.clone(),
         state.clock.clone(),
     );
-    actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
-        loop {
-            tick.tick().await;
-            let (catalog, notices, settings, now) = (
+    let every = std::time::Duration::from_secs(secs);
+    state
+        .workers
+        .spawn("reminders", every, Start::Now, move || {
+            let (store, catalog, notices, settings, now) = (
+                store.clone(),
                 catalog.clone(),
                 notices.clone(),
                 settings.clone(),
                 clock.now(),
             );
-            match store
-                .run(move |conn| {
-                    crate::notify::reminders::run(conn, &catalog, &notices, &settings, now)
-                })
-                .await
-            {
-                Ok(r) if r.sent > 0 => {
-                    tracing::info!(sent = r.sent, drafts = r.drafts, "renewal reminders sent")
+            async move {
+                match store
+                    .run(move |conn| {
+                        crate::notify::reminders::run(conn, &catalog, &notices, &settings, now)
+                    })
+                    .await
+                {
+                    Ok(r) => {
+                        if r.sent > 0 {
+                            tracing::info!(
+                                sent = r.sent,
+                                drafts = r.drafts,
+                                "renewal reminders sent"
+                            );
+                        }
+                        Pass::Idle
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "renewal reminders failed");
+                        Pass::Failed(e.to_string())
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "renewal reminders failed"),
             }
-        }
-    });
+        });
 }

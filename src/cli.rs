@@ -1129,6 +1129,7 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
     }
     let checkpoint_secs = serve.checkpoint_secs;
     let timer_poll_ms = serve.timer_poll_ms;
+    let shutdown = std::time::Duration::from_secs(serve.shutdown_secs);
     let workers = serve
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
@@ -1148,6 +1149,7 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
         let dispatchers = app::dispatchers(common, &state.store, &state.clock, demo).await?;
         if common.notify.notify_poll_ms > 0 {
             crate::notify::dispatch::spawn(
+                &state.workers,
                 state.store.clone(),
                 dispatchers,
                 common.notify.policy(),
@@ -1173,7 +1175,8 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
                 .map_err(|e| anyhow::anyhow!("ACCREDO_SUPPORT_MAIL_LISTEN {listen}: {e}"))?;
             crate::mail_intake::spawn(mail, state.clone(), desk)?;
         }
-        let server = crate::http::server(state, listener, workers)?;
+        let background = state.workers.clone();
+        let server = crate::http::server(state, listener, workers, shutdown)?;
         println!("accredo listening on {public_url}");
         println!("API documentation: {public_url}/api-docs/");
         if let Some(idp) = &idp {
@@ -1194,7 +1197,15 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
                 s.key.display()
             );
         }
+        // SIGTERM: the server stops accepting and gives the requests in flight `shutdown`
+        // to finish; then each worker finishes the pass it is in.
         server.await.context("server failed")?;
+        tracing::info!("server stopped; waiting for the workers' current passes");
+        let late = background.stop(shutdown).await;
+        if !late.is_empty() {
+            tracing::warn!(workers = ?late, "workers still busy after the shutdown period were stopped");
+        }
+        println!("accredo stopped");
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
     })
 }

@@ -361,6 +361,10 @@ pub struct Serve {
     /// HTTP worker threads (default: number of CPUs).
     #[arg(long, env = "ACCREDO_WORKERS")]
     pub workers: Option<usize>,
+    /// Seconds a stopping server (SIGTERM) gives the requests in flight, and then the
+    /// background workers' current passes, to finish.
+    #[arg(long, env = "ACCREDO_SHUTDOWN_SECS", default_value_t = 20)]
+    pub shutdown_secs: u64,
     /// Public base URL of this server (default: http://<bound address>); https:// makes
     /// session cookies Secure with the __Host- prefix.
     #[arg(long, env = "ACCREDO_PUBLIC_URL")]

@@ -22,3 +22,4 @@ pub mod reports;
 pub mod service;
 pub mod signature;
 pub mod store;
+pub mod workers;

@@ -237,13 +237,16 @@ impl Bench {
                 &documents_dir,
                 env!("CARGO_BIN_EXE_accredo").into(),
             )?),
+            workers: accredo::workers::Workers::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let base = format!("http://{}", listener.local_addr()?);
         let workers = std::thread::available_parallelism().map_or(2, usize::from);
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                if let Ok(server) = http::server(state, listener, workers) {
+                if let Ok(server) =
+                    http::server(state, listener, workers, std::time::Duration::from_secs(5))
+                {
                     let _ = server.await;
                 }
             })

@@ -155,6 +155,29 @@ impl Inspector {
         }
     }
 
+    /// Whether inspections can run: the worker executable is a file this process may run;
+    /// with the slots free and the uploads waiting for one.
+    pub fn readiness(&self) -> Result<serde_json::Value, String> {
+        let exe = &self.config.exe;
+        let meta = std::fs::metadata(exe)
+            .map_err(|e| format!("inspection worker {}: {e}", exe.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+                return Err(format!(
+                    "inspection worker {} is not an executable file",
+                    exe.display()
+                ));
+            }
+        }
+        Ok(serde_json::json!({
+            "slots": self.config.parallel.max(1),
+            "slots_free": self.permits.available_permits(),
+            "waiting": self.waiting.load(Ordering::SeqCst),
+        }))
+    }
+
     /// A slot for one worker: at once if one is free, else after waiting in a bounded queue
     /// for a bounded time.
     async fn slot(&self) -> Result<SemaphorePermit<'_>, InspectError> {

@@ -110,9 +110,9 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database_unavailable",
-            "Сервис временно недоступен. Повторите попытку через минуту",
+            "Сервис временно недоступен. Повторите попытку через несколько секунд",
         );
-        e.retry_after = Some(30);
+        e.retry_after = Some(5);
         e
     }
 }

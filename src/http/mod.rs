@@ -15,6 +15,7 @@ pub mod limit;
 pub mod login;
 pub mod me;
 pub mod messages;
+pub mod methods;
 pub mod optional_body;
 pub mod preferences;
 pub mod reports;
@@ -37,7 +38,7 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpMessage, HttpResponse, HttpServer, ResponseError, web};
+use actix_web::{App, HttpMessage, HttpServer, ResponseError, web};
 use chrono::{DateTime, Utc};
 use error::{ApiError, REQUEST_ID};
 use std::net::TcpListener;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub notices: Arc<crate::notify::templates::Templates>,
     /// How the message thread shows the commission to applicants.
     pub messages: crate::service::messages::Settings,
+    /// The background workers (their heartbeats for `/readyz`, their stop on shutdown).
+    pub workers: crate::workers::Workers,
 }
 
 impl AppState {
@@ -240,14 +243,6 @@ async fn request_scope(
     Ok(res)
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "Такого адреса в API нет: см. /api-docs/",
-    ))
-}
-
 fn json_error_handlers(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PathConfig::default().error_handler(|_, _| {
         ApiError::bad_request("invalid_path", "Неверный адрес запроса").into()
@@ -326,19 +321,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(docs::routes);
 }
 
-/// Builds the server on an already bound listener (port 0 allowed).
-pub fn server(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+/// Builds the server on an already bound listener (port 0 allowed). On SIGTERM it stops
+/// accepting and gives the requests in flight `shutdown` to finish.
+pub fn server(
+    state: AppState,
+    listener: TcpListener,
+    workers: usize,
+    shutdown: std::time::Duration,
+) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .configure(routes)
-            .default_service(web::to(not_found))
+            .default_service(web::to(methods::fallback))
             .wrap(from_fn(request_scope))
             .wrap(TracingLogger::<RequestSpan>::new())
             .wrap(from_fn(headers::security_headers))
     })
     .workers(workers.max(1))
+    .shutdown_timeout(shutdown.as_secs())
     .listen(listener)?
     .run();
     Ok(server)

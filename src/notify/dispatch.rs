@@ -199,9 +199,11 @@ pub async fn drain(
     }
 }
 
-/// Runs a pass of each dispatcher every `poll` until the process ends; a full batch is
-/// followed at once by the next, so a backlog drains at full speed.
+/// Runs a pass of each dispatcher every `poll` until the server stops, each as a worker
+/// named `notify_{channel}`; a full batch is followed at once by the next, so a backlog
+/// drains at full speed.
 pub fn spawn(
+    workers: &crate::workers::Workers,
     store: Store,
     dispatchers: Vec<Arc<dyn Dispatcher>>,
     policy: Policy,
@@ -209,25 +211,38 @@ pub fn spawn(
     clock: SharedClock,
     poll: std::time::Duration,
 ) {
+    use crate::workers::{Pass, Start};
     for d in dispatchers {
-        let (store, owner, clock) = (store.clone(), owner.clone(), clock.clone());
-        actix_web::rt::spawn(async move {
-            loop {
+        let (store, owner, clock, policy) = (store.clone(), owner.clone(), clock.clone(), policy);
+        let name = format!("notify_{}", d.channel());
+        workers.spawn(&name, poll, Start::Now, move || {
+            let (store, owner, clock, policy, d) = (
+                store.clone(),
+                owner.clone(),
+                clock.clone(),
+                policy,
+                d.clone(),
+            );
+            async move {
                 match pass(&store, d.as_ref(), &policy, &owner, &clock).await {
-                    Ok(r) if r.claimed as i64 >= policy.batch => continue,
-                    Ok(r) if r.claimed > 0 => tracing::info!(
-                        channel = d.channel(),
-                        delivered = r.delivered,
-                        retried = r.retried,
-                        failed = r.failed,
-                        "notifications sent"
-                    ),
-                    Ok(_) => {}
+                    Ok(r) if r.claimed as i64 >= policy.batch => Pass::More,
+                    Ok(r) => {
+                        if r.claimed > 0 {
+                            tracing::info!(
+                                channel = d.channel(),
+                                delivered = r.delivered,
+                                retried = r.retried,
+                                failed = r.failed,
+                                "notifications sent"
+                            );
+                        }
+                        Pass::Idle
+                    }
                     Err(e) => {
-                        tracing::error!(channel = d.channel(), error = %e, "notification pass failed")
+                        tracing::error!(channel = d.channel(), error = %e, "notification pass failed");
+                        Pass::Failed(e.to_string())
                     }
                 }
-                tokio::time::sleep(poll).await;
             }
         });
     }

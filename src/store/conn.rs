@@ -275,12 +275,45 @@ fn open_sqlite(path: &Path, mode: SqliteOpen) -> Result<SqliteConnection, StoreE
     Ok(conn)
 }
 
+/// How long a request waits for a pooled connection while the database answers.
+const WAIT: Duration = Duration::from_secs(10);
+/// How long it waits while the last attempt to connect failed: the database is unreachable,
+/// so the answer (503) comes at once instead of after [`WAIT`].
+const WAIT_WHILE_DOWN: Duration = Duration::from_millis(200);
+/// The pool's own connection timeout; r2d2 retries a failed connect with a backoff capped at
+/// half of it, so this bounds how late the pool notices that the database is back.
+const RECONNECT: Duration = Duration::from_secs(1);
+
+/// Whether the last attempt to open a connection failed (the database is unreachable).
+#[derive(Debug, Default)]
+struct Reachability {
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Reachability {
+    fn record<T>(&self, result: &Result<T, StoreError>) {
+        let down = result.is_err();
+        if self.down.swap(down, std::sync::atomic::Ordering::SeqCst) != down {
+            if down {
+                tracing::error!("database unreachable: answering 503 at once until it is back");
+            } else {
+                tracing::info!("database reachable again");
+            }
+        }
+    }
+
+    fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// r2d2 manager that opens connections through [`DbTarget::connect`] (or, for a store of an
 /// existing database, without ever creating a SQLite file).
 #[derive(Debug)]
 pub struct Manager {
     target: DbTarget,
     existing: bool,
+    reach: std::sync::Arc<Reachability>,
 }
 
 impl ManageConnection for Manager {
@@ -288,11 +321,13 @@ impl ManageConnection for Manager {
     type Error = StoreError;
 
     fn connect(&self) -> Result<DbConnection, StoreError> {
-        if self.existing {
+        let conn = if self.existing {
             self.target.connect_existing(SqliteOpen::Existing)
         } else {
             self.target.connect()
-        }
+        };
+        self.reach.record(&conn);
+        conn
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
@@ -309,6 +344,7 @@ impl ManageConnection for Manager {
 pub struct Store {
     pool: r2d2::Pool<Manager>,
     backend: Backend,
+    reach: std::sync::Arc<Reachability>,
 }
 
 impl Store {
@@ -341,18 +377,21 @@ impl Store {
                 Backend::Postgres => 16,
                 Backend::Sqlite => 4,
             });
+        let reach = std::sync::Arc::new(Reachability::default());
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(RECONNECT)
             .build(Manager {
                 target: target.clone(),
                 existing,
+                reach: reach.clone(),
             })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Self {
             pool,
             backend: target.backend(),
+            reach,
         })
     }
 
@@ -363,9 +402,7 @@ impl Store {
 
     /// A pooled connection (blocking).
     pub fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        checkout(&self.pool, &self.reach)
     }
 
     /// Runs blocking database work off the async executor.
@@ -377,14 +414,12 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, reach) = (self.pool.clone(), self.reach.clone());
         // Keep the request's span (and its request id) on log lines written by the work.
         let span = tracing::Span::current();
         let joined = tokio::task::spawn_blocking(move || {
             span.in_scope(|| {
-                let mut conn = pool
-                    .get()
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let mut conn = checkout(&pool, &reach)?;
                 work(&mut conn)
             })
         })
@@ -392,6 +427,32 @@ impl Store {
         match joined {
             Ok(result) => result,
             Err(e) => Err(StoreError::Corrupt(format!("database task failed: {e}")).into()),
+        }
+    }
+}
+
+/// A pooled connection: waiting up to [`WAIT`] for one while the database answers, only
+/// [`WAIT_WHILE_DOWN`] once an attempt to connect has failed. The wait is taken in slices so
+/// that a request already waiting learns of the failure too.
+fn checkout(
+    pool: &r2d2::Pool<Manager>,
+    reach: &Reachability,
+) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+    const SLICE: Duration = Duration::from_millis(100);
+    let start = std::time::Instant::now();
+    loop {
+        let down = reach.is_down();
+        let slice = if down {
+            WAIT_WHILE_DOWN
+        } else {
+            SLICE.min(WAIT.saturating_sub(start.elapsed()))
+        };
+        match pool.get_timeout(slice) {
+            Ok(conn) => return Ok(conn),
+            Err(e) if down || reach.is_down() || start.elapsed() >= WAIT => {
+                return Err(StoreError::Unavailable(e.to_string()));
+            }
+            Err(_) => {}
         }
     }
 }

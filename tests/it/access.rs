@@ -341,7 +341,7 @@ async fn tokens_with_wrong_issuer_audience_or_expiry_are_refused() {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let _ = accredo::http::server(state, listener, 1)
+            let _ = accredo::http::server(state, listener, 1, std::time::Duration::from_secs(5))
                 .expect("server")
                 .await;
         })

@@ -103,27 +103,135 @@ async fn audit_verify_exits_non_zero_naming_the_event() {
     );
 }
 
+/// The README's demo command on port 0 with its files in `dir`, its output piped.
+fn demo_command(dir: &std::path::Path, args: &[&str]) -> Command {
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_accredo"));
+    cmd.args(["demo", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(repo())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("demo.db").display()),
+        )
+        .env("ACCREDO_SESSION_KEY_FILE", dir.join("session.key"))
+        .env("ACCREDO_DOCUMENTS_DIR", dir.join("documents"))
+        .env_remove("ACCREDO_SMTP_URL")
+        .env_remove("ACCREDO_MAIL_DIR")
+        .env("ACCREDO_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// SIGTERM: the server stops accepting, finishes the request in flight, lets each worker end
+/// its pass, and exits 0.
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_0() {
+    use std::io::{BufRead, BufReader, Read};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = demo_command(dir.path(), &["--shutdown-secs", "10"])
+        .spawn()
+        .expect("start demo");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut base = String::new();
+    let token = loop {
+        let line = lines.next().expect("demo output").expect("line");
+        if let Some(url) = line.strip_prefix("accredo listening on ") {
+            base = url.to_owned();
+        }
+        if let Some(rest) = line.strip_prefix("demo session [specialist] ") {
+            break rest.rsplit_once(": ").expect("token").1.to_owned();
+        }
+    };
+    let mut stderr = child.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let addr = base.trim_start_matches("http://").to_owned();
+
+    // A request whose body is half sent when the signal comes.
+    let body = br#"{"workflow": "periodic_accreditation"}"#;
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    // First a whole request on the same connection: the server has taken it up, so the next
+    // one is in flight on a connection it serves, not waiting in the listen queue.
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("healthz");
+    let mut first = Vec::new();
+    while !String::from_utf8_lossy(&first).contains(r#"{"status":"ok"}"#) {
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&first));
+        first.extend_from_slice(&buf[..n]);
+    }
+    let head = format!(
+        "POST /api/v1/cases HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(&body[..10]).await.expect("half");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "a stopping server accepts no new connection"
+    );
+    stream.write_all(&body[10..]).await.expect("rest");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"periodic_accreditation\""), "{answer}");
+
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "still running 30 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let log = log.join().expect("log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        rest.join()
+            .expect("stdout")
+            .iter()
+            .any(|l| l == "accredo stopped")
+    );
+    for worker in ["timers", "notify_email", "reminders", "audit_checkpoints"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("worker stopped") && l.contains(&format!("worker={worker}"))),
+            "{worker} did not stop in turn:\n{log}"
+        );
+    }
+}
+
 /// The README's demo command, run as a process: the real login flow end to end through the
 /// built-in provider, and nothing secret in what it logs.
 #[tokio::test]
 async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
     use std::io::{BufRead, BufReader, Read};
-    use std::process::Stdio;
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_accredo"))
-        .args(["demo", "--bind", "127.0.0.1:0", "--checkpoint-secs", "0"])
-        .current_dir(repo())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("demo.db").display()),
-        )
-        .env("ACCREDO_SESSION_KEY_FILE", dir.path().join("session.key"))
-        .env("ACCREDO_DOCUMENTS_DIR", dir.path().join("documents"))
-        .env_remove("ACCREDO_SMTP_URL")
-        .env_remove("ACCREDO_MAIL_DIR")
-        .env("ACCREDO_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut child = demo_command(dir.path(), &["--checkpoint-secs", "0"])
         .spawn()
         .expect("start demo");
     let stdout = child.stdout.take().expect("stdout");

@@ -1,8 +1,10 @@
 //! HTTP behaviour: error bodies, limits, request ids, documentation.
 
-use crate::support::{TestApp, json_of};
+use crate::support::{TestApp, json_of, serve_with_documents};
+use accredo::workers::{Pass, Start};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::time::Duration;
 
 #[tokio::test]
 async fn malformed_json_gets_400_with_request_id() {
@@ -178,7 +180,7 @@ async fn openapi_document_and_offline_viewer() {
 }
 
 #[tokio::test]
-async fn health_and_readiness() {
+async fn readiness_names_each_part_and_a_stopped_worker_makes_it_503() {
     let app = TestApp::spawn().await;
     assert_eq!(
         app.call(Method::GET, "/healthz", None, &[], None)
@@ -186,12 +188,127 @@ async fn health_and_readiness() {
             .status(),
         200
     );
-    assert_eq!(
-        app.call(Method::GET, "/readyz", None, &[], None)
-            .await
-            .status(),
-        200
+    let r = app.call(Method::GET, "/readyz", None, &[], None).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["status"], "ready", "{body}");
+    let checks = &body["checks"];
+    for part in ["database", "migrations", "inspection_worker"] {
+        assert_eq!(checks[part]["status"], "ok", "{part}: {body}");
+    }
+    let workflows: Vec<&str> = checks["workflows"]["details"]
+        .as_array()
+        .expect("workflows")
+        .iter()
+        .filter_map(|w| w["id"].as_str())
+        .collect();
+    assert!(
+        workflows.contains(&"periodic_accreditation") && workflows.contains(&"support_request"),
+        "{body}"
     );
+    // No login and no background worker in this server: switched off is not a fault.
+    assert_eq!(checks["identity_provider"]["status"], "not_configured");
+    assert_eq!(checks["workers"]["status"], "not_configured");
+
+    // A worker that runs, and one whose pass panics: the second stops, and readiness says so.
+    app.state
+        .workers
+        .spawn("steady", Duration::from_millis(20), Start::Now, || async {
+            Pass::Idle
+        });
+    app.state
+        .workers
+        .spawn("broken", Duration::from_millis(20), Start::Now, || async {
+            panic!("a pass that panics")
+        });
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        let r = app.call(Method::GET, "/readyz", None, &[], None).await;
+        if r.status() == 503 {
+            assert!(r.headers().contains_key("retry-after"));
+            body = r.json().await.expect("json");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(body["status"], "not_ready", "{body}");
+    let workers = &body["checks"]["workers"];
+    assert_eq!(workers["status"], "not_running", "{body}");
+    assert_eq!(workers["error"], "not running: broken", "{body}");
+    let states: Vec<(&str, &str)> = workers["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("steady", "ok"), ("broken", "stopped")], "{body}");
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_is_503_when_the_inspection_worker_cannot_be_started() {
+    let app = TestApp::spawn().await;
+    let base = serve_with_documents(
+        &app,
+        accredo::documents::Documents::new(
+            app.state.documents.blobs.clone(),
+            "/nonexistent/accredo".into(),
+        ),
+    );
+    let r = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.expect("json");
+    let part = &body["checks"]["inspection_worker"];
+    assert_eq!(part["status"], "unavailable", "{body}");
+    assert!(
+        part["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/nonexistent/accredo")),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["database"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow_and_an_unknown_address_404() {
+    let app = TestApp::spawn().await;
+    let token = app.specialist("1000001");
+    for (method, path, allow) in [
+        (Method::DELETE, "/api/v1/cases", "GET, POST"),
+        (
+            Method::PUT,
+            "/api/v1/cases/01JAAAAAAAAAAAAAAAAAAAAAAA",
+            "GET",
+        ),
+        (
+            Method::GET,
+            "/api/v1/cases/01JAAAAAAAAAAAAAAAAAAAAAAA/transitions/submit",
+            "POST",
+        ),
+        (Method::POST, "/readyz", "GET"),
+        (Method::GET, "/auth/logout", "POST"),
+    ] {
+        let r = app
+            .call(method.clone(), path, Some(&token), &[], None)
+            .await;
+        assert_eq!(r.status(), 405, "{method} {path}");
+        assert_eq!(r.headers()["allow"], allow, "{method} {path}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["code"], "method_not_allowed", "{body}");
+    }
+    for path in [
+        "/api/v1/nothing",
+        "/api/v1/cases/x/y/z/w",
+        "/api/v1/cases//transitions/submit",
+    ] {
+        let r = app.call(Method::GET, path, Some(&token), &[], None).await;
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(!r.headers().contains_key("allow"), "{path}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["code"], "not_found", "{body}");
+    }
 }
 
 /// Sends a request head and then `len` body bytes (chunked or not) while reading the answer,

@@ -24,6 +24,7 @@ mod intake;
 mod login;
 mod migrations;
 mod notifications;
+mod outage;
 mod pki;
 mod registry;
 mod registry_api;

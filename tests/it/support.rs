@@ -74,6 +74,31 @@ impl TestDb {
         }
     }
 
+    /// The same PostgreSQL database reached through `addr` (a proxy) instead; the returned
+    /// handle does not drop the database, `self` still does.
+    pub fn through(&self, addr: std::net::SocketAddr) -> Option<Self> {
+        self.pg.as_ref()?;
+        let mut url = url::Url::parse(&self.url).expect("url");
+        url.set_host(Some(&addr.ip().to_string())).expect("host");
+        url.set_port(Some(addr.port())).expect("port");
+        Some(Self {
+            url: url.to_string(),
+            pg: None,
+            _dir: tempfile::tempdir().expect("tempdir"),
+        })
+    }
+
+    /// The `host:port` of the PostgreSQL server, if the tests run on one.
+    pub fn pg_server(&self) -> Option<String> {
+        self.pg.as_ref()?;
+        let url = url::Url::parse(&self.url).expect("url");
+        Some(format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432)
+        ))
+    }
+
     pub fn conn(&self) -> DbConnection {
         DbTarget::parse(&self.url)
             .expect("url")
@@ -350,6 +375,7 @@ impl TestApp {
                 blobs,
                 env!("CARGO_BIN_EXE_accredo").into(),
             )),
+            workers: accredo::workers::Workers::default(),
         };
         let listener = match login {
             Some(l) => l.listener,
@@ -359,7 +385,9 @@ impl TestApp {
         let server_state = state.clone();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = http::server(server_state, listener, 2).expect("server");
+                let server =
+                    http::server(server_state, listener, 2, std::time::Duration::from_secs(5))
+                        .expect("server");
                 let _ = server.await;
             })
         });
@@ -997,7 +1025,8 @@ pub fn serve_with_documents(app: &TestApp, documents: accredo::documents::Docume
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let server = http::server(state, listener, 2).expect("server");
+            let server = http::server(state, listener, 2, std::time::Duration::from_secs(5))
+                .expect("server");
             let _ = server.await;
         })
     });
