@@ -85,6 +85,16 @@ pub struct Common {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "ACCREDO_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// Log line format: `json` (one object per line, the request's id and route in `span`),
+    /// `text`, or `auto`: text on a terminal, JSON otherwise.
+    #[arg(
+        long,
+        env = "ACCREDO_LOG_FORMAT",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
+    pub log_format: LogFormat,
     /// Session token secret (at least 32 bytes). Unset: read from, or created in, the key file.
     #[arg(
         long,
@@ -333,6 +343,17 @@ impl Notify {
             ..crate::notify::reminders::Settings::default()
         }
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
 }
 
 /// Settings of the HTTP server.
