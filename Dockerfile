@@ -9,6 +9,7 @@ RUN useradd --system --home /var/lib/accredo accredo && mkdir -p /var/lib/accred
 COPY --from=build /src/target/release/accredo /usr/local/bin/accredo
 COPY workflows /opt/accredo/workflows
 COPY schemas /opt/accredo/schemas
+COPY templates /opt/accredo/templates
 WORKDIR /opt/accredo
 USER accredo
 ENV ACCREDO_BIND=0.0.0.0:8080
