@@ -14,6 +14,7 @@ pub mod engine;
 pub mod http;
 pub mod identity;
 pub mod mail_intake;
+pub mod metrics;
 pub mod notify;
 pub mod pdf_text;
 pub mod receipt;

@@ -196,8 +196,26 @@ impl Inspector {
         Ok(permit)
     }
 
-    /// Inspects `bytes` in a worker.
+    /// Inspects `bytes` in a worker, counting the outcome and its time in the metrics.
     pub async fn inspect(&self, bytes: Arc<Vec<u8>>) -> Result<Report, InspectError> {
+        let started = std::time::Instant::now();
+        let result = self.inspect_in_worker(bytes).await;
+        let outcome = match &result {
+            Ok(_) => "accepted".to_owned(),
+            Err(InspectError::Refused(p)) => p.code.clone(),
+            Err(InspectError::Busy) => "busy".to_owned(),
+            Err(InspectError::Unavailable(_)) => "unavailable".to_owned(),
+        };
+        let labels = crate::metrics::OutcomeLabels { outcome };
+        let m = crate::metrics::get();
+        m.inspections.get_or_create(&labels).inc();
+        m.inspection_seconds
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn inspect_in_worker(&self, bytes: Arc<Vec<u8>>) -> Result<Report, InspectError> {
         // The format is decided here too: a file that is nothing we accept never reaches a
         // parser.
         inspect::sniff(&bytes).map_err(InspectError::Refused)?;

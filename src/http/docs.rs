@@ -60,6 +60,7 @@ use utoipa::{Modify, OpenApi};
         super::admin::retry_notification,
         super::health::healthz,
         super::health::readyz,
+        super::health::metrics,
     ),
     modifiers(&SessionAuth)
 )]

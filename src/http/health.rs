@@ -172,3 +172,78 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .json(body)
     }
 }
+
+/// Metrics in the OpenMetrics text format: request latency by route and status, transitions,
+/// guard refusals, SLA breaches, timer lateness, the outbox backlog and delivery outcomes,
+/// inspections, register sync progress and the database pool. Meant for the operators'
+/// network (it holds no personal data); the database parts are left out while it is down.
+#[utoipa::path(tag = "health", responses(
+    (status = 200, description = "The metrics", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String),
+))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let m = crate::metrics::get();
+    let now = state.clock.now().naive_utc();
+    let read = state
+        .store
+        .run(|conn| {
+            let read = |conn: &mut crate::store::DbConnection| {
+                let backlog = crate::store::notifications::backlog(conn)?;
+                let oldest = crate::store::notifications::oldest_pending(conn)?;
+                let run = crate::store::registry::runs(conn, 1)?.into_iter().next();
+                Ok((backlog, oldest, run))
+            };
+            read(conn).map_err(StoreError::Query)
+        })
+        .await;
+    match read {
+        Ok((backlog, oldest, run)) => {
+            m.outbox_pending.clear();
+            for (channel, status, n) in backlog {
+                if status == "pending" {
+                    m.outbox_pending
+                        .get_or_create(&crate::metrics::one(channel))
+                        .set(n);
+                }
+            }
+            m.outbox_oldest_seconds.clear();
+            for (channel, at) in oldest {
+                let age = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
+                m.outbox_oldest_seconds
+                    .get_or_create(&crate::metrics::one(channel))
+                    .set(age);
+            }
+            if let Some(r) = run {
+                for (kind, n) in [
+                    ("read", r.read_count),
+                    ("inserted", r.inserted),
+                    ("updated", r.updated),
+                    ("unchanged", r.unchanged),
+                    ("removed", r.removed),
+                    ("rejected", r.rejected),
+                ] {
+                    m.registry_records
+                        .get_or_create(&crate::metrics::one(kind))
+                        .set(n);
+                }
+                m.registry_running.set(i64::from(r.status == "running"));
+                m.registry_started.set(r.started_at.and_utc().timestamp());
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: the database parts are left out"),
+    }
+    let (open, idle, max) = state.store.pool_state();
+    for (kind, n) in [
+        ("open", open),
+        ("idle", idle),
+        ("in_use", open.saturating_sub(idle)),
+    ] {
+        m.pool_connections
+            .get_or_create(&crate::metrics::one(kind))
+            .set(i64::from(n));
+    }
+    m.pool_max.set(i64::from(max));
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(m.encode())
+}

@@ -218,6 +218,16 @@ async fn request_scope(
         .unwrap_or_default();
     let header_value = HeaderValue::from_str(&id).ok();
     let started = std::time::Instant::now();
+    // Bounded label values: the route template, and the standard methods.
+    let (method, route) = (
+        match req.method().as_str() {
+            m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+            _ => "other",
+        }
+        .to_owned(),
+        req.match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned()),
+    );
     let mut res = REQUEST_ID
         .scope(id, async move {
             if let Some(err) = body::declared_too_large(&req) {
@@ -234,7 +244,16 @@ async fn request_scope(
             .insert(HeaderName::from_static("x-request-id"), v);
     }
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    crate::metrics::get()
+        .http
+        .get_or_create(&crate::metrics::HttpLabels {
+            method,
+            route,
+            status,
+        })
+        .observe(elapsed);
+    let elapsed_ms = elapsed * 1000.0;
     if res.status().is_server_error() {
         tracing::error!(status, elapsed_ms, "request failed");
     } else {
@@ -314,6 +333,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(admin::retry_notification)
         .service(health::healthz)
         .service(health::readyz)
+        .service(health::metrics)
         .service(login::begin)
         .service(login::callback)
         .service(login::logout)

@@ -178,6 +178,21 @@ pub async fn pass(
             outbox::record(conn, &who, done, &pairs).map_err(crate::store::StoreError::from)
         })
         .await?;
+    let m = crate::metrics::get();
+    for (outcome, n) in [
+        ("delivered", report.delivered),
+        ("retried", report.retried),
+        ("failed", report.failed),
+    ] {
+        if n > 0 {
+            m.deliveries
+                .get_or_create(&crate::metrics::DeliveryLabels {
+                    channel: channel.to_owned(),
+                    outcome: outcome.to_owned(),
+                })
+                .inc_by(n as u64);
+        }
+    }
     Ok(report)
 }
 

@@ -258,6 +258,15 @@ fn advance(
         *checked = Some((case.owner_id.clone(), c.clone()));
     }
     let failures = guards::evaluate(&t.guards, &gathered.facts);
+    for f in &failures {
+        crate::metrics::get()
+            .guard_refusals
+            .get_or_create(&crate::metrics::GuardLabels {
+                guard: f.guard.to_owned(),
+                code: f.code.to_owned(),
+            })
+            .inc();
+    }
     if !failures.is_empty() {
         return Err(ServiceError::Guards(failures));
     }

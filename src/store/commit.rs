@@ -140,10 +140,23 @@ struct AppliedId {
 /// Writes a [`CaseCommit`] atomically; `false` (and nothing written) if the case is no longer
 /// at the expected version or the timer it fires is no longer pending.
 pub fn write(conn: &mut DbConnection, c: &CaseCommit<'_>) -> QueryResult<bool> {
-    match conn {
-        DbConnection::Pg(pg) => write_pg(pg, c),
-        DbConnection::Sqlite(_) => write_statements(conn, c),
+    let written = match conn {
+        DbConnection::Pg(pg) => write_pg(pg, c)?,
+        DbConnection::Sqlite(_) => write_statements(conn, c)?,
+    };
+    if written {
+        crate::metrics::stage_commit(
+            &c.case.workflow_id,
+            &c.case.state,
+            &c.event.kind,
+            c.fired.map(|f| (f.outcome.as_str(), f.lateness_ms)),
+        );
+        // Outside a transaction (PostgreSQL's single statement) the write has committed.
+        if !super::conn::in_transaction(conn) {
+            crate::metrics::commit();
+        }
     }
+    Ok(written)
 }
 
 fn write_pg(pg: &mut diesel::PgConnection, c: &CaseCommit<'_>) -> QueryResult<bool> {

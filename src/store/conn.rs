@@ -395,6 +395,12 @@ impl Store {
         })
     }
 
+    /// Connections open and idle, and the pool's size.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let st = self.pool.state();
+        (st.connections, st.idle_connections, self.pool.max_size())
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -440,6 +446,11 @@ fn checkout(
 ) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
     const SLICE: Duration = Duration::from_millis(100);
     let start = std::time::Instant::now();
+    let waited = || {
+        crate::metrics::get()
+            .pool_wait
+            .observe(start.elapsed().as_secs_f64());
+    };
     loop {
         let down = reach.is_down();
         let slice = if down {
@@ -448,8 +459,12 @@ fn checkout(
             SLICE.min(WAIT.saturating_sub(start.elapsed()))
         };
         match pool.get_timeout(slice) {
-            Ok(conn) => return Ok(conn),
+            Ok(conn) => {
+                waited();
+                return Ok(conn);
+            }
             Err(e) if down || reach.is_down() || start.elapsed() >= WAIT => {
+                waited();
                 return Err(StoreError::Unavailable(e.to_string()));
             }
             Err(_) => {}
@@ -488,6 +503,16 @@ where
     )
 }
 
+/// Whether `conn` is inside a transaction.
+pub fn in_transaction(conn: &mut DbConnection) -> bool {
+    type Manager = DbConnection;
+    <Manager as TransactionManager<Manager>>::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+        .is_some()
+}
+
 fn transaction<T, E>(
     conn: &mut DbConnection,
     sqlite_begin: &str,
@@ -500,27 +525,35 @@ where
     type Manager = DbConnection;
     // Inside a transaction already (a timer's firing runs the transition pipeline inside the
     // claim's transaction): a savepoint, so the work still commits or rolls back as a whole.
-    let nested = <Manager as TransactionManager<Manager>>::transaction_manager_status_mut(conn)
-        .transaction_depth()
-        .ok()
-        .flatten()
-        .is_some();
+    let nested = in_transaction(conn);
     let begun = match conn {
         _ if nested => <Manager as TransactionManager<Manager>>::begin_transaction(conn),
         DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite_begin),
         DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg_begin),
     };
     begun.map_err(|e| E::from(StoreError::Query(e)))?;
+    // What the work stages for the metrics counts only if it commits.
+    if !nested {
+        crate::metrics::discard(0);
+    }
+    let mark = crate::metrics::staged_mark();
     match work(conn) {
         Ok(value) => match <Manager as TransactionManager<Manager>>::commit_transaction(conn) {
-            Ok(()) => Ok(value),
+            Ok(()) => {
+                if !nested {
+                    crate::metrics::commit();
+                }
+                Ok(value)
+            }
             Err(e) => {
                 let _ = <Manager as TransactionManager<Manager>>::rollback_transaction(conn);
+                crate::metrics::discard(mark);
                 Err(E::from(StoreError::Query(e)))
             }
         },
         Err(err) => {
             let _ = <Manager as TransactionManager<Manager>>::rollback_transaction(conn);
+            crate::metrics::discard(mark);
             Err(err)
         }
     }

@@ -313,6 +313,20 @@ pub fn backlog(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, i64)
         .load(conn)
 }
 
+/// When the oldest pending row of each channel was written.
+pub fn oldest_pending(conn: &mut DbConnection) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+    use diesel::dsl::min;
+    let rows: Vec<(String, Option<NaiveDateTime>)> = n::table
+        .filter(n::status.eq("pending"))
+        .group_by(n::channel)
+        .select((n::channel, min(n::created_at)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(c, at)| at.map(|at| (c, at)))
+        .collect())
+}
+
 /// A person's choice for one channel.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = super::schema::notification_preferences)]

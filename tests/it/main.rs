@@ -22,6 +22,7 @@ mod help_desk;
 mod http_api;
 mod intake;
 mod login;
+mod metrics;
 mod migrations;
 mod notifications;
 mod outage;
