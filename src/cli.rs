@@ -10,7 +10,7 @@ use crate::engine::catalog::Catalog;
 use crate::identity::session;
 use crate::store::{DbTarget, Store, migrate, users, write_tx};
 use anyhow::{Context, anyhow};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -324,9 +324,50 @@ fn init_logging(filter: &str, format: crate::config::LogFormat) {
     };
 }
 
+/// Every setting by its environment name, with its help text: the configuration table.
+pub fn settings() -> std::collections::BTreeMap<String, String> {
+    crate::config_file::settings(&Cli::command())
+}
+
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    if let Some(path) = crate::config_file::path(&args) {
+        match crate::config_file::read(&path, &command) {
+            Ok(values) => command = crate::config_file::apply(command, &values),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let cli = match command
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let mut problems = crate::config_check::common(&cli.common);
+    if let Command::Serve(s) | Command::Demo(s) = &cli.command {
+        problems.extend(crate::config_check::serve(&cli.common, s));
+    }
+    match problems.as_slice() {
+        [] => {}
+        [one] => {
+            eprintln!("error: {one}");
+            return ExitCode::FAILURE;
+        }
+        many => {
+            eprintln!(
+                "error: the configuration has {} problems:\n  {}",
+                many.len(),
+                many.join("\n  ")
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     init_logging(&cli.common.log, cli.common.log_format);
     match run(cli) {
         Ok(code) => code,

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 /// Settings every subcommand shares.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
+    /// Configuration file (TOML; its keys are the environment names of the settings).
+    #[arg(long, env = "ACCREDO_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     /// Database: postgres://user@host:port/db or sqlite://PATH (default: SQLite under ./data/).
     #[arg(
         long,

@@ -8,6 +8,8 @@ pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod config_check;
+pub mod config_file;
 pub mod documents;
 pub mod domain;
 pub mod engine;

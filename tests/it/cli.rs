@@ -717,3 +717,124 @@ async fn calendar_commands_show_count_and_take_an_audited_override() {
     let (_, out, _) = accredo(&["calendar", "show", "2026"], &url);
     assert!(!out.contains("04.12.2026"), "{out}");
 }
+
+/// The README's configuration table lists every setting the binary reads, by its environment
+/// name, and nothing it does not read.
+#[test]
+fn the_readme_configuration_table_is_every_setting() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("a Configuration section");
+    let mut documented = std::collections::BTreeSet::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).expect("first column");
+        for name in first.split('/') {
+            documented.insert(name.trim().trim_matches('`').to_owned());
+        }
+    }
+    let read: std::collections::BTreeSet<String> = accredo::cli::settings().into_keys().collect();
+    let missing: Vec<&String> = read.difference(&documented).collect();
+    let unknown: Vec<&String> = documented.difference(&read).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "not in the README's table: {missing:?}; in it but not read: {unknown:?}"
+    );
+}
+
+/// A configuration file (TOML, keys named as in the environment) sets what the environment
+/// does not; a key that is no setting, or a value of the wrong shape, is refused by name.
+#[test]
+fn a_configuration_file_sets_defaults_under_the_environment_and_its_mistakes_are_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let from_file = dir.path().join("from-file.db");
+    let from_env = dir.path().join("from-env.db");
+    let file = dir.path().join("accredo.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "DATABASE_URL = \"sqlite://{}\"\nACCREDO_LOG = \"warn\"\nACCREDO_DB_POOL_SIZE = 2\n",
+            from_file.display()
+        ),
+    )
+    .expect("write");
+    let migrate = |env_url: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_accredo"));
+        cmd.args(["migrate", "--config"])
+            .arg(&file)
+            .current_dir(repo())
+            .env_remove("DATABASE_URL");
+        if let Some(p) = env_url {
+            cmd.env("DATABASE_URL", format!("sqlite://{}", p.display()));
+        }
+        cmd.output().expect("migrate")
+    };
+    let out = migrate(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(from_file.exists(), "the file's DATABASE_URL was used");
+    let out = migrate(Some(&from_env));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(from_env.exists(), "the environment wins over the file");
+
+    std::fs::write(
+        &file,
+        "ACCREDO_BINDD = \"0.0.0.0:8080\"\nACCREDO_WORKERS = { n = 2 }\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_accredo"))
+        .args(["serve"])
+        .current_dir(repo())
+        .env("ACCREDO_CONFIG", &file)
+        .output()
+        .expect("serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ACCREDO_BINDD: no such setting"), "{err}");
+    assert!(
+        err.contains("ACCREDO_WORKERS: must be a string, a number, a boolean or a list of them"),
+        "{err}"
+    );
+}
+
+/// `serve` checks its settings before it opens anything, and names every bad one at once.
+#[test]
+fn serve_names_every_bad_setting_before_it_starts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("never.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_accredo"))
+        .args(["serve"])
+        .current_dir(repo())
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("ACCREDO_BIND", "localhost")
+        .env("ACCREDO_PUBLIC_URL", "ftp://accredo.example")
+        .env("ACCREDO_SESSION_SECRET", "too short")
+        .env("ACCREDO_SMTP_URL", "http://mail.example")
+        .env("ACCREDO_WORKFLOWS_DIR", dir.path().join("nowhere"))
+        .env("ACCREDO_TRUSTED_PROXIES", "not-an-address")
+        .output()
+        .expect("serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the configuration has 6 problems"), "{err}");
+    for name in [
+        "ACCREDO_BIND: `localhost` is not host:port",
+        "ACCREDO_PUBLIC_URL: the scheme must be http or https (not `ftp`)",
+        "ACCREDO_SESSION_SECRET: must be at least 32 bytes long",
+        "ACCREDO_SMTP_URL: the scheme must be smtp or smtps (not `http`)",
+        "ACCREDO_WORKFLOWS_DIR:",
+        "ACCREDO_TRUSTED_PROXIES:",
+    ] {
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    assert!(!db.exists(), "nothing was opened");
+}
