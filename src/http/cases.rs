@@ -7,7 +7,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ErrorBody};
 use super::optional_body::OptionalJsonBody;
 use crate::service::cases::{self, CaseDto, HistoryEntry, ListQuery};
-use crate::service::{form, transition};
+use crate::service::{form, idempotent, transition};
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
 use serde::Deserialize;
@@ -113,21 +113,6 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     })
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match raw.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(k.to_owned()))
-        }
-        _ => Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Заголовок Idempotency-Key должен содержать от 1 до 255 печатных символов ASCII",
-        )),
-    }
-}
-
 /// A case id from the path; a malformed one is answered like an unknown case.
 pub(super) fn case_id(raw: &str) -> Result<String, ApiError> {
     crate::domain::ids::CaseId::parse(raw)
@@ -150,6 +135,7 @@ fn with_etag(mut res: actix_web::HttpResponseBuilder, dto: &CaseDto) -> HttpResp
 #[utoipa::path(
     tag = "cases",
     request_body = CreateCase,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry key (1–255 printable ASCII): a repeated request returns the first result with `Idempotent-Replayed: true` and creates nothing again")),
     responses(
         (status = 201, description = "Draft created", body = CaseDto),
         (status = 422, description = "Unknown workflow", body = ErrorBody),
@@ -159,24 +145,36 @@ fn with_etag(mut res: actix_web::HttpResponseBuilder, dto: &CaseDto) -> HttpResp
 )]
 #[post("/api/v1/cases")]
 pub async fn create_case(
+    req: HttpRequest,
     state: web::Data<AppState>,
     who: Principal,
     body: JsonBody<CreateCase>,
 ) -> Result<HttpResponse, ApiError> {
     body.0.validate().map_err(|e| invalid(&e))?;
-    let dto = state
+    let workflow = body.0.workflow;
+    let key =
+        super::idempotency::key(req.headers(), &[b"POST /api/v1/cases", workflow.as_bytes()])?;
+    let made = state
         .use_case(
             &who,
             Action::CaseCreate,
             None,
             move |conn, catalog, actor, now| {
-                cases::create(conn, catalog, actor, &body.0.workflow, now)
+                idempotent::once(
+                    conn,
+                    actor,
+                    &key,
+                    now,
+                    |d: &CaseDto| d.id.clone(),
+                    |conn| cases::create(conn, catalog, actor, &workflow, now),
+                )
             },
         )
         .await?;
     let mut res = HttpResponse::Created();
-    res.insert_header((header::LOCATION, format!("/api/v1/cases/{}", dto.id)));
-    Ok(with_etag(res, &dto))
+    res.insert_header((header::LOCATION, format!("/api/v1/cases/{}", made.value.id)));
+    super::idempotency::mark(&mut res, made.replayed);
+    Ok(with_etag(res, &made.value))
 }
 
 /// Read a case with the transitions the caller may run.
@@ -411,7 +409,7 @@ pub async fn run_transition(
         name,
         reason: body.0.reason,
         if_match: if_match(req.headers())?,
-        idempotency_key: idempotency_key(req.headers())?,
+        idempotency_key: super::idempotency::header(req.headers())?,
         fingerprint: hex::encode(fingerprint.finalize()),
         signature: body.0.signature.map(String::into_bytes),
         decision,

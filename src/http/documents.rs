@@ -9,12 +9,13 @@ use crate::documents::inspect::{self, Format};
 use crate::documents::worker::InspectError;
 use crate::engine::definition::DocumentType;
 use crate::service::documents::{self, DocumentDto, NewDocument};
+use crate::service::idempotent;
 use actix_multipart::MultipartError;
 use actix_web::http::StatusCode as S;
 use actix_web::http::header::{
     Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
-use actix_web::{HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use futures_util::TryStreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -104,7 +105,10 @@ fn refused(p: inspect::Problem) -> ApiError {
 /// low-resolution scan) is kept with status `invalid` and its problems.
 #[utoipa::path(
     tag = "documents",
-    params(("id" = String, Path, description = "Case id")),
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry key (1–255 printable ASCII): a repeated upload returns the first result with `Idempotent-Replayed: true` and keeps nothing again"),
+    ),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored and inspected", body = DocumentDto),
@@ -119,6 +123,7 @@ fn refused(p: inspect::Problem) -> ApiError {
 )]
 #[post("/api/v1/cases/{id}/documents")]
 pub async fn upload(
+    req: HttpRequest,
     state: web::Data<AppState>,
     who: Principal,
     id: web::Path<String>,
@@ -128,28 +133,68 @@ pub async fn upload(
     let id = case_id(&id)?;
     let quota = state.documents.quota_bytes;
     let mut drain = Drain::new();
+    let retry_key = super::idempotency::header(req.headers())?;
     let read = read_upload_form(
         &state,
         &who,
         &id,
         query.into_inner().doc_type,
+        retry_key,
         &mut form,
         &mut drain,
     )
     .await;
     let (ty, file_name, bytes) = drain.settle(&mut form, read).await?;
+    let digest = super::idempotency::fingerprint(&[&bytes]);
+    let key = super::idempotency::key(
+        req.headers(),
+        &[
+            b"POST /api/v1/cases/{id}/documents",
+            id.as_bytes(),
+            ty.code.as_bytes(),
+            file_name.as_bytes(),
+            digest.as_bytes(),
+        ],
+    )?;
+    // A retry is answered before the file is inspected again.
+    if key.key.is_some() {
+        let k = key.clone();
+        let earlier = state
+            .use_case(
+                &who,
+                Action::DocumentUpload,
+                Some(id.clone()),
+                move |conn, _, actor, _| idempotent::remembered::<DocumentDto>(conn, actor, &k),
+            )
+            .await?;
+        if let Some(dto) = earlier {
+            let mut res = HttpResponse::Created();
+            super::idempotency::mark(&mut res, true);
+            return Ok(res.json(dto));
+        }
+    }
     let new = accept_content(&state, &ty, file_name, bytes).await?;
-    let dto = state
+    let case = id.clone();
+    let made = state
         .use_case(
             &who,
             Action::DocumentUpload,
             Some(id.clone()),
             move |conn, catalog, actor, now| {
-                documents::record_upload(conn, catalog, actor, &id, new, quota, now)
+                idempotent::once(
+                    conn,
+                    actor,
+                    &key,
+                    now,
+                    |_: &DocumentDto| case.clone(),
+                    |conn| documents::record_upload(conn, catalog, actor, &id, new, quota, now),
+                )
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(dto))
+    let mut res = HttpResponse::Created();
+    super::idempotency::mark(&mut res, made.replayed);
+    Ok(res.json(made.value))
 }
 
 /// The upload form: the type (a field before the file, or `doc_type` from the URL), the
@@ -159,6 +204,7 @@ async fn read_upload_form(
     who: &Principal,
     id: &str,
     mut doc_type: Option<String>,
+    retry_key: Option<String>,
     form: &mut actix_multipart::Multipart,
     drain: &mut Drain,
 ) -> Result<(DocumentType, String, Vec<u8>), ApiError> {
@@ -191,13 +237,22 @@ async fn read_upload_form(
                     ));
                 };
                 let check_id = id.to_owned();
-                // Refused before a byte of the file is read.
+                let retry = retry_key.clone();
+                // Refused before a byte of the file is read (unless it is the retry of an
+                // upload already kept: its answer is the first one, checked after reading).
                 let checked = state
                     .use_case(
                         who,
                         Action::DocumentUpload,
                         Some(id.to_owned()),
                         move |conn, catalog, actor, _| {
+                            if let Some(key) = &retry
+                                && let Some(ty) = documents::type_for_retry(
+                                    conn, catalog, actor, &check_id, &code, key,
+                                )?
+                            {
+                                return Ok(ty);
+                            }
                             documents::check_upload(
                                 conn, catalog, actor, &check_id, &code, quota, 0,
                             )

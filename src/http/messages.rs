@@ -6,8 +6,9 @@ use super::auth::Principal;
 use super::body::JsonBody;
 use super::cases::case_id;
 use super::error::{ApiError, ErrorBody};
+use crate::service::idempotent;
 use crate::service::messages::{self, MessageDto, NewMessage};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 
 /// Body of `POST /api/v1/cases/{id}/messages`.
@@ -54,7 +55,10 @@ pub async fn list(
 /// Write to the other side: the applicant to the commission, the commission to the applicant.
 #[utoipa::path(
     tag = "messages",
-    params(("id" = String, Path, description = "Case id")),
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry key (1–255 printable ASCII): a repeated request returns the first result with `Idempotent-Replayed: true` and posts nothing again"),
+    ),
     request_body = MessageBody,
     responses(
         (status = 201, description = "Posted; the other side is notified", body = MessageDto),
@@ -66,6 +70,7 @@ pub async fn list(
 )]
 #[post("/api/v1/cases/{id}/messages")]
 pub async fn post(
+    req: HttpRequest,
     state: web::Data<AppState>,
     who: Principal,
     id: web::Path<String>,
@@ -73,18 +78,40 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     let id = case_id(&id)?;
     let settings = state.messages;
+    let attachments = body.0.attachments.join("\n");
+    let key = super::idempotency::key(
+        req.headers(),
+        &[
+            b"POST /api/v1/cases/{id}/messages",
+            id.as_bytes(),
+            body.0.body.as_bytes(),
+            attachments.as_bytes(),
+        ],
+    )?;
     let m = NewMessage {
         case_id: id.clone(),
         body: body.0.body,
         attachments: body.0.attachments,
     };
-    let dto = state
+    let case = id.clone();
+    let made = state
         .use_case_with_rules(
             &who,
             Action::CaseMessages,
             Some(id.clone()),
-            move |conn, rules, actor, now| messages::post(conn, rules, actor, &m, settings, now),
+            move |conn, rules, actor, now| {
+                idempotent::once(
+                    conn,
+                    actor,
+                    &key,
+                    now,
+                    |_: &MessageDto| case.clone(),
+                    |conn| messages::post(conn, rules, actor, &m, settings, now),
+                )
+            },
         )
         .await?;
-    Ok(HttpResponse::Created().json(dto))
+    let mut res = HttpResponse::Created();
+    super::idempotency::mark(&mut res, made.replayed);
+    Ok(res.json(made.value))
 }

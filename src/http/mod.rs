@@ -11,6 +11,7 @@ pub mod documents;
 pub mod error;
 pub mod headers;
 pub mod health;
+pub mod idempotency;
 pub mod limit;
 pub mod login;
 pub mod me;

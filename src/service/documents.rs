@@ -17,7 +17,7 @@ use serde_json::json;
 pub const REPLACE_WINDOW: chrono::Duration = chrono::Duration::hours(48);
 
 /// A document as the cabinet shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct DocumentDto {
     /// Document id.
     pub id: String,
@@ -89,6 +89,35 @@ pub fn check_upload(
 ) -> Result<DocumentType, ServiceError> {
     let visible = own_editable_case(conn, catalog, actor, case_id)?;
     upload_checks(conn, actor, &visible, doc_type, quota_bytes, incoming)
+}
+
+/// The type of a document being uploaded again under an `Idempotency-Key` that already has
+/// a result: the case is visible to the caller and the type its workflow's; the counts and
+/// the state are not checked again, since the retry keeps nothing (it gets the first result).
+pub fn type_for_retry(
+    conn: &mut DbConnection,
+    catalog: &Catalog,
+    actor: &Actor,
+    case_id: &str,
+    doc_type: &str,
+    key: &str,
+) -> Result<Option<DocumentType>, ServiceError> {
+    if crate::store::idempotency::find(conn, actor.user.as_str(), key)
+        .map_err(StoreError::from)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let visible = load_visible(conn, catalog, actor, case_id)?;
+    visible
+        .workflow
+        .definition
+        .document_types
+        .iter()
+        .find(|t| t.code == doc_type)
+        .cloned()
+        .map(Some)
+        .ok_or_else(|| ServiceError::UnknownDocumentType(doc_type.to_owned()))
 }
 
 /// [`check_upload`] on a case already loaded.

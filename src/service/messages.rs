@@ -24,7 +24,7 @@ pub const MAX_BODY: usize = 4000;
 pub const MAX_ATTACHMENTS: usize = 10;
 
 /// A message as a reader sees it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct MessageDto {
     /// Message id.
     pub id: String,

@@ -12,6 +12,7 @@ pub mod effects;
 pub mod escalations;
 pub mod facts;
 pub mod form;
+pub mod idempotent;
 pub mod messages;
 pub mod prefill;
 pub mod readiness;

@@ -3,7 +3,7 @@
 use crate::support::{TestApp, json_of, rejection_body, revision_body};
 use accredo::domain::role::Role;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn writes_need_if_match_and_stale_versions_conflict() {
@@ -247,4 +247,107 @@ async fn concurrent_retries_with_one_key_have_one_effect() {
     }
     assert!(bodies.iter().all(|b| *b == bodies[0]));
     assert_eq!(app.audit_count(), events + 1);
+}
+
+/// Every POST that creates something takes an `Idempotency-Key`: a client retrying after a
+/// lost answer (the server killed mid-request, say) gets the first result back, marked, and
+/// nothing is created twice, also when the retries race each other.
+#[tokio::test]
+async fn creating_requests_with_an_idempotency_key_create_once() {
+    let app = TestApp::spawn().await;
+    let me = app.specialist("idem-creator");
+    let create = |key: &'static str, workflow: &'static str| {
+        let (app, me) = (&app, me.clone());
+        async move {
+            app.call(
+                Method::POST,
+                "/api/v1/cases",
+                Some(&me),
+                &[("Idempotency-Key", key.to_owned())],
+                Some(json!({"workflow": workflow})),
+            )
+            .await
+        }
+    };
+    // Eight racing copies of one request: one case, the same answer for all.
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| create("case-1", "periodic_accreditation")))
+            .await;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut replayed = 0;
+    for r in answers {
+        assert_eq!(r.status(), 201);
+        replayed += usize::from(r.headers().get("idempotent-replayed").is_some());
+        ids.insert(json_of(r).await["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(replayed, 7);
+    let mine = json_of(app.get("/api/v1/cases", &me).await).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    // The key with another request is refused; without a key, a new case each time.
+    let reused = create("case-1", "primary_accreditation").await;
+    assert_eq!(reused.status(), 422);
+    assert_eq!(json_of(reused).await["code"], "idempotency_key_reused");
+
+    // A document uploaded twice with one key is kept once.
+    let (id, _) = app.create_case(&me, "periodic_accreditation").await;
+    let upload = || {
+        let form = reqwest::multipart::Form::new()
+            .text("type", "identity_document")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(crate::support::text_pdf()).file_name("id.pdf"),
+            );
+        app.client
+            .post(format!("{}/api/v1/cases/{id}/documents", app.base))
+            .bearer_auth(&me)
+            .header("Idempotency-Key", "upload-1")
+            .multipart(form)
+            .send()
+    };
+    let first = upload().await.expect("upload");
+    assert_eq!(first.status(), 201);
+    let first = json_of(first).await;
+    let again = upload().await.expect("upload");
+    assert_eq!(
+        again.status(),
+        201,
+        "{}",
+        again.text().await.unwrap_or_default()
+    );
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(again).await["id"], first["id"]);
+    let docs = json_of(app.get(&format!("/api/v1/cases/{id}/documents"), &me).await).await;
+    assert_eq!(docs.as_array().map(Vec::len), Some(1), "{docs}");
+
+    // A message posted twice with one key is in the thread once.
+    let (filed, _) = app.submitted_case(&me).await;
+    let thread_path = format!("/api/v1/cases/{filed}/messages");
+    let headers = [("Idempotency-Key", "message-1".to_owned())];
+    let post = || {
+        app.call(
+            Method::POST,
+            &thread_path,
+            Some(&me),
+            &headers,
+            Some(json!({"body": "Прошу уточнить срок рассмотрения"})),
+        )
+    };
+    let first = json_of(post().await).await;
+    let again = post().await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_of(again).await["id"], first["id"]);
+    let thread = json_of(
+        app.get(&format!("/api/v1/cases/{filed}/messages"), &me)
+            .await,
+    )
+    .await;
+    let bodies: Vec<&Value> = thread
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["body"] == "Прошу уточнить срок рассмотрения")
+        .collect();
+    assert_eq!(bodies.len(), 1, "{thread}");
 }
