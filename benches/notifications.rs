@@ -13,55 +13,13 @@ use accredo::domain::clock::{SharedClock, SystemClock};
 use accredo::notify::dispatch::{self, Dispatcher, Policy};
 use accredo::notify::email::{Email, SmtpSettings};
 use accredo::notify::webhook::Webhook;
-use common::{Bench, admin_url, drop_db, env_number, fresh_db};
+use common::{
+    Bench, SECRET, Seen, admin_url, drop_db, env_number, fresh_db, outbox, receiver, tally,
+};
 use diesel::prelude::*;
-use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// Ids received, with how many times each.
-type Seen = Arc<Mutex<HashMap<String, u32>>>;
-
-fn receiver() -> anyhow::Result<(String, Seen)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    let seen: Seen = Arc::default();
-    let s = seen.clone();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = actix_web::HttpServer::new(move || {
-                let s = s.clone();
-                actix_web::App::new().route(
-                    "/hook",
-                    actix_web::web::post().to(move |req: actix_web::HttpRequest| {
-                        let s = s.clone();
-                        async move {
-                            let id = req
-                                .headers()
-                                .get("webhook-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_owned();
-                            if let Ok(mut m) = s.lock() {
-                                *m.entry(id).or_default() += 1;
-                            }
-                            actix_web::HttpResponse::NoContent().finish()
-                        }
-                    }),
-                )
-            })
-            .workers(2)
-            .listen(listener);
-            if let Ok(server) = server {
-                let _ = server.run().await;
-            }
-        })
-    });
-    Ok((url, seen))
-}
 
 #[derive(Clone, Default)]
 struct Mailbox {
@@ -108,55 +66,6 @@ fn smtp_server() -> anyhow::Result<(u16, Seen)> {
         let _ = server.serve();
     });
     Ok((port, seen))
-}
-
-/// Inserts `count` pending rows of `channel` created at `at` (ids `{prefix}{n}`).
-fn outbox(
-    pg: &mut diesel::PgConnection,
-    owner: &str,
-    channel: &str,
-    prefix: &str,
-    count: i64,
-    at: chrono::NaiveDateTime,
-) -> anyhow::Result<()> {
-    use diesel::sql_types::{BigInt, Text, Timestamp};
-    let (address, html) = if channel == "email" {
-        (
-            "ivanova@example.ru",
-            "<p>Статус заявления изменён: «На рассмотрении».</p>",
-        )
-    } else {
-        ("+79123456789", "")
-    };
-    diesel::sql_query(
-        "INSERT INTO notifications (id, recipient_id, event, channel, subject, body, status,
-             attempts, next_attempt_at, created_at, address, html)
-         SELECT $1 || g, $2, 'status_changed', $3, 'Заявление № 2026-77-' || g || ': На рассмотрении',
-             'Здравствуйте! Статус заявления «Периодическая аккредитация специалиста» № 2026-77-'
-             || g || ' изменён: «На рассмотрении». Следующий шаг будет завершён не позднее 31.03.2026.',
-             'pending', 0, $4, $4, $5, NULLIF($6, '')
-         FROM generate_series(1, $7) AS g",
-    )
-    .bind::<Text, _>(prefix)
-    .bind::<Text, _>(owner)
-    .bind::<Text, _>(channel)
-    .bind::<Timestamp, _>(at)
-    .bind::<Text, _>(address)
-    .bind::<Text, _>(html)
-    .bind::<BigInt, _>(count)
-    .execute(pg)?;
-    Ok(())
-}
-
-fn tally(seen: &Seen, prefix: &str) -> (usize, usize) {
-    let m = seen.lock().map(|m| m.clone()).unwrap_or_default();
-    let mine: Vec<u32> = m
-        .iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(_, v)| *v)
-        .collect();
-    let dups = mine.iter().map(|v| (*v as usize).saturating_sub(1)).sum();
-    (mine.len(), dups)
 }
 
 /// Runs passes of `d` as `owner` until `stop`: a full batch at once, else after `poll`.

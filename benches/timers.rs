@@ -15,10 +15,8 @@ mod common;
 use accredo::domain::clock::{Clock, SystemClock};
 use accredo::service::timers::{self, Report};
 use accredo::signature::Signing;
-use accredo::store::commit::NewTimer;
-use accredo::store::schema::timers as t;
 use accredo::store::{DbTarget, Store};
-use common::{Bench, CLIENTS, env_number, fresh_db};
+use common::{Bench, CLIENTS, duplicates, env_number, fresh_db, insert_timers};
 use diesel::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,39 +91,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn insert_timers(
-    bench: &Bench,
-    ids: &[String],
-    due: impl Fn(usize) -> chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
-    let now = SystemClock.now();
-    let rows: Vec<NewTimer> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| NewTimer {
-            id: accredo::domain::ids::uuid_v7(now).to_string(),
-            case_id: id.clone(),
-            scope: "step".into(),
-            action: "transition".into(),
-            transition: Some("expire".into()),
-            reason: Some("срок доработки истёк".into()),
-            state: "needs_revision".into(),
-            due_at: due(i).naive_utc(),
-            status: "pending".into(),
-            created_at: now.naive_utc(),
-        })
-        .collect();
-    let mut conn = bench.store.conn()?;
-    let accredo::store::DbConnection::Pg(pg) = &mut *conn else {
-        anyhow::bail!("the benchmark needs PostgreSQL");
-    };
-    for chunk in rows.chunks(2_000) {
-        diesel::insert_into(t::table).values(chunk).execute(pg)?;
-    }
-    diesel::sql_query("ANALYZE timers").execute(pg)?;
-    Ok(())
-}
-
 /// Two worker instances, each with its own pool, run passes until nothing is pending and due
 /// (and, with `until`, until that moment has passed), pausing `poll` after a pass that did
 /// not fill its batch, as `serve` does.
@@ -178,27 +143,6 @@ fn two_workers(
         reports.push(r??);
     }
     Ok(reports)
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
-/// Cases with more than one `expire` transition in their audit chain.
-fn duplicates(bench: &Bench) -> anyhow::Result<i64> {
-    let mut conn = bench.store.conn()?;
-    let accredo::store::DbConnection::Pg(pg) = &mut *conn else {
-        anyhow::bail!("the benchmark needs PostgreSQL");
-    };
-    let c: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM (SELECT case_id FROM audit_events
-           WHERE kind = 'case.transition' AND payload::jsonb ->> 'transition' = 'expire'
-           GROUP BY case_id HAVING count(*) > 1) d",
-    )
-    .get_result(pg)?;
-    Ok(c.n)
 }
 
 fn count_rejected(bench: &Bench, ids: &[String]) -> anyhow::Result<usize> {

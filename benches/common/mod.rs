@@ -3,7 +3,7 @@
 
 #![allow(dead_code, reason = "each benchmark uses part of it")]
 
-use accredo::domain::clock::{SharedClock, SystemClock};
+use accredo::domain::clock::{Clock, SharedClock, SystemClock};
 use accredo::domain::ids::{CaseId, UserId};
 use accredo::domain::role::Role;
 use accredo::engine::catalog::{Catalog, Workflow, workflow_files};
@@ -11,13 +11,16 @@ use accredo::http::{self, AppState};
 use accredo::identity::session::{self, SessionPolicy};
 use accredo::identity::token::TokenKeys;
 use accredo::store::cases::Case;
+use accredo::store::commit::NewTimer;
 use accredo::store::schema::cases;
+use accredo::store::schema::timers as t;
 use accredo::store::{DbTarget, Store, definitions, migrate};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Concurrent HTTP clients.
@@ -320,4 +323,152 @@ pub fn http_transitions(
         }
         (ok, bad, start.elapsed())
     }))
+}
+
+/// The webhooks' secret (Standard Webhooks).
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Ids received, with how many times each.
+pub type Seen = Arc<Mutex<HashMap<String, u32>>>;
+
+pub fn receiver() -> anyhow::Result<(String, Seen)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                let s = s.clone();
+                actix_web::App::new().route(
+                    "/hook",
+                    actix_web::web::post().to(move |req: actix_web::HttpRequest| {
+                        let s = s.clone();
+                        async move {
+                            let id = req
+                                .headers()
+                                .get("webhook-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            if let Ok(mut m) = s.lock() {
+                                *m.entry(id).or_default() += 1;
+                            }
+                            actix_web::HttpResponse::NoContent().finish()
+                        }
+                    }),
+                )
+            })
+            .workers(2)
+            .listen(listener);
+            if let Ok(server) = server {
+                let _ = server.run().await;
+            }
+        })
+    });
+    Ok((url, seen))
+}
+
+/// Inserts `count` pending rows of `channel` created at `at` (ids `{prefix}{n}`).
+pub fn outbox(
+    pg: &mut diesel::PgConnection,
+    owner: &str,
+    channel: &str,
+    prefix: &str,
+    count: i64,
+    at: chrono::NaiveDateTime,
+) -> anyhow::Result<()> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let (address, html) = if channel == "email" {
+        (
+            "ivanova@example.ru",
+            "<p>Статус заявления изменён: «На рассмотрении».</p>",
+        )
+    } else {
+        ("+79123456789", "")
+    };
+    diesel::sql_query(
+        "INSERT INTO notifications (id, recipient_id, event, channel, subject, body, status,
+             attempts, next_attempt_at, created_at, address, html)
+         SELECT $1 || g, $2, 'status_changed', $3, 'Заявление № 2026-77-' || g || ': На рассмотрении',
+             'Здравствуйте! Статус заявления «Периодическая аккредитация специалиста» № 2026-77-'
+             || g || ' изменён: «На рассмотрении». Следующий шаг будет завершён не позднее 31.03.2026.',
+             'pending', 0, $4, $4, $5, NULLIF($6, '')
+         FROM generate_series(1, $7) AS g",
+    )
+    .bind::<Text, _>(prefix)
+    .bind::<Text, _>(owner)
+    .bind::<Text, _>(channel)
+    .bind::<Timestamp, _>(at)
+    .bind::<Text, _>(address)
+    .bind::<Text, _>(html)
+    .bind::<BigInt, _>(count)
+    .execute(pg)?;
+    Ok(())
+}
+
+pub fn tally(seen: &Seen, prefix: &str) -> (usize, usize) {
+    let m = seen.lock().map(|m| m.clone()).unwrap_or_default();
+    let mine: Vec<u32> = m
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| *v)
+        .collect();
+    let dups = mine.iter().map(|v| (*v as usize).saturating_sub(1)).sum();
+    (mine.len(), dups)
+}
+
+/// Inserts a due `expire` timer for each case, due at `due(i)`.
+pub fn insert_timers(
+    bench: &Bench,
+    ids: &[String],
+    due: impl Fn(usize) -> chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    let rows: Vec<NewTimer> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| NewTimer {
+            id: accredo::domain::ids::uuid_v7(now).to_string(),
+            case_id: id.clone(),
+            scope: "step".into(),
+            action: "transition".into(),
+            transition: Some("expire".into()),
+            reason: Some("срок доработки истёк".into()),
+            state: "needs_revision".into(),
+            due_at: due(i).naive_utc(),
+            status: "pending".into(),
+            created_at: now.naive_utc(),
+        })
+        .collect();
+    let mut conn = bench.store.conn()?;
+    let accredo::store::DbConnection::Pg(pg) = &mut *conn else {
+        anyhow::bail!("the benchmark needs PostgreSQL");
+    };
+    for chunk in rows.chunks(2_000) {
+        diesel::insert_into(t::table).values(chunk).execute(pg)?;
+    }
+    diesel::sql_query("ANALYZE timers").execute(pg)?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+pub struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub n: i64,
+}
+
+/// Cases moved by `expire` more than once.
+pub fn duplicates(bench: &Bench) -> anyhow::Result<i64> {
+    let mut conn = bench.store.conn()?;
+    let accredo::store::DbConnection::Pg(pg) = &mut *conn else {
+        anyhow::bail!("the benchmark needs PostgreSQL");
+    };
+    let c: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM (SELECT case_id FROM audit_events
+           WHERE kind = 'case.transition' AND payload::jsonb ->> 'transition' = 'expire'
+           GROUP BY case_id HAVING count(*) > 1) d",
+    )
+    .get_result(pg)?;
+    Ok(c.n)
 }
