@@ -63,6 +63,8 @@ pub fn drop_db(admin: &str, name: &str) -> anyhow::Result<()> {
 /// A migrated database with the workflows, one applicant, and the server's parts.
 pub struct Bench {
     pub db_url: String,
+    /// The session secret (a server process started by [`Bench::serve_process`] shares it).
+    pub secret: String,
     pub store: Store,
     pub catalog: Arc<Catalog>,
     pub clock: SharedClock,
@@ -87,7 +89,8 @@ impl Bench {
         );
         let store = Store::open_with(&DbTarget::parse(db_url)?, Some(pool))?;
         let clock: SharedClock = Arc::new(SystemClock);
-        let keys = TokenKeys::new(&rand::random::<[u8; 32]>(), "accredo", "accredo-api")
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let keys = TokenKeys::new(secret.as_bytes(), "accredo", "accredo-api")
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut conn = store.conn()?;
         migrate::run_pending(&mut conn)?;
@@ -108,6 +111,7 @@ impl Bench {
         drop(conn);
         Ok(Self {
             db_url: db_url.to_owned(),
+            secret,
             store,
             catalog,
             clock,
@@ -258,6 +262,93 @@ impl Bench {
     }
 }
 
+/// An `accredo serve` process (the release binary) of a benchmark.
+pub struct Process {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Process {
+    /// Its peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// SIGKILL, and wait for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bench {
+    /// Starts `accredo serve` in its own process on `db_url` (this bench's database, or a
+    /// proxy to it) with the bench's session secret, its background workers off unless `env`
+    /// turns them on, and its log in `log`; waits until it listens.
+    pub fn serve_process(
+        &self,
+        db_url: &str,
+        env: &[(&str, String)],
+        log: &std::path::Path,
+    ) -> anyhow::Result<Process> {
+        use std::io::BufRead;
+        let tmp = std::env::temp_dir().join("accredo-bench-process");
+        std::fs::create_dir_all(&tmp)?;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_accredo"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DATABASE_URL", db_url)
+            .env("ACCREDO_SESSION_SECRET", &self.secret)
+            .env("ACCREDO_DOCUMENTS_DIR", tmp.join("documents"))
+            .env("ACCREDO_MAIL_DIR", tmp.join("mail"))
+            .env("ACCREDO_TIMER_POLL_MS", "0")
+            .env("ACCREDO_NOTIFY_POLL_MS", "0")
+            .env("ACCREDO_REMINDER_POLL_SECS", "0")
+            .env("ACCREDO_AUDIT_CHECKPOINT_SECS", "0")
+            .env("ACCREDO_AUTH_FAILURES_PER_MINUTE", "100000")
+            .env("ACCREDO_LOG", "warn")
+            .env("ACCREDO_LOG_FORMAT", "text");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("stdout"))?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let base = loop {
+            let Some(line) = lines.next() else {
+                anyhow::bail!("the server ended before listening: see {}", log.display());
+            };
+            if let Some(url) = line?.strip_prefix("accredo listening on ") {
+                break url.to_owned();
+            }
+        };
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Process { child, base })
+    }
+}
+
 /// Sends `request_revision` (naming a field to fix) for every case in `ids` (at version 1)
 /// from `CLIENTS` concurrent reviewers, each to the cases assigned to it by [`Bench::insert_cases`];
 /// returns (succeeded, failed, elapsed). The first failure's answer is printed.
@@ -283,18 +374,7 @@ pub fn http_transitions(
                 let client = reqwest::Client::new();
                 let (mut ok, mut bad) = (0usize, 0usize);
                 for id in ids.iter().skip(c).step_by(clients) {
-                    let res = client
-                        .post(format!(
-                            "{base}/api/v1/cases/{id}/transitions/request_revision"
-                        ))
-                        .bearer_auth(&token)
-                        .header("If-Match", "\"1\"")
-                        .json(&serde_json::json!({"fixes": {"fields": [{
-                            "pointer": "/employment/position",
-                            "comment": "Приложите копию диплома"
-                        }]}}))
-                        .send()
-                        .await;
+                    let res = revision_request(&client, &base, id, &token).send().await;
                     match res {
                         Ok(r) if r.status() == 200 => ok += 1,
                         Ok(r) => {
@@ -315,12 +395,7 @@ pub fn http_transitions(
                 (ok, bad)
             }));
         }
-        let (mut ok, mut bad) = (0, 0);
-        for h in handles {
-            let (o, b) = h.await.unwrap_or((0, 1));
-            ok += o;
-            bad += b;
-        }
+        let (ok, bad) = sum_counts(handles).await;
         (ok, bad, start.elapsed())
     }))
 }
@@ -471,4 +546,83 @@ pub fn duplicates(bench: &Bench) -> anyhow::Result<i64> {
     )
     .get_result(pg)?;
     Ok(c.n)
+}
+
+/// Reads the cases in `ids` (`GET /api/v1/cases/{id}`) round and round from one client per
+/// token for `secs`; returns (succeeded, failed, elapsed).
+pub fn http_reads(
+    base: &str,
+    tokens: &[String],
+    ids: &[String],
+    secs: Duration,
+) -> anyhow::Result<(usize, usize, Duration)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (base, ids) = (base.to_owned(), Arc::new(ids.to_vec()));
+    Ok(rt.block_on(async move {
+        let start = Instant::now();
+        let clients = tokens.len();
+        let mut handles = Vec::new();
+        for (c, token) in tokens.iter().cloned().enumerate() {
+            let (ids, base) = (ids.clone(), base.clone());
+            handles.push(tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let (mut ok, mut bad) = (0usize, 0usize);
+                let mine: Vec<&String> = ids.iter().skip(c).step_by(clients).collect();
+                let mut i = 0;
+                while start.elapsed() < secs && !mine.is_empty() {
+                    let id = mine[i % mine.len()];
+                    i += 1;
+                    match client
+                        .get(format!("{base}/api/v1/cases/{id}"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 200 => {
+                            let _ = r.bytes().await;
+                            ok += 1;
+                        }
+                        _ => bad += 1,
+                    }
+                }
+                (ok, bad)
+            }));
+        }
+        let (ok, bad) = sum_counts(handles).await;
+        (ok, bad, start.elapsed())
+    }))
+}
+
+/// The `request_revision` a reviewer sends in the benchmarks (naming a field to fix), at
+/// version 1.
+pub fn revision_request(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .post(format!(
+            "{base}/api/v1/cases/{id}/transitions/request_revision"
+        ))
+        .bearer_auth(token)
+        .header("If-Match", "\"1\"")
+        .json(&serde_json::json!({"fixes": {"fields": [{
+            "pointer": "/employment/position",
+            "comment": "Приложите копию диплома"
+        }]}}))
+}
+
+/// The (succeeded, failed) counts of client tasks summed (a task that died counts one failure).
+pub async fn sum_counts(handles: Vec<tokio::task::JoinHandle<(usize, usize)>>) -> (usize, usize) {
+    let (mut ok, mut bad) = (0, 0);
+    for h in handles {
+        let (o, b) = h.await.unwrap_or((0, 1));
+        ok += o;
+        bad += b;
+    }
+    (ok, bad)
 }
