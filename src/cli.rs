@@ -1103,6 +1103,11 @@ fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<String>> {
             )
         })
         .collect();
+    people.push((
+        "demo-support".into(),
+        "Агент поддержки".into(),
+        &[Role::Support],
+    ));
     people.push(("demo-admin".into(), "Администратор".into(), &[Role::Admin]));
     let mut out = Vec::new();
     for (subject, name, roles) in people {
@@ -1111,6 +1116,10 @@ fn demo_accounts(state: &crate::http::AppState) -> anyhow::Result<Vec<String>> {
         }
         let user = users::find_by_subject(&mut conn, &subject)?
             .ok_or_else(|| anyhow!("demo user vanished"))?;
+        if roles.contains(&Role::Support) {
+            // On the first line of the desk, so that requests reach them.
+            crate::store::support::put_agent(&mut conn, &user.id, 1, false, now.naive_utc())?;
+        }
         let (_, token) = session::create(
             &mut conn,
             &state.keys,

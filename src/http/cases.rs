@@ -348,10 +348,10 @@ pub async fn put_attributes(
         ("id" = String, Path, description = "Case id"),
         ("name" = String, Path, description = "Transition name"),
         ("If-Match" = String, Header, description = "ETag of the case as last read"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retry key: a repeated request returns the first result"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry key (1–255 printable ASCII): a repeated request returns the first result with `Idempotent-Replayed: true`"),
     ),
     request_body(
-        content = Option<TransitionBody>,
+        content = TransitionBody,
         description = "May be left out (no body and no Content-Type): the same as `{}`"
     ),
     responses(

@@ -61,6 +61,10 @@ use utoipa::{Modify, OpenApi};
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,
+        super::login::begin,
+        super::login::callback,
+        super::login::logout,
+        super::login::refresh,
     ),
     modifiers(&SessionAuth)
 )]
@@ -88,9 +92,26 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// The served document: the generated one with the answers, header shapes and limits every
+/// operation shares ([`super::contract`]).
+pub fn document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| super::contract::apply(serde_json::to_value(openapi()).unwrap_or_default()))
+}
+
 #[get("/api-docs/openapi.json")]
-async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(openapi())
+async fn openapi_json(state: actix_web::web::Data<super::AppState>) -> HttpResponse {
+    // The workflows a case may be opened in are this server's catalogue.
+    let mut doc = document().clone();
+    let ids: Vec<&str> = state
+        .catalog
+        .list()
+        .map(|w| w.definition.id.as_str())
+        .collect();
+    if let Some(p) = doc.pointer_mut("/components/schemas/CreateCase/properties/workflow") {
+        p["enum"] = serde_json::json!(ids);
+    }
+    HttpResponse::Ok().json(doc)
 }
 
 const INDEX: &str = r##"<!doctype html>

@@ -26,7 +26,6 @@ pub struct Check {
     pub error: Option<String>,
     /// What the part reports of itself.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Object)]
     pub details: Option<Value>,
 }
 
@@ -50,6 +49,7 @@ impl Check {
 
 /// The answer of `/readyz`: each part by name.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ServiceReadiness)]
 pub struct Readiness {
     /// `ready`, or `not_ready` while any part is at fault.
     pub status: &'static str,

@@ -3,7 +3,7 @@
 use super::AppState;
 use super::action::Action;
 use super::auth::Principal;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::identity::login::{self, Refusal, StartRefusal, Taken};
 use crate::identity::oidc::{LoginError, Oidc};
 use actix_web::cookie::{Cookie, SameSite};
@@ -78,6 +78,15 @@ fn login_cookie(
 
 /// Start a login: redirect to the identity provider. The browser gets a short-lived cookie
 /// that the callback must bring back: a callback URL carried to another client is refused.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 302, description = "To the identity provider (Location), with the login cookie",
+            headers(("Location" = String, description = "The provider's authorization URL"))),
+        (status = 429, description = "Too many logins begun from this address", body = ErrorBody),
+        (status = 503, description = "Login is not configured, the provider is not reachable, or too many logins at once", body = ErrorBody),
+    )
+)]
 #[get("/auth/login")]
 pub async fn begin(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let oidc = oidc(&state)?;
@@ -187,6 +196,23 @@ fn refusal_of(e: &LoginError) -> (&'static str, StatusCode, &'static str) {
 }
 
 /// The identity provider sends the browser back here.
+#[utoipa::path(
+    tag = "auth",
+    params(
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("state" = Option<String>, Query, description = "The state the login began with"),
+        ("error" = Option<String>, Query, description = "The provider's error, instead of a code"),
+        ("iss" = Option<String>, Query, description = "The issuer of the answer (RFC 9207)"),
+    ),
+    responses(
+        (status = 200, description = "Logged in: the token, also as an HttpOnly cookie", body = SessionStarted),
+        (status = 400, description = "No code or state, an unknown or expired state, another browser, or the provider's error", body = ErrorBody),
+        (status = 401, description = "The provider refused the code, or its ID token failed the checks", body = ErrorBody),
+        (status = 403, description = "The account is not confirmed", body = ErrorBody),
+        (status = 502, description = "The provider did not answer, or answered wrongly", body = ErrorBody),
+        (status = 503, description = "Login is not configured, or the provider is not reachable", body = ErrorBody),
+    )
+)]
 #[get("/auth/callback")]
 pub async fn callback(
     req: HttpRequest,
@@ -320,6 +346,15 @@ pub struct LoggedOut {
 
 /// End the session on the server; a browser (Accept: text/html) is then sent on to the
 /// provider's end-session endpoint, an API client gets its URL.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "Logged out (an API client): where the provider's own logout is", body = LoggedOut),
+        (status = 303, description = "Logged out (a browser, Accept: text/html): on to the provider's logout",
+            headers(("Location" = String, description = "The provider's end-session URL"))),
+    ),
+    security(("session" = []))
+)]
 #[post("/auth/logout")]
 pub async fn logout(
     req: HttpRequest,
@@ -392,6 +427,13 @@ fn session_cookie(https: bool, token: &str) -> Cookie<'static> {
 
 /// Replace the session with a new one (new id and token, same latest end); the old token stops
 /// working at once.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "A new session; the old token stops working", body = SessionStarted),
+    ),
+    security(("session" = []))
+)]
 #[post("/auth/refresh")]
 pub async fn refresh(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
     let keys = state.keys.clone();

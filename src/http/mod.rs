@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod cases;
 pub mod client_ip;
+pub mod contract;
 pub mod docs;
 pub mod documents;
 pub mod error;

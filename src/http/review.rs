@@ -101,6 +101,7 @@ pub async fn queue(
     responses(
         (status = 200, description = "Counts", body = QueueCounts),
         (status = 403, description = "Not a commission member", body = ErrorBody),
+        (status = 422, description = "A filter that is not valid (a SNILS that fails its checksum)", body = ErrorBody),
     ),
     security(("session" = []))
 )]

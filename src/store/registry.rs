@@ -325,6 +325,15 @@ pub fn by_snils(conn: &mut DbConnection, snils: &str) -> QueryResult<Option<Pers
         .optional()
 }
 
+/// A stored (UTC) moment as RFC 3339 with its offset, as the API's `date-time` says.
+fn utc<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&t.and_utc(), s)
+}
+
+fn utc_opt<S: serde::Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&t.map(|t| t.and_utc()), s)
+}
+
 /// A sync run as stored.
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
 #[diesel(table_name = rr)]
@@ -333,7 +342,9 @@ pub struct RunRow {
     pub source: String,
     pub full_export: bool,
     pub status: String,
+    #[serde(serialize_with = "utc")]
     pub started_at: NaiveDateTime,
+    #[serde(serialize_with = "utc_opt")]
     pub finished_at: Option<NaiveDateTime>,
     pub read_count: i64,
     pub inserted: i64,

@@ -302,6 +302,7 @@ async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
         ("reviewer", "1000003"),
         ("reviewer", "1000004"),
         ("secretary", "1000005"),
+        ("support", "demo-support"),
         ("admin", "demo-admin"),
     ]
     .iter()

@@ -647,3 +647,62 @@ async fn a_transition_without_a_body_means_an_empty_object() {
     assert!(body["content"]["application/json"].is_object(), "{body}");
     assert_ne!(body["required"], json!(true), "{body}");
 }
+
+/// The served document says what every operation may answer besides its own responses, the
+/// exact shape of the shared headers, and this server's workflows; login is in it too.
+#[tokio::test]
+async fn the_document_declares_the_common_answers_headers_and_workflows() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .call(Method::GET, "/api-docs/openapi.json", None, &[], None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    for route in [
+        "/auth/login",
+        "/auth/callback",
+        "/auth/logout",
+        "/auth/refresh",
+    ] {
+        assert!(paths.contains_key(route), "{route} is not described");
+    }
+    let mut secured = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("item") {
+            let responses = op["responses"].as_object().expect("responses");
+            if op.get("security").is_some() {
+                secured += 1;
+                for code in ["401", "403", "429", "503"] {
+                    assert!(responses.contains_key(code), "{method} {path}: no {code}");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["name"] == "If-Match" {
+                    assert_eq!(p["schema"]["pattern"], "^(W/)?\"[0-9]{1,18}\"$", "{path}");
+                }
+                if p["name"] == "Idempotency-Key" {
+                    assert_eq!(p["schema"]["maxLength"], 255, "{path}");
+                }
+            }
+        }
+    }
+    assert!(secured > 40, "{secured}");
+    let workflows = &doc["components"]["schemas"]["CreateCase"]["properties"]["workflow"]["enum"];
+    let mut ids: Vec<&str> = workflows
+        .as_array()
+        .expect("enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            "periodic_accreditation",
+            "primary_accreditation",
+            "support_request"
+        ]
+    );
+}
