@@ -1265,8 +1265,32 @@ fn serve_blocking(common: &Common, serve: &Serve, demo: bool) -> anyhow::Result<
             );
         }
         // SIGTERM: the server stops accepting and gives the requests in flight `shutdown`
-        // to finish; then each worker finishes the pass it is in.
-        server.await.context("server failed")?;
+        // to finish; then each worker finishes the pass it is in. SIGINT (Ctrl-C): at once.
+        let handle = server.handle();
+        let mut served = actix_web::rt::spawn(server);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            ended = &mut served => {
+                ended.context("server task failed")?.context("server failed")?;
+            }
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: finishing the requests in flight");
+                let stopping = handle.stop(true);
+                // The server's own task ends once its workers have finished.
+                let (_, ended) = tokio::join!(stopping, &mut served);
+                if let Err(e) = ended {
+                    tracing::warn!(error = %e, "the server task ended abnormally");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("SIGINT: stopping");
+                handle.stop(false).await;
+            }
+        }
+        if let Some(idp) = &idp {
+            idp.handle.stop(true).await;
+        }
         tracing::info!("server stopped; waiting for the workers' current passes");
         let late = background.stop(shutdown).await;
         if !late.is_empty() {

@@ -343,8 +343,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(docs::routes);
 }
 
-/// Builds the server on an already bound listener (port 0 allowed). On SIGTERM it stops
-/// accepting and gives the requests in flight `shutdown` to finish.
+/// Builds the server on an already bound listener (port 0 allowed). Stopped gracefully
+/// (`ServerHandle::stop(true)`), it stops accepting and gives the requests in flight
+/// `shutdown` to finish.
 pub fn server(
     state: AppState,
     listener: TcpListener,
@@ -363,6 +364,8 @@ pub fn server(
     })
     .workers(workers.max(1))
     .shutdown_timeout(shutdown.as_secs())
+    // Signals are handled by the process (`serve` stops this server, then the workers).
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

@@ -250,6 +250,10 @@ pub fn start(
             .route("/rs/prns/{oid}", web::get().to(person))
     })
     .workers(1)
+    // The process's signals are the main server's to handle (`accredo demo` stops this one
+    // after it): actix would otherwise stop the whole runtime 300 ms after this idle server,
+    // cutting the main server's requests in flight.
+    .disable_signals()
     .listen(listener)
     .map_err(|e| StartError::Bind(bind.to_owned(), e))?
     .run();

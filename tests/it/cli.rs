@@ -103,6 +103,29 @@ async fn audit_verify_exits_non_zero_naming_the_event() {
     );
 }
 
+/// A started process, killed if the test ends (or fails) before it does.
+struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The README's demo command on port 0 with its files in `dir`, its output piped.
 fn demo_command(dir: &std::path::Path, args: &[&str]) -> Command {
     use std::process::Stdio;
@@ -124,16 +147,18 @@ fn demo_command(dir: &std::path::Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// SIGTERM: the server stops accepting, finishes the request in flight, lets each worker end
-/// its pass, and exits 0.
+/// SIGTERM: the server stops accepting, finishes the request it is serving, lets each worker
+/// end its pass, and exits 0.
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_0() {
     use std::io::{BufRead, BufReader, Read};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = demo_command(dir.path(), &["--shutdown-secs", "10"])
-        .spawn()
-        .expect("start demo");
+    let mut child = Running(
+        demo_command(dir.path(), &["--shutdown-secs", "10"])
+            .spawn()
+            .expect("start demo"),
+    );
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut base = String::new();
     let token = loop {
@@ -172,30 +197,37 @@ async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_0() 
         assert!(n > 0, "closed: {}", String::from_utf8_lossy(&first));
         first.extend_from_slice(&buf[..n]);
     }
+    // `Expect: 100-continue`: the server's `100 Continue` says the request has reached the
+    // service (it is in flight, not waiting in a buffer) before the signal is sent.
     let head = format!(
         "POST /api/v1/cases HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\
+         Connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.expect("head");
-    stream.write_all(&body[..10]).await.expect("half");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut cont = Vec::new();
+    while !String::from_utf8_lossy(&cont).contains("100 Continue\r\n\r\n") {
+        let mut buf = [0u8; 256];
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&cont));
+        cont.extend_from_slice(&buf[..n]);
+    }
+    // The whole body, and the signal at once: the request is being served when it comes.
+    stream.write_all(body).await.expect("body");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
         tokio::net::TcpStream::connect(&addr).await.is_err(),
         "a stopping server accepts no new connection"
     );
-    stream.write_all(&body[10..]).await.expect("rest");
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.expect("answer");
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    assert!(answer.contains("\"periodic_accreditation\""), "{answer}");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
 
     let started = std::time::Instant::now();
     let status = loop {
@@ -209,6 +241,8 @@ async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_0() 
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     let log = log.join().expect("log");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}\n{log}");
+    assert!(answer.contains("\"periodic_accreditation\""), "{answer}");
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(
         rest.join()
@@ -232,9 +266,11 @@ async fn sigterm_finishes_the_request_in_flight_stops_the_workers_and_exits_0() 
 async fn demo_command_logs_in_end_to_end_and_logs_no_secrets() {
     use std::io::{BufRead, BufReader, Read};
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = demo_command(dir.path(), &["--checkpoint-secs", "0"])
-        .spawn()
-        .expect("start demo");
+    let mut child = Running(
+        demo_command(dir.path(), &["--checkpoint-secs", "0"])
+            .spawn()
+            .expect("start demo"),
+    );
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut before = Vec::new();
