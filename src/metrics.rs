@@ -102,24 +102,10 @@ pub struct Metrics {
     pub timer_lateness: Family<TimerLabels, Histogram, fn() -> Histogram>,
     /// Notification attempts by channel and outcome.
     pub deliveries: Family<DeliveryLabels, Counter>,
-    /// Notifications waiting to go out, by channel (read at scrape).
-    pub outbox_pending: Family<One, Gauge>,
-    /// Age of the oldest waiting notification, by channel (read at scrape).
-    pub outbox_oldest_seconds: Family<One, Gauge<f64, AtomicU64>>,
     /// Inspections by outcome.
     pub inspections: Family<OutcomeLabels, Counter>,
     /// Inspection time by outcome.
     pub inspection_seconds: Family<OutcomeLabels, Histogram, fn() -> Histogram>,
-    /// The latest register sync's counts (`read`, `inserted`, ...; read at scrape).
-    pub registry_records: Family<One, Gauge>,
-    /// Whether the latest register sync is still running (read at scrape).
-    pub registry_running: Gauge,
-    /// When the latest register sync started, Unix seconds (read at scrape).
-    pub registry_started: Gauge,
-    /// Database connections open and idle (read at scrape).
-    pub pool_connections: Family<One, Gauge>,
-    /// Pool size.
-    pub pool_max: Gauge,
     /// Time to get a pooled connection.
     pub pool_wait: Histogram,
 }
@@ -187,18 +173,6 @@ impl Metrics {
             "Notification delivery attempts, by channel and outcome",
             deliveries.clone(),
         );
-        let outbox_pending = Family::<One, Gauge>::default();
-        registry.register(
-            "outbox_pending",
-            "Notifications waiting to be delivered, by channel (label value)",
-            outbox_pending.clone(),
-        );
-        let outbox_oldest_seconds = Family::<One, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "outbox_oldest_pending_seconds",
-            "Age of the oldest notification waiting, by channel (label value)",
-            outbox_oldest_seconds.clone(),
-        );
         let inspections = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "inspections",
@@ -213,36 +187,6 @@ impl Metrics {
             "inspection_duration_seconds",
             "Document inspection time, by outcome",
             inspection_seconds.clone(),
-        );
-        let registry_records = Family::<One, Gauge>::default();
-        registry.register(
-            "registry_sync_records",
-            "Records of the latest register sync, by kind (label value: read, inserted, updated, unchanged, removed, rejected)",
-            registry_records.clone(),
-        );
-        let registry_running = Gauge::default();
-        registry.register(
-            "registry_sync_running",
-            "1 while the latest register sync is running",
-            registry_running.clone(),
-        );
-        let registry_started = Gauge::default();
-        registry.register(
-            "registry_sync_started_timestamp_seconds",
-            "When the latest register sync started (Unix time)",
-            registry_started.clone(),
-        );
-        let pool_connections = Family::<One, Gauge>::default();
-        registry.register(
-            "db_pool_connections",
-            "Database connections of the pool (label value: open, idle, in_use)",
-            pool_connections.clone(),
-        );
-        let pool_max = Gauge::default();
-        registry.register(
-            "db_pool_max_connections",
-            "Size of the database pool",
-            pool_max.clone(),
         );
         let pool_wait = seconds_buckets();
         registry.register(
@@ -259,25 +203,123 @@ impl Metrics {
             timers_fired,
             timer_lateness,
             deliveries,
-            outbox_pending,
-            outbox_oldest_seconds,
             inspections,
             inspection_seconds,
-            registry_records,
-            registry_running,
-            registry_started,
-            pool_connections,
-            pool_max,
             pool_wait,
         }
     }
 
-    /// The text exposition of every metric.
-    pub fn encode(&self) -> String {
+    /// The text exposition of every metric: the process's counters, then what `state` read
+    /// for this scrape (kept in a registry of its own, so concurrent scrapes of servers on
+    /// other databases cannot mix their values).
+    pub fn encode(&self, state: &Scraped) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &state.registry());
+        let _ = encode_eof(&mut out);
         out
+    }
+}
+
+/// The latest register run as a scrape shows it.
+#[derive(Debug)]
+pub struct RegisterRun {
+    /// Counts by kind (`read`, `inserted`, ...).
+    pub counts: Vec<(&'static str, i64)>,
+    /// Still running.
+    pub running: bool,
+    /// When it started, Unix seconds.
+    pub started: i64,
+}
+
+/// What a scrape reads from the database and the pool.
+#[derive(Debug, Default)]
+pub struct Scraped {
+    /// Pending notifications by channel.
+    pub outbox_pending: Vec<(String, i64)>,
+    /// Age in seconds of the oldest pending notification, by channel.
+    pub outbox_oldest_seconds: Vec<(String, f64)>,
+    /// The latest register run.
+    pub registry: Option<RegisterRun>,
+    /// Pool connections open and idle, and its size.
+    pub pool: (u32, u32, u32),
+}
+
+impl Scraped {
+    fn registry(&self) -> Registry {
+        let mut r = Registry::with_prefix("accredo");
+        let family = |r: &mut Registry, name: &str, help: &str, values: &[(String, i64)]| {
+            let f = Family::<One, Gauge>::default();
+            for (v, n) in values {
+                f.get_or_create(&one(v.as_str())).set(*n);
+            }
+            r.register(name, help, f);
+        };
+        family(
+            &mut r,
+            "outbox_pending",
+            "Notifications waiting to be delivered, by channel (label value)",
+            &self.outbox_pending,
+        );
+        let oldest = Family::<One, Gauge<f64, AtomicU64>>::default();
+        for (c, age) in &self.outbox_oldest_seconds {
+            oldest.get_or_create(&one(c.as_str())).set(*age);
+        }
+        r.register(
+            "outbox_oldest_pending_seconds",
+            "Age of the oldest notification waiting, by channel (label value)",
+            oldest,
+        );
+        if let Some(RegisterRun {
+            counts,
+            running,
+            started,
+        }) = &self.registry
+        {
+            let counts: Vec<(String, i64)> =
+                counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect();
+            family(
+                &mut r,
+                "registry_sync_records",
+                "Records of the latest register sync, by kind (label value: read, inserted, updated, unchanged, removed, rejected)",
+                &counts,
+            );
+            let g: Gauge = Gauge::default();
+            g.set(i64::from(*running));
+            r.register(
+                "registry_sync_running",
+                "1 while the latest register sync is running",
+                g,
+            );
+            let g: Gauge = Gauge::default();
+            g.set(*started);
+            r.register(
+                "registry_sync_started_timestamp_seconds",
+                "When the latest register sync started (Unix time)",
+                g,
+            );
+        }
+        let (open, idle, max) = self.pool;
+        let conns: Vec<(String, i64)> = [
+            ("open", open),
+            ("idle", idle),
+            ("in_use", open.saturating_sub(idle)),
+        ]
+        .iter()
+        .map(|(k, n)| ((*k).to_owned(), i64::from(*n)))
+        .collect();
+        family(
+            &mut r,
+            "db_pool_connections",
+            "Database connections of the pool (label value: open, idle, in_use)",
+            &conns,
+        );
+        let g: Gauge = Gauge::default();
+        g.set(i64::from(max));
+        r.register("db_pool_max_connections", "Size of the database pool", g);
+        r
     }
 }
 

@@ -196,54 +196,40 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             read(conn).map_err(StoreError::Query)
         })
         .await;
+    let mut scraped = crate::metrics::Scraped {
+        pool: state.store.pool_state(),
+        ..Default::default()
+    };
     match read {
         Ok((backlog, oldest, run)) => {
-            m.outbox_pending.clear();
-            for (channel, status, n) in backlog {
-                if status == "pending" {
-                    m.outbox_pending
-                        .get_or_create(&crate::metrics::one(channel))
-                        .set(n);
-                }
-            }
-            m.outbox_oldest_seconds.clear();
-            for (channel, at) in oldest {
-                let age = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
-                m.outbox_oldest_seconds
-                    .get_or_create(&crate::metrics::one(channel))
-                    .set(age);
-            }
-            if let Some(r) = run {
-                for (kind, n) in [
+            scraped.outbox_pending = backlog
+                .into_iter()
+                .filter(|(_, status, _)| status == "pending")
+                .map(|(channel, _, n)| (channel, n))
+                .collect();
+            scraped.outbox_oldest_seconds = oldest
+                .into_iter()
+                .map(|(channel, at)| {
+                    let age = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
+                    (channel, age)
+                })
+                .collect();
+            scraped.registry = run.map(|r| crate::metrics::RegisterRun {
+                counts: vec![
                     ("read", r.read_count),
                     ("inserted", r.inserted),
                     ("updated", r.updated),
                     ("unchanged", r.unchanged),
                     ("removed", r.removed),
                     ("rejected", r.rejected),
-                ] {
-                    m.registry_records
-                        .get_or_create(&crate::metrics::one(kind))
-                        .set(n);
-                }
-                m.registry_running.set(i64::from(r.status == "running"));
-                m.registry_started.set(r.started_at.and_utc().timestamp());
-            }
+                ],
+                running: r.status == "running",
+                started: r.started_at.and_utc().timestamp(),
+            });
         }
         Err(e) => tracing::warn!(error = %e, "metrics: the database parts are left out"),
     }
-    let (open, idle, max) = state.store.pool_state();
-    for (kind, n) in [
-        ("open", open),
-        ("idle", idle),
-        ("in_use", open.saturating_sub(idle)),
-    ] {
-        m.pool_connections
-            .get_or_create(&crate::metrics::one(kind))
-            .set(i64::from(n));
-    }
-    m.pool_max.set(i64::from(max));
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(m.encode())
+        .body(m.encode(&scraped))
 }
